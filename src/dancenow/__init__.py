@@ -1,0 +1,10 @@
+"""dancenow: "Do as I do" motion transfer, choreography and dance coaching from pose.
+
+Data flows one way: video -> poses -> normalized poses -> label images -> frames -> video.
+"""
+
+from dancenow.errors import DancenowError
+from dancenow.poses import PoseSequence
+
+__all__ = ["DancenowError", "PoseSequence"]
+__version__ = "0.1.0"

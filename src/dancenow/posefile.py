@@ -1,0 +1,237 @@
+"""Pose files at the edges: our versioned `.npz`, and OpenPose JSON folders.
+
+Any path ending in `.npz` is our format; any other path is an OpenPose JSON folder
+(one `*.json` per frame, sorted by name). Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dancenow.atomic import atomic_dir, atomic_file
+from dancenow.errors import DancenowError
+from dancenow.poses import BODY, FACE, LEFT_HAND, NUM_BODY, NUM_FACE, NUM_HAND, NUM_JOINTS, RIGHT_HAND, PoseSequence
+
+log = logging.getLogger(__name__)
+
+NPZ_FORMAT = "dancenow.poses"
+NPZ_VERSION = 1
+LAYOUT = "BODY_25+FACE_70+HAND_21x2"
+DEFAULT_FPS = 30.0
+
+# BODY_25B (OpenPose's experimental model; Pose2Sim uses it) -> BODY_25 index map.
+# BODY_25B: 0 nose, 1/2 eyes L/R, 3/4 ears L/R, 5/6 shoulders L/R, 7/8 elbows, 9/10 wrists,
+# 11/12 hips, 13/14 knees, 15/16 ankles, 17 neck, 18 head top, 19-21 L big toe, small toe,
+# heel, 22-24 R big toe, small toe, heel. MidHip is derived from the two hips.
+_B25_FROM_B25B = {0: 0, 1: 17, 2: 6, 3: 8, 4: 10, 5: 5, 6: 7, 7: 9, 9: 12, 10: 14, 11: 16,
+                  12: 11, 13: 13, 14: 15, 15: 2, 16: 1, 17: 4, 18: 3, 19: 19, 20: 20, 21: 21,
+                  22: 22, 23: 23, 24: 24}  # BODY_25 index: BODY_25B index
+
+
+# ----------------------------------------------------------------------------- npz
+
+def save_npz(seq: PoseSequence, path: str | os.PathLike) -> Path:
+    """Write `seq` as our versioned .npz (atomically)."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f, format=np.array(NPZ_FORMAT), version=np.array(NPZ_VERSION),
+                layout=np.array(LAYOUT), keypoints=seq.keypoints.astype(np.float32),
+                fps=np.array(seq.fps, np.float64), size=np.array([seq.width, seq.height], np.int64),
+            )
+    return path
+
+
+def load_npz(path: str | os.PathLike) -> PoseSequence:
+    """Read and validate our .npz; a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DancenowError(f"pose file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile/ValueError/OSError: all mean "not our file"
+        raise DancenowError(f"{path} is not a readable .npz pose file ({type(e).__name__})") from None
+    if str(data.get("format", "")) != NPZ_FORMAT:
+        raise DancenowError(f"{path} is not a dancenow pose file (no format tag '{NPZ_FORMAT}')")
+    version = int(data.get("version", -1))
+    if version > NPZ_VERSION:
+        raise DancenowError(f"{path} is pose format v{version}; this dancenow reads up to v{NPZ_VERSION}: upgrade dancenow")
+    if str(data.get("layout", "")) != LAYOUT:
+        raise DancenowError(f"{path} has layout {data.get('layout')!s}, expected {LAYOUT}")
+    try:
+        w, h = (int(v) for v in data["size"])
+        return PoseSequence(data["keypoints"], float(data["fps"]), w, h)
+    except KeyError as e:
+        raise DancenowError(f"{path} lacks field {e}") from None
+    except DancenowError as e:
+        raise DancenowError(f"{path}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- OpenPose JSON
+
+def _flat(values, n: int, where: str) -> np.ndarray:
+    arr = np.asarray(values if values else [], dtype=np.float32)
+    if arr.size == 0:
+        return np.zeros((n, 3), np.float32)
+    if arr.size != 3 * n:
+        raise DancenowError(f"{where}: expected {3 * n} numbers, got {arr.size}")
+    return arr.reshape(n, 3)
+
+
+def _person_array(person: dict, where: str, layout: str) -> np.ndarray:
+    kp = np.zeros((NUM_JOINTS, 3), np.float32)
+    body = _flat(person.get("pose_keypoints_2d"), NUM_BODY, where)
+    if layout == "BODY_25B":
+        body = _body25b_to_body25(body)
+    kp[BODY] = body
+    kp[FACE] = _flat(person.get("face_keypoints_2d"), NUM_FACE, where)
+    kp[LEFT_HAND] = _flat(person.get("hand_left_keypoints_2d"), NUM_HAND, where)
+    kp[RIGHT_HAND] = _flat(person.get("hand_right_keypoints_2d"), NUM_HAND, where)
+    return kp
+
+
+def _body25b_to_body25(b: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(b)
+    for dst, src in _B25_FROM_B25B.items():
+        out[dst] = b[src]
+    lh, rh = b[11], b[12]
+    if lh[2] > 0 and rh[2] > 0:
+        out[8] = [(lh[0] + rh[0]) / 2, (lh[1] + rh[1]) / 2, min(lh[2], rh[2])]
+    return out
+
+
+def _guess_layout(frames: list[list[dict]]) -> str:
+    """BODY_25 and BODY_25B both have 25 points; in BODY_25 points 15/16 are eyes (beside the
+    nose), in BODY_25B they are ankles (far below it). Decide by that distance."""
+    ratios = []
+    for people in frames:
+        for p in people:
+            b = _flat(p.get("pose_keypoints_2d"), NUM_BODY, "")
+            ok = b[:, 2] > 0
+            if not (ok[0] and ok[15] and ok[16]) or ok.sum() < 6:
+                continue
+            extent = np.ptp(b[ok, 1]) + 1e-6
+            ratios.append(abs(b[15, 1] - b[0, 1]) / extent)
+        if len(ratios) >= 20:
+            break
+    return "BODY_25B" if ratios and float(np.median(ratios)) > 0.4 else "BODY_25"
+
+
+def _pick_tracked(frames: list[np.ndarray]) -> np.ndarray:
+    """One person per frame: the most prominent in the first frame with anyone (largest box x
+    confidence), then the person nearest the previous pick (so a bystander is not swapped in)."""
+    out = np.zeros((len(frames), NUM_JOINTS, 3), np.float32)
+    prev = None
+    for t, people in enumerate(frames):
+        if len(people) == 0:
+            continue
+        def centre_scale(p):
+            ok = p[:NUM_BODY, 2] > 0
+            if not ok.any():
+                return np.array([np.inf, np.inf]), 0.0
+            xy = p[:NUM_BODY][ok, :2]
+            return xy.mean(0), float(np.ptp(xy[:, 0]) + np.ptp(xy[:, 1]))
+        if prev is None:
+            scores = [centre_scale(p)[1] * p[:NUM_BODY, 2].sum() for p in people]
+            pick = int(np.argmax(scores))
+        else:
+            pc, ps = centre_scale(prev)
+            dists = [np.linalg.norm(centre_scale(p)[0] - pc) for p in people]
+            pick = int(np.argmin(dists))
+            if len(people) > 1 and (not np.isfinite(dists[pick]) or dists[pick] > max(ps, 1.0)):
+                continue  # nobody near the tracked person among several: treat as missing
+        out[t] = people[pick]
+        prev = people[pick]
+    return out
+
+
+def read_openpose(folder: str | os.PathLike, fps: float | None = None,
+                  size: tuple[int, int] | None = None, layout: str = "auto") -> PoseSequence:
+    """Read a folder of per-frame OpenPose JSON files (sorted by name) into a PoseSequence.
+
+    OpenPose JSON has no fps or frame size: pass them (or take them from the matching video);
+    otherwise fps defaults to 30 and the size to the smallest frame holding every point, with a
+    warning. `layout`: 'BODY_25', 'BODY_25B' or 'auto' (decided from the keypoints). With several
+    people per frame, the most prominent person at the start is tracked.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DancenowError(f"OpenPose folder not found: {folder} (a pose path not ending in .npz is read as a folder of OpenPose JSON files)")
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise DancenowError(f"no .json files in {folder}")
+    raw: list[list[dict]] = []
+    tagged = None
+    for f in files:
+        try:
+            doc = json.loads(f.read_text())
+            raw.append(list(doc.get("people", [])))
+            tagged = tagged or (doc.get("dancenow") or {}).get("layout")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise DancenowError(f"{f} is not OpenPose JSON ({type(e).__name__})") from None
+    if layout == "auto" and tagged in ("BODY_25", "BODY_25B"):
+        layout = tagged  # written by us: no need to guess
+    elif layout == "auto":
+        layout = _guess_layout(raw)
+        if layout == "BODY_25B":
+            log.warning("%s looks like OpenPose BODY_25B: mapping it onto BODY_25", folder)
+    if layout not in ("BODY_25", "BODY_25B"):
+        raise DancenowError(f"unknown OpenPose layout {layout!r}: use BODY_25 or BODY_25B")
+    frames = [[_person_array(p, str(files[i]), layout) for p in people] for i, people in enumerate(raw)]
+    kp = _pick_tracked(frames)
+    if fps is None:
+        log.warning("%s: OpenPose JSON carries no frame rate; assuming %g fps (pass fps or a matching video)", folder, DEFAULT_FPS)
+        fps = DEFAULT_FPS
+    if size is None:
+        ok = kp[..., 2] > 0
+        w = int(np.ceil(kp[..., 0][ok].max())) + 1 if ok.any() else 640
+        h = int(np.ceil(kp[..., 1][ok].max())) + 1 if ok.any() else 480
+        log.warning("%s: OpenPose JSON carries no frame size; assuming %dx%d (pass size or a matching video)", folder, w, h)
+        size = (w, h)
+    return PoseSequence(kp, fps, size[0], size[1])
+
+
+def write_openpose(seq: PoseSequence, folder: str | os.PathLike, stem: str = "frame") -> Path:
+    """Write one OpenPose JSON file per frame (`{stem}_{t:012d}_keypoints.json`), atomically
+    as a folder. Missing keypoints are written as 0,0,0 as OpenPose does."""
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        for t, kp in enumerate(seq.keypoints):
+            person = {
+                "person_id": [-1],
+                "pose_keypoints_2d": [float(v) for v in kp[BODY].ravel()],
+                "face_keypoints_2d": [float(v) for v in kp[FACE].ravel()],
+                "hand_left_keypoints_2d": [float(v) for v in kp[LEFT_HAND].ravel()],
+                "hand_right_keypoints_2d": [float(v) for v in kp[RIGHT_HAND].ravel()],
+                "pose_keypoints_3d": [], "face_keypoints_3d": [],
+                "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": [],
+            }
+            people = [person] if (kp[:, 2] > 0).any() else []
+            (tmp / f"{stem}_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people, "dancenow": {"layout": "BODY_25"}}))
+    return folder
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+def load_poses(path: str | os.PathLike, fps: float | None = None,
+               size: tuple[int, int] | None = None) -> PoseSequence:
+    """Load a `.npz` pose file or an OpenPose JSON folder (fps/size apply to OpenPose only)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path)
+    return read_openpose(path, fps=fps, size=size)
+
+
+def save_poses(seq: PoseSequence, path: str | os.PathLike) -> Path:
+    """Save to a `.npz` file, or to an OpenPose JSON folder for any other path."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return save_npz(seq, path)
+    return write_openpose(seq, path)
