@@ -129,6 +129,85 @@ def render(poses, output, overlay_video, out_size, fps, frame_size, match_video)
 
 # ----------------------------------------------------------------------------- pose (issue 2)
 # ----------------------------------------------------------------------------- normalize (issue 3)
+
+def _load_target(target: str, frac: float | None, fps: float, size: str | None, video: str | None):
+    """--target of `normalize`: body stats (.json) or poses; returns (stats, poses or None)."""
+    from dancenow.normalize import BodyStats, fit_stats
+
+    if Path(target).suffix.lower() == ".json":
+        stats = BodyStats.load(target)
+        if frac is not None and frac != stats.frac:
+            raise DancenowError(f"{target} was fitted with frac {stats.frac:g}; --target-frac applies to target poses only")
+        return stats, None
+    # The target's frame rate plays no part in the mapping: take the source's so that an
+    # OpenPose folder does not warn about a rate it does not need.
+    poses = load_pose_arg(target, fps, size, video)
+    return fit_stats(poses, 0.5 if frac is None else frac), poses
+
+
+def _stats_line(name: str, st) -> str:
+    def f(v):
+        return "none" if v is None else f"{v:.1f}"
+
+    return (f"{name}: {st.usable}/{st.frames} usable frames, ankle y close {f(st.close)} far {f(st.far)} "
+            f"med {f(st.med)} px, end heights close {f(st.h_close)} far {f(st.h_far)} px, tallest {f(st.max_height)} px"
+            + (" (close height reset to tallest)" if st.close_reset else ""))
+
+
+@command(main, "normalize")
+@click.argument("source", type=click.Path())
+@click.option("--target", required=True, help="Target poses (.npz or OpenPose folder), or its body stats (.json from normalize-stats).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Normalized poses (.npz or OpenPose folder), in the target's frame.")
+@click.option("--plot", "plot_path", type=click.Path(), default=None, help="Also write a PNG of ankle y and height over time, with the fitted ends.")
+@click.option("--align-x", is_flag=True, help="Shift horizontally so the source's median hip x lands on the target's (default: no shift, as in the paper).")
+@click.option("--source-frac", type=float, default=0.5, show_default=True, help="frac bounding the frames that define the source's far end.")
+@click.option("--target-frac", type=float, default=None, help="The same for target poses (default 0.5).")
+@click.option("--median-window", type=int, default=7, show_default=True, help="Frames of the temporal median (odd; 1 = off).")
+@click.option("--target-size", default=None, help="Frame size WIDTHxHEIGHT of a target OpenPose folder.")
+@click.option("--target-video", type=click.Path(), default=None, help="Take the frame size of a target OpenPose folder from this video.")
+@with_pose_input
+def normalize_cmd(source, target, output, plot_path, align_x, source_frac, target_frac, median_window,
+                  target_size, target_video, fps, frame_size, match_video):
+    """Map a source dancer onto the target person's body and place in frame ("Everybody Dance
+    Now" global pose normalization): per frame, a scale and vertical shift from the ankle
+    position, fitted from the body heights at the nearest and farthest positions of each video.
+
+    Example: dancenow normalize source.npz --target target.npz -o normalized.npz --plot norm.png
+    """
+    from dancenow.normalize import fit_stats, normalize, plot_normalization
+    from dancenow.posefile import save_poses
+
+    src = load_pose_arg(source, fps, frame_size, match_video)
+    src_stats = fit_stats(src, source_frac)
+    tgt_stats, tgt = _load_target(target, target_frac, src.fps, target_size, target_video)
+    out = normalize(src, src_stats, tgt_stats, align_x=align_x, median_window=median_window)
+    save_poses(out, output)
+    click.echo(_stats_line("source", src_stats))
+    click.echo(_stats_line("target", tgt_stats))
+    if plot_path:
+        plot_normalization(src, tgt, out, src_stats, tgt_stats, plot_path)
+        click.echo(f"wrote {plot_path}")
+    click.echo(f"wrote {output} ({len(out)} frames, {out.width}x{out.height})")
+
+
+@command(main, "normalize-stats")
+@click.argument("poses", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Body stats .json (use it as normalize --target).")
+@click.option("--frac", type=float, default=0.5, show_default=True, help="frac bounding the frames that define the far end.")
+@with_pose_input
+def normalize_stats_cmd(poses, output, frac, fps, frame_size, match_video):
+    """Fit and save a video's body stats (where and how big the person appears): the target
+    side of `normalize`, kept so the target's poses are not needed again.
+
+    Example: dancenow normalize-stats target.npz -o target_stats.json
+    """
+    from dancenow.normalize import fit_stats
+
+    stats = fit_stats(load_pose_arg(poses, fps, frame_size, match_video), frac)
+    stats.save(output)
+    click.echo(_stats_line("stats", stats))
+    click.echo(f"wrote {output}")
+
 # ----------------------------------------------------------------------------- synthetic (issue 4)
 # ----------------------------------------------------------------------------- synth: prepare, train (issue 5)
 # ----------------------------------------------------------------------------- transfer, demo (issue 6)

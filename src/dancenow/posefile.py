@@ -186,6 +186,9 @@ def read_openpose(folder: str | os.PathLike, fps: float | None = None,
         raise DancenowError(f"unknown OpenPose layout {layout!r}: use BODY_25 or BODY_25B")
     frames = [[_person_array(p, str(files[i]), layout) for p in people] for i, people in enumerate(raw)]
     kp = _pick_tracked(frames)
+    # OpenPose writes "not found" as 0,0,0, but some outputs carry a confidence on a point at
+    # exactly x = 0 or y = 0 (seen in Pose2Sim's cam01): no real detection lands exactly there.
+    kp[(kp[..., 0] == 0) | (kp[..., 1] == 0)] = 0
     if fps is None:
         log.warning("%s: OpenPose JSON carries no frame rate; assuming %g fps (pass fps or a matching video)", folder, DEFAULT_FPS)
         fps = DEFAULT_FPS
