@@ -271,6 +271,67 @@ def evaluate_cmd(generated, reference, poses_path, model_dir, data_dir, split, o
 # ----------------------------------------------------------------------------- choreo (issue 8)
 # ----------------------------------------------------------------------------- coach (issue 9)
 
+def _coach_input(path: str, video: str | None, fps: float | None, what: str, out_dir: Path):
+    """A coach input: a video (poses detected, and saved into the report folder so a rerun can
+    pass the .npz), a .npz, or an OpenPose folder. Returns (poses, video for the stills)."""
+    from dancenow.posefile import save_poses
+
+    p = Path(path)
+    if p.suffix.lower() == ".npz" or p.is_dir():
+        return load_pose_arg(path, fps, None, video), video
+    if not p.exists():
+        raise DancenowError(f"{what} not found: {path}")
+    from dancenow.pose import detect_video
+
+    click.echo(f"detecting poses in {path} ...")
+    seq = detect_video(path)
+    saved = save_poses(seq, out_dir / f"{what}_poses.npz")
+    click.echo(f"wrote {saved} (pass it instead of the video next time)")
+    return seq, (video or path)
+
+
+@command(main, "coach")
+@click.argument("reference", type=click.Path())
+@click.argument("attempt", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Report folder (report.html, report.json).")
+@click.option("--mirror", is_flag=True, help="The learner faced a screen and mirrored the reference (their right copies its left).")
+@click.option("--lr-invariant", is_flag=True, help="Accept moves done with the other side (compare with the attempt's mirror image too).")
+@click.option("--reference-video", type=click.Path(), default=None, help="Video of reference poses (.npz/OpenPose) for the stills (and an OpenPose folder's fps and size).")
+@click.option("--attempt-video", type=click.Path(), default=None, help="The same for the attempt.")
+@click.option("--fps", type=float, default=None, help="Frame rate of OpenPose folders without a video (they store none).")
+@click.option("--sections", default=None, help="Section start times in seconds of the reference, e.g. 0,12.5,30 (default: about every --section-seconds).")
+@click.option("--section-seconds", type=float, default=8.0, show_default=True, help="Section length when --sections is not given.")
+@click.option("--band-seconds", type=float, default=3.0, show_default=True, help="How far the timing may drift from an even stretch of the two recordings.")
+def coach_cmd(reference, attempt, output, mirror, lr_invariant, reference_video, attempt_video, fps, sections,
+              section_seconds, band_seconds):
+    """Score a learner's ATTEMPT against a REFERENCE dance: time-aligned (being late is not being
+    wrong), per joint angle (elbows, knees, shoulders, hips, trunk lean), per body part and per
+    section, with tips, into an HTML report and JSON. Each input is a video (poses are
+    detected), a .npz pose file or an OpenPose JSON folder.
+
+    Example: dancenow coach teacher.mp4 me.mp4 -o report/ --mirror
+    """
+    from dancenow.coach import CoachConfig, coach, write_report
+
+    out_dir = Path(output)
+    starts = None
+    if sections:
+        try:
+            starts = tuple(float(v) for v in sections.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected seconds separated by commas, e.g. 0,12.5,30, got {sections!r}") from None
+    config = CoachConfig(mirror=mirror, lr_invariant=lr_invariant, sections=starts, section_seconds=section_seconds,
+                         band_seconds=band_seconds, progress=True)
+    ref, ref_video = _coach_input(reference, reference_video, fps, "reference", out_dir)
+    att, att_video = _coach_input(attempt, attempt_video, fps, "attempt", out_dir)
+    result = coach(ref, att, config)
+    path = write_report(result, out_dir, reference_video=ref_video, attempt_video=att_video)
+    click.echo(f"score {result.score:.0f}/100; typical timing {result.median_offset_s:+.2f} s (+ = late)")
+    for tip in result.tips:
+        click.echo(f"  - {tip.text}")
+    click.echo(f"wrote {path} and {path.with_suffix('.json')}")
+
+
 
 if __name__ == "__main__":
     main()
