@@ -209,6 +209,61 @@ def normalize_stats_cmd(poses, output, frac, fps, frame_size, match_video):
     click.echo(f"wrote {output}")
 
 # ----------------------------------------------------------------------------- synthetic (issue 4)
+
+def _square_or_size(value: str) -> tuple[int, int]:
+    """'256' -> (256, 256); '320x240' -> (320, 240)."""
+    if "x" in value.lower():
+        return _size(value)
+    try:
+        n = int(value)
+        assert n > 0
+        return n, n
+    except Exception:
+        raise click.BadParameter(f"expected N or WIDTHxHEIGHT, e.g. 256 or 320x240, got {value!r}") from None
+
+
+@command(main)
+@click.option("--actor", "actor_name", default=None, help="A named actor: ana, ben, chloe or dev (default ana).")
+@click.option("--seed", "actor_seed", type=int, default=None, help="A random actor made from this seed instead of a named one.")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Clip length.")
+@click.option("--size", "size_", default="256", show_default=True, help="Frame size: N (square) or WIDTHxHEIGHT.")
+@click.option("--fps", type=float, default=30.0, show_default=True, help="Frame rate.")
+@click.option("--dance-seed", type=int, default=0, show_default=True, help="Seed of the choreography (the same for any actor).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4 (or .png: the first frame only).")
+@click.option("--poses", "poses_out", type=click.Path(), default=None, help="Also write the exact ground-truth poses (.npz or OpenPose folder).")
+def synthetic(actor_name, actor_seed, seconds, size_, fps, dance_seed, output, poses_out):
+    """Render a synthetic dancer (exact ground-truth poses) to a video.
+
+    The same --dance-seed gives the same dance for every actor, so a target actor can be
+    rendered doing a source actor's dance.
+
+    Example: dancenow synthetic --actor ana --seconds 60 --size 256 -o target.mp4 --poses target.npz
+    """
+    from tqdm import tqdm
+
+    from dancenow.posefile import save_poses
+    from dancenow.synthetic import actor_from_seed, get_actor, render_clip
+    from dancenow.video import VideoWriter
+
+    if actor_name is not None and actor_seed is not None:
+        raise click.UsageError("give --actor or --seed, not both")
+    actor = actor_from_seed(actor_seed) if actor_seed is not None else get_actor(actor_name or "ana")
+    if not seconds > 0:
+        raise click.BadParameter(f"--seconds must be positive, got {seconds}")
+    frames, poses = render_clip(actor, seconds, _square_or_size(size_), seed=dance_seed, fps=fps)
+    if Path(output).suffix.lower() == ".png":
+        from dancenow.images import write_image
+
+        write_image(output, next(iter(frames)))
+    else:
+        with VideoWriter(output, fps) as w:
+            for f in tqdm(frames, total=len(poses), unit="frame", desc=f"synthetic {actor.name}"):
+                w.write(f)
+    click.echo(f"wrote {output}")
+    if poses_out:
+        save_poses(poses, poses_out)
+        click.echo(f"wrote {poses_out}")
+
 # ----------------------------------------------------------------------------- synth: prepare, train (issue 5)
 # ----------------------------------------------------------------------------- transfer, demo (issue 6)
 # ----------------------------------------------------------------------------- evaluate (issue 7)
