@@ -128,6 +128,69 @@ def render(poses, output, overlay_video, out_size, fps, frame_size, match_video)
 
 
 # ----------------------------------------------------------------------------- pose (issue 2)
+
+def _point(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.split(","))
+        return x, y
+    except ValueError:
+        raise click.BadParameter(f"expected X,Y in pixels, e.g. 640,360, got {value!r}") from None
+
+
+def _check_pose_output(output: str) -> None:
+    """Fail before the (long) detection, not after it, when `output` cannot be written or
+    would replace a folder that is not OpenPose JSON."""
+    import os
+
+    out = Path(output)
+    if out.suffix.lower() != ".npz" and out.is_dir() and any(
+            f.suffix.lower() != ".json" for f in out.iterdir()):
+        raise DancenowError(f"refusing to replace {out}: it is a folder holding other files than OpenPose JSON")
+    if out.suffix.lower() == ".npz" and out.is_dir():
+        raise DancenowError(f"cannot write {out}: it is a folder")
+    parent = out.parent
+    while not parent.exists():  # the folders atomic writing would create
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise DancenowError(f"cannot write {out}: {parent} is not a writable folder")
+
+
+@command(main, "pose")
+@click.argument("video", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output poses: a .npz file, or an OpenPose JSON folder (any path not ending in .npz).")
+@click.option("--person", default=None, metavar="X,Y",
+              help="A point on the person to follow, in pixels of the first frame (default: the most prominent person).")
+@click.option("--no-face", is_flag=True, help="Skip the face (70 points).")
+@click.option("--no-hands", is_flag=True, help="Skip the hands (21 points each); with --no-face the faster body-only model runs.")
+@click.option("--no-smooth", is_flag=True, help="Raw detections: no gap filling or temporal smoothing.")
+@click.option("--max-gap", type=int, default=None, help="Fill gaps of up to this many frames (default 5).")
+@click.option("--fps", type=float, default=None, help="Resample the video to this frame rate first.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def pose_cmd(video, output, person, no_face, no_hands, no_smooth, max_gap, fps, quiet):
+    """Detect one person's pose (body, face, hands) in every frame of a video or still image,
+    with MediaPipe Holistic, following the same person through a crowd.
+
+    Example: dancenow pose dance.mp4 -o poses.npz --person 640,360
+    """
+    from dancenow.pose import PoseConfig, SmoothConfig, detect_video
+    from dancenow.posefile import save_poses
+
+    point = _point(person)
+    if fps is not None and not fps > 0:
+        raise click.BadParameter(f"--fps must be > 0, got {fps}")
+    _check_pose_output(output)
+    smooth = None if no_smooth else (SmoothConfig() if max_gap is None else SmoothConfig(max_gap=max_gap))
+    config = PoseConfig(face=not no_face, hands=not no_hands, person=point, smooth=smooth)
+    seq = detect_video(video, config, fps=fps, progress=not quiet)
+    save_poses(seq, output)
+    missing = int((~seq.present[:, :25].any(1)).sum())
+    click.echo(f"wrote {output}: {len(seq)} frames at {seq.fps:g} fps, {seq.width}x{seq.height}; "
+               f"{missing} frame(s) without the person")
+
+
 # ----------------------------------------------------------------------------- normalize (issue 3)
 
 def _load_target(target: str, frac: float | None, fps: float, size: str | None, video: str | None):

@@ -134,10 +134,15 @@ def _decode(path: Path, frames: "queue.Queue", stop: threading.Event) -> None:
                 if stop.is_set():
                     return
                 n += 1
+            declared = int(stream.frames or 0)  # from the container header; 0 when unknown
         finally:
             container.close()
         if n == 0:
             raise DancenowError(f"{path} contains no decodable frames (empty or truncated video)")
+        # a cut-off file (e.g. AVI) often decodes without an error, just fewer frames than its
+        # header declares; allow a little slack for containers whose count is approximate
+        if declared and n < declared - max(2, declared // 100):
+            raise DancenowError(f"{path} is truncated: {n} frames decoded, its header declares {declared}")
         frames.put(None)
     except av.error.FFmpegError as e:
         frames.put(DancenowError(f"{path} is truncated or corrupt: decoding failed after {n} frames ({e.strerror or type(e).__name__})"))
@@ -264,11 +269,9 @@ class VideoWriter:
                         self._container.mux(packet)
                 self._container.close()
             if exc_type is None and self.frames_written == 0:
-                exc_type, exc = DancenowError, DancenowError(f"no frames to write to {self.path}")
-                self._atomic.__exit__(exc_type, exc, None)
-                raise exc
+                raise DancenowError(f"no frames to write to {self.path}")
         except BaseException as e:
-            if exc_type is None:
+            if exc_type is None:  # our own failure: discard the temporary file, then raise it
                 self._atomic.__exit__(type(e), e, e.__traceback__)
                 raise
         self._atomic.__exit__(exc_type, exc, tb)
