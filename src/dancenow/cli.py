@@ -329,6 +329,75 @@ def synthetic(actor_name, actor_seed, seconds, size_, fps, dance_seed, output, p
 
 # ----------------------------------------------------------------------------- synth: prepare, train (issue 5)
 # ----------------------------------------------------------------------------- transfer, demo (issue 6)
+
+def _is_pose_path(path: str) -> bool:
+    p = Path(path)
+    return p.suffix.lower() == ".npz" or p.is_dir()
+
+
+@command(main)
+@click.argument("source", type=click.Path())
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A trained model directory (dancenow train).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4.")
+@click.option("--poses", "poses_path", type=click.Path(), default=None, help="Use these source poses (.npz or OpenPose folder) instead of detecting them.")
+@click.option("--side-by-side", is_flag=True, help="Write source | normalized pose | result, with captions.")
+@click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
+@click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto.")
+@with_pose_input
+def transfer(source, model_dir, output, poses_path, side_by_side, no_smooth, align_x, device, fps, frame_size, match_video):
+    """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
+    .npz or an OpenPose folder, e.g. a generated choreography). Streams: memory does not grow
+    with the video's length.
+
+    Example: dancenow transfer source.mp4 --model runs/me -o me_dancing.mp4 --side-by-side
+    """
+    from tqdm import tqdm
+
+    from dancenow.synth.model import SynthModel
+    from dancenow.transfer import TransferConfig, TransferPipeline
+    from dancenow.video import VideoWriter, probe, read_frames
+
+    model = SynthModel.load(model_dir, device=device)  # fails before anything is written
+    frames = None
+    if _is_pose_path(source):
+        seq = load_pose_arg(source, fps, frame_size, match_video)
+    else:
+        info = probe(source)
+        if poses_path:
+            seq = load_pose_arg(poses_path, fps or info.fps, frame_size or f"{info.width}x{info.height}")
+        else:
+            from dancenow.pose import detect_video
+
+            seq = detect_video(source)
+        frames = read_frames(source)
+    pipe = TransferPipeline(model, TransferConfig(smooth=not no_smooth, align_x=align_x))
+    with VideoWriter(output, seq.fps) as w:
+        for step in tqdm(pipe(seq, frames), total=len(seq), unit="frame", desc="transfer"):
+            w.write(step.side_by_side if side_by_side else step.image)
+    click.echo(f"wrote {output} ({len(seq)} frames at {seq.fps:g} fps)")
+
+
+@command(main)
+@click.option("-o", "--out-dir", default="demo", show_default=True, type=click.Path(), help="Where the demo writes its outputs.")
+@click.option("--quick", is_flag=True, help="A version of about 2 minutes (short clips, tiny model).")
+@click.option("--reuse", is_flag=True, help="Reuse the model of a previous demo run in OUT_DIR instead of training.")
+@click.option("--train-steps", type=int, default=None, help="Override the training schedule's total steps.")
+def demo(out_dir, quick, reuse, train_steps):
+    """Run the whole pipeline with no files: render a target actor and a differently built source
+    dancer, detect the source's pose, train a model of the target, transfer the dance, and
+    score it against the ground truth.
+
+    Example: dancenow demo --quick
+    """
+    from dancenow.demo import DemoConfig, run_demo
+
+    res = run_demo(DemoConfig(out_dir=Path(out_dir), quick=quick, reuse=reuse, train_steps=train_steps))
+    m = res.metrics
+    click.echo(f"demo done in {res.seconds / 60:.1f} min: SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB "
+               f"against the ground truth, transfer {m['transfer_fps']:.1f} frames/s")
+    for name in ("side_by_side", "sample", "summary", "metrics"):
+        click.echo(f"  {name:13s} {res.outputs[name]}")
 # ----------------------------------------------------------------------------- evaluate (issue 7)
 
 @command(main, "evaluate")

@@ -1,0 +1,130 @@
+"""Transfer: a source dance performed by the target person (a diffusers-style pipeline).
+
+The pipeline is handed a loaded model (dancenow.synth.model.SynthModel) and source poses; it
+returns frames lazily, in order, each conditioned on the previous output, so memory does not
+grow with the video's length. No training code and no argument parsing here.
+
+    pipe = TransferPipeline(SynthModel.load("runs/me"))
+    for out in pipe(source_poses, source_frames):
+        writer.write(out.side_by_side)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from dancenow.errors import DancenowError
+from dancenow.poses import BODY, PoseSequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """smooth: smooth the source poses in time before normalizing (jitter becomes flicker).
+    align_x: move the source's median hip x onto the target's (the paper does not).
+    source_frac / target_frac: the normalization's `far` window fractions."""
+
+    smooth: bool = True
+    align_x: bool = False
+    source_frac: float = 0.5
+
+
+@dataclass(frozen=True)
+class TransferFrame:
+    """One output step. label and image are in the model's image space (H, W, 3 uint8)."""
+
+    index: int
+    image: np.ndarray
+    label: np.ndarray
+    keypoints: np.ndarray  # (J, 3) normalized source pose, in target-video pixels
+    source: np.ndarray | None  # the source frame (RGB), when frames were given
+    side_by_side: np.ndarray  # source | normalized pose | result, captioned
+
+
+def hold_last_pose(seq: PoseSequence) -> tuple[PoseSequence, int]:
+    """Frames with no body keypoint take the last good frame's pose (the first good frame's for
+    leading ones), so a source that loses its dancer for a moment still yields frames.
+    Returns the filled sequence and how many frames were filled."""
+    kp = seq.keypoints.copy()
+    has = (kp[:, BODY, 2] > 0).any(axis=1)
+    if not has.any():
+        raise DancenowError("the source has no person in any frame: nothing to transfer")
+    idx = np.where(has, np.arange(len(kp)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = int(np.argmax(has))
+    return seq.replace(keypoints=kp[idx]), int((~has).sum())
+
+
+def prepare_source(source: PoseSequence, target_stats, config: TransferConfig = TransferConfig()) -> PoseSequence:
+    """Source poses -> poses in the target's frame: hold gaps, smooth, globally normalize."""
+    from dancenow.normalize import fit_stats, normalize
+
+    seq, filled = hold_last_pose(source)
+    if filled:
+        log.info("%d source frames had no person: reusing the last good pose there", filled)
+    if config.smooth and len(seq) > 2:
+        from dancenow.pose import smooth_poses
+
+        seq = smooth_poses(seq)
+    stats = fit_stats(seq, frac=config.source_frac)
+    return normalize(seq, stats, target_stats, align_x=config.align_x)
+
+
+def fit_height(img: np.ndarray, h: int) -> np.ndarray:
+    if img.shape[0] == h:
+        return img
+    w = max(1, int(round(img.shape[1] * h / img.shape[0])))
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def compose_side_by_side(source: np.ndarray | None, label: np.ndarray, result: np.ndarray,
+                         source_label: np.ndarray | None = None) -> np.ndarray:
+    """source | normalized pose | result at the result's height, with small captions.
+    Without a source video, the source's own stick figure stands in for it."""
+    from dancenow.render import caption
+
+    h = result.shape[0]
+    left = source if source is not None else source_label
+    panels = []
+    if left is not None:
+        panels.append(caption(fit_height(left, h), "source"))
+    panels.append(caption(fit_height(label, h), "pose"))
+    panels.append(caption(result, "result"))
+    return np.concatenate(panels, axis=1)
+
+
+class TransferPipeline:
+    """A loaded model plus source poses in, frames of the target person out."""
+
+    def __init__(self, model, config: TransferConfig = TransferConfig()):
+        self.model = model
+        self.config = config
+
+    def __call__(self, source: PoseSequence, source_frames: Iterable[np.ndarray] | None = None) -> Iterator[TransferFrame]:
+        from dancenow.render import render_label
+
+        # 1. map the source dancer onto the target's body and frame
+        stats = self.model.body_stats
+        target_size = (stats.width, stats.height)
+        norm = prepare_source(source, stats, self.config)
+        # 2. label images in model space, made lazily (a label is cheap: redrawn for the composite)
+        labels = (self.model.label_image(kp, target_size) for kp in norm.keypoints)
+        frames = iter(source_frames) if source_frames is not None else None
+        h = self.model.image_size[1]
+        # 3. generate in order; the model conditions each frame on its previous output
+        images = self.model.generate_sequence(labels, keypoints=norm.keypoints, src_size=target_size)
+        for t, image in enumerate(images):
+            label = self.model.label_image(norm.keypoints[t], target_size)
+            src = next(frames, None) if frames is not None else None
+            src_label = None
+            if src is None:
+                sw, sh = source.size
+                src_label = render_label(source.keypoints[t], source.size, (max(1, int(sw * h / sh)), h))
+            yield TransferFrame(t, image, label, norm.keypoints[t], src,
+                                compose_side_by_side(src, label, image, src_label))

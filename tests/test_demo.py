@@ -1,0 +1,35 @@
+"""`dancenow demo --quick` end to end: synthetic world -> detection -> training -> transfer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from dancenow.cli import main
+from dancenow.video import probe
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    # a fixed, small step count: this checks the plumbing and outputs, not the picture quality
+    r = CliRunner().invoke(main, ["demo", "--quick", "--train-steps", "60", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    src = probe(out / "source.mp4")
+    for name in ("transfer_side_by_side.mp4", "transfer.mp4"):
+        info = probe(out / name)
+        assert info.frame_count == src.frame_count == metrics["frames"] == 120  # 4 s at 30 fps
+        assert info.fps == pytest.approx(30.0)
+    w, h = metrics["image_size"]
+    assert probe(out / "transfer.mp4").size == (w, h)
+    sbs = probe(out / "transfer_side_by_side.mp4")
+    assert sbs.height == h and sbs.width >= 3 * w  # source | pose | result
+    assert 0.0 < metrics["ssim"] < 1.0 and metrics["psnr"] > 5.0
+    assert metrics["source_detected_fraction"] > 0.9  # the real detector on the rendered source
+    assert (out / "sample.png").stat().st_size > 0 and "SSIM" in (out / "summary.md").read_text()
+    # a second run may reuse the model instead of training again
+    r = CliRunner().invoke(main, ["demo", "--quick", "--reuse", "-o", str(out)])
+    assert r.exit_code == 0, r.output

@@ -1,0 +1,138 @@
+"""Transfer: the streaming pipeline on a tiny (untrained) model, the CLI's errors, memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from dancenow.cli import main
+from dancenow.posefile import save_poses
+from dancenow.poses import BODY
+from dancenow.synthetic import generate_dance, perform, render_frames
+from dancenow.transfer import TransferPipeline, hold_last_pose
+from dancenow.video import probe, write_video
+
+SIZE = (96, 96)  # rendered video size, pixels
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A model directory exported as training would, with random weights: the pictures are
+    meaningless but every step of transfer (normalization, crop, labels, face) is exercised."""
+    from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
+    from dancenow.synth.data import Crop, prepare
+    from dancenow.synth.model import export_model
+    from dancenow.synth.networks import build_face_generator, build_generator
+
+    d = tmp_path_factory.mktemp("transfer")
+    perf = perform("ana", generate_dance(3, 2.0), SIZE)
+    data = prepare(iter(list(render_frames("ana", perf))), d / "data", size=(32, 32), poses=perf.poses,
+                   holdout=0.2, progress=False)
+    torch.manual_seed(0)
+    cfg = SynthConfig(image_size=(32, 32), generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
+                      face=FaceConfig(enabled=True, crop=8, ngf=4, n_downsample=1, n_blocks=1)).validate()
+    return export_model(d / "model", cfg, build_generator(cfg), build_face_generator(cfg),
+                        data / "body_stats.json", Crop.load(data / "crop.json"), step=0)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """Another actor, another dance, as a video and its exact poses (2 s at 30 fps)."""
+    d = tmp_path_factory.mktemp("source")
+    perf = perform("ben", generate_dance(11, 2.0), SIZE)
+    write_video(d / "source.mp4", render_frames("ben", perf), perf.poses.fps)
+    save_poses(perf.poses, d / "source.npz")
+    return d / "source.mp4", d / "source.npz", perf.poses
+
+
+def test_pipeline_streams_one_frame_per_source_frame(tiny_model, source):
+    from dancenow.synth.model import SynthModel
+
+    _, _, poses = source
+    model = SynthModel.load(tiny_model)
+    out = list(TransferPipeline(model)(poses))
+    assert len(out) == len(poses)
+    w, h = model.image_size
+    assert all(o.image.shape == (h, w, 3) and o.image.dtype == np.uint8 for o in out)
+    # source stick figure | pose | result, all at the model's height
+    assert out[0].side_by_side.shape[0] == h and out[0].side_by_side.shape[1] > 2 * w
+    # the normalized pose lands in the target's frame, near where the target's feet were
+    stats = model.body_stats
+    ankle_y = np.max(np.stack([o.keypoints[[11, 14], 1] for o in out]), axis=1)
+    assert stats.far - 0.1 * stats.span <= np.median(ankle_y) <= stats.close + 0.1 * stats.span
+
+
+def test_frames_without_a_person_reuse_the_last_pose(tiny_model, source):
+    from dancenow.synth.model import SynthModel
+
+    _, _, poses = source
+    kp = poses.keypoints.copy()
+    kp[[0, 10, 11, 12, 30]] = 0  # the dancer vanishes now and then (and at the very start)
+    gappy = poses.replace(keypoints=kp)
+    filled, n = hold_last_pose(gappy)
+    assert n == 5
+    assert np.array_equal(filled.keypoints[12], kp[9]) and np.array_equal(filled.keypoints[0], kp[1])
+    out = list(TransferPipeline(SynthModel.load(tiny_model))(gappy))
+    assert len(out) == len(poses)
+    assert all((o.keypoints[BODY, 2] > 0).any() for o in out)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc to read the resident memory")
+def test_memory_does_not_grow_with_the_source_length(tiny_model, source):
+    """Bound: while streaming a 1-minute source (1800 frames at 30 fps), resident memory grows by
+    less than 10 MB from frame 100 to the last frame. Keeping every output (result, label,
+    composite: about 18 KB a frame at this size) would add about 30 MB. The source poses
+    themselves (1800 x 137 x 3 floats, 3 MB) are prepared up front, before frame 0."""
+    from dancenow.synth.model import SynthModel
+
+    _, _, poses = source
+    model = SynthModel.load(tiny_model)
+    n = int(60 * poses.fps)
+    reps = n // len(poses) + 1
+    long = poses.replace(keypoints=np.concatenate([poses.keypoints] * reps)[:n])
+    at_100 = None
+    count = 0
+    for step in TransferPipeline(model)(long):
+        count += 1
+        if count == 100:
+            at_100 = _rss_mb()
+    growth = _rss_mb() - at_100
+    assert count == n
+    assert growth < 10, f"resident memory grew {growth:.1f} MB over a 1-minute source"
+
+
+def test_cli_transfer_video_and_poses_only(tiny_model, source, tmp_path):
+    video, npz, poses = source
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(main, ["transfer", str(video), "--model", str(tiny_model), "-o", str(out),
+                                  "--poses", str(npz), "--side-by-side"])
+    assert r.exit_code == 0, r.output
+    info = probe(out)
+    assert info.frame_count == len(poses) and info.fps == pytest.approx(poses.fps) and info.height == 32
+    out2 = tmp_path / "from_poses.mp4"
+    r = CliRunner().invoke(main, ["transfer", str(npz), "--model", str(tiny_model), "-o", str(out2)])
+    assert r.exit_code == 0, r.output
+    assert probe(out2).size == (32, 32)
+
+
+def test_cli_bad_inputs_leave_nothing_behind(tiny_model, source, tmp_path):
+    video, _, _ = source
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(main, ["transfer", str(video), "--model", str(tmp_path / "nope"), "-o", str(out)])
+    assert r.exit_code != 0 and "Error:" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    r = CliRunner().invoke(main, ["transfer", str(fake), "--model", str(tiny_model), "-o", str(out)])
+    assert r.exit_code != 0 and "fake.mp4" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == [fake]
