@@ -328,6 +328,100 @@ def synthetic(actor_name, actor_seed, seconds, size_, fps, dance_seed, output, p
         click.echo(f"wrote {poses_out}")
 
 # ----------------------------------------------------------------------------- synth: prepare, train (issue 5)
+
+@command(main, "prepare")
+@click.argument("video", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Data directory to write (re-running skips finished steps).")
+@click.option("--preset", "preset_name", default="cpu-small", show_default=True,
+              type=click.Choice(["quick", "cpu-small", "paper"]), help="Take the training size from this preset.")
+@click.option("--size", "train_size", default=None, help="Training size WIDTHxHEIGHT (default: the preset's).")
+@click.option("--poses", "poses_path", type=click.Path(), default=None,
+              help="Ready poses of the video (.npz or OpenPose folder) instead of detecting them.")
+@click.option("--fps", type=float, default=None, help="Resample the video to this frame rate first.")
+@click.option("--holdout", type=float, default=0.1, show_default=True, help="Fraction of frames at the end kept for validation.")
+@click.option("--margin", type=float, default=0.15, show_default=True, help="Crop margin around the person, in body heights.")
+@click.option("--person", default=None, help="X,Y: a pixel on the person to follow in the first frame (several people in view).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def prepare_cmd(video, output, preset_name, train_size, poses_path, fps, holdout, margin, person, quiet):
+    """Prepare a target video for training: one fixed crop around the person, frames and
+    label images at the training size, poses, the target's BodyStats, a held-out tail.
+
+    Example: dancenow prepare target.mp4 -o data/me --preset cpu-small
+    """
+    from dancenow.synth.config import preset
+    from dancenow.synth.data import prepare
+
+    size = _size(train_size) or preset(preset_name).image_size
+    poses = load_pose_arg(poses_path, fps=None, video=video) if poses_path else None
+    pose_config = None
+    if person:
+        import dataclasses
+
+        from dancenow.pose import PoseConfig
+
+        try:
+            px, py = (float(v) for v in person.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected X,Y pixels, got {person!r}", param_hint="--person") from None
+        pose_config = dataclasses.replace(PoseConfig(), person=(px, py))
+    out = prepare(video, output, size, poses=poses, fps=fps, holdout=holdout, margin=margin,
+                  pose_config=pose_config, progress=not quiet)
+    click.echo(f"prepared {out}")
+
+
+@command(main, "train")
+@click.argument("data", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Run directory: the model, checkpoints, samples, logs.")
+@click.option("--preset", "preset_name", default="cpu-small", show_default=True,
+              type=click.Choice(["quick", "cpu-small", "paper"]), help="Network sizes and schedule.")
+@click.option("--config", "config_path", type=click.Path(), default=None,
+              help="A JSON config; its settings override the preset it names (default cpu-small).")
+@click.option("--steps", type=int, default=None, help="Total steps over all stages (the preset's split, scaled).")
+@click.option("--minutes", type=float, default=None,
+              help="Wall-time budget: the step count is set from the speed of the first steps (instead of --steps).")
+@click.option("--batch-size", type=int, default=None, help="Frame pairs per step (per process).")
+@click.option("--resume", is_flag=True, help="Continue exactly from the newest checkpoint in the run directory.")
+@click.option("--vgg-weights", type=click.Path(), default=None,
+              help="VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth); default: torch's cache, else no VGG loss.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default: torch's choice; 1 is faster on a CPU shared with other work).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(data, output, preset_name, config_path, steps, minutes, batch_size, resume, vgg_weights, device, threads, quiet):
+    """Train a model of the target person (global -> [local] -> face stages). Ctrl-C saves a
+    checkpoint; --resume continues it. Multi-GPU: torchrun --nproc_per_node N -m dancenow.train ...
+
+    Example: dancenow train data/me -o runs/me --preset cpu-small
+    """
+    import dataclasses
+    import os
+
+    from dancenow.synth.config import SynthConfig, preset
+    from dancenow.synth.train import train
+
+    if threads is not None:
+        if threads < 1:
+            raise click.BadParameter("must be >= 1", param_hint="--threads")
+        import torch
+
+        torch.set_num_threads(threads)
+    cfg = SynthConfig.load(config_path) if config_path else preset(preset_name)
+    if batch_size is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch_size))
+    if steps is not None and minutes is not None:
+        raise click.UsageError("give --steps or --minutes, not both")
+    out = train(cfg, data, output, resume=resume, steps=steps, minutes=minutes, vgg_weights=vgg_weights,
+                device=device, progress=not quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = out / "train_summary.json"
+        line = ""
+        if summary.is_file():
+            import json
+
+            m = json.loads(summary.read_text()).get("metrics", {})
+            if "ssim" in m:
+                line = f" (held-out SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB)"
+        click.echo(f"model: {out}{line}")
 # ----------------------------------------------------------------------------- transfer, demo (issue 6)
 
 def _is_pose_path(path: str) -> bool:

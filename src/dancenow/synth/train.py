@@ -1,0 +1,645 @@
+"""Training: `train(cfg, data_dir, out_dir) -> Path` (the model directory).
+
+Stages, as in "Everybody Dance Now": global generator -> (optionally) local enhancer -> face
+GAN. Each step of the image stages takes frame pairs (t, t+1):
+
+    I_t   = G(x_t, 0)                   # the first frame of a pair sees no previous frame
+    I_t+1 = G(x_t+1, I_t)               # temporal conditioning (gradients flow through I_t)
+    D sees (x_t, x_t+1, I_t, I_t+1) against (x_t, x_t+1, y_t, y_t+1), multi-scale LSGAN
+    G loss = gan + 10 * feature matching + 10 * VGG19 (when its weights are available)
+
+The face stage freezes G and trains a residual generator on face crops against a face PatchGAN
+(gan + feature matching + VGG on the crops). Adam (lr 2e-4, betas 0.5, 0.999), constant, then
+linear decay to 0 over the last `decay_fraction` of each stage.
+
+Bookkeeping in the output directory: checkpoints/ (atomic, last K kept, `resume=True` continues
+exactly: weights, optimizers, step, RNG states and data order), samples/ (label | generated |
+real grids), tb/ (TensorBoard events), losses.jsonl and metrics.jsonl, train_summary.json, and
+the model files (see dancenow.synth.model) refreshed at every checkpoint. Ctrl-C finishes the
+current step, saves a checkpoint and the model, then raises KeyboardInterrupt.
+
+Runs on CPU or GPU from the same code; bf16 autocast and channels_last on CUDA; multi-process
+with torchrun + DistributedDataParallel (gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from dancenow.errors import DancenowError
+from dancenow.synth import checkpoint as ckpt
+from dancenow.synth.config import SynthConfig
+from dancenow.synth.data import Batch, EpochSampler, SynthData
+from dancenow.synth.distributed import DistInfo, any_flag, gather_strings, init_distributed, shutdown, weights_digest, wrap
+from dancenow.synth.losses import FeatureMatchingLoss, GANLoss, VGGLoss, find_vgg_weights, load_vgg19
+from dancenow.synth.metrics import psnr_per_image, ssim_per_image
+from dancenow.synth.model import crop_faces, export_model, refine_faces, to_tensor, to_uint8
+from dancenow.synth.networks import (
+    build_discriminator, build_face_discriminator, build_face_generator, build_generator, build_global_generator,
+    downsample2x, generator_input,
+)
+
+log = logging.getLogger(__name__)
+
+STAGE_IDS = {"global": 0, "local": 1, "face": 2}
+
+
+class PairGenerator(nn.Module):
+    """Both frames of a pair in one forward pass (so DistributedDataParallel sees one forward per
+    backward): I_t = G(x_t, 0), I_t+1 = G(x_t+1, I_t); without temporal smoothing, two
+    independent frames."""
+
+    def __init__(self, generator: nn.Module, temporal: bool, output_nc: int):
+        super().__init__()
+        self.generator, self.temporal, self.output_nc = generator, temporal, output_nc
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f0 = self.generator(generator_input(x0, None, self.temporal, self.output_nc))
+        f1 = self.generator(generator_input(x1, f0 if self.temporal else None, self.temporal, self.output_nc))
+        return f0, f1
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Parameters of `module` need no gradient inside the block (the generator's pass through
+    the discriminator must not leave gradients on the discriminator)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)
+
+
+def _split(preds: list[list[torch.Tensor]], n: int) -> tuple[list, list]:
+    """Per-scale feature lists of a batch [real; fake] -> (real part, fake part)."""
+    return [[f[:n] for f in s] for s in preds], [[f[n:] for f in s] for s in preds]
+
+
+class Trainer:
+    """The training state and one step of each stage. `train()` drives it; tests and benchmarks
+    may call `train_step` / `loss_terms` directly."""
+
+    def __init__(self, cfg: SynthConfig, data: SynthData, out: str | os.PathLike, dist: DistInfo | None = None,
+                 vgg: nn.Module | None = None, progress: bool = True):
+        self.cfg = cfg.validate()
+        self.data = data
+        self.out = Path(out)
+        self.dist = dist or DistInfo(0, 1, 0, torch.device("cpu"))
+        self.device = self.dist.device
+        self.progress = progress
+        if tuple(data.size) != tuple(cfg.image_size):
+            raise DancenowError(f"data in {data.path} is {data.size[0]}x{data.size[1]}, the config wants {cfg.image_size[0]}x{cfg.image_size[1]}")
+        t = cfg.train
+        cuda = self.device.type == "cuda"
+        self.amp = t.amp == "bf16" or (t.amp == "auto" and cuda and torch.cuda.is_bf16_supported())
+        self.channels_last = t.channels_last == "on" or (t.channels_last == "auto" and cuda)
+
+        torch.manual_seed(t.seed)
+        self.global_generator = build_global_generator(cfg)
+        self.generator: nn.Module = self.global_generator  # becomes the LocalEnhancer in the local stage
+        self.D = build_discriminator(cfg)
+        self.face_G = build_face_generator(cfg) if cfg.face.enabled else None
+        self.face_D = build_face_discriminator(cfg) if cfg.face.enabled else None
+        for m in self._modules():
+            self._place(m)
+        self.gan = GANLoss()
+        self.fm = FeatureMatchingLoss(cfg.discriminator.n_layers, cfg.discriminator.num_D)
+        self.face_fm = FeatureMatchingLoss(cfg.face.n_layers, 1)
+        self.vgg = VGGLoss(vgg).to(self.device) if vgg is not None else None
+
+        self.step = 0
+        self.stage: str | None = None
+        self.face_trained = False
+        self.sampler: EpochSampler | None = None
+        self.opt_G = self.opt_D = None
+        self.last_metrics: dict = {}
+        self.on_step: Callable[[int], None] | None = None
+        self._stop = False
+        self.time_budget: float | None = None  # seconds; fixes the step count after calibration
+        self._budget_mark: tuple[int, float] | None = None
+
+    # relative cost of one step per stage, against a global step (for a time budget): the local
+    # stage runs the global network plus a front and back at 4x the pixels; the face stage runs
+    # the generator without gradients and a small network on crops.
+    STAGE_COST = {"global": 1.0, "local": 4.0, "face": 0.5}
+
+    # ------------------------------------------------------------------ set-up
+    def _modules(self) -> list[nn.Module]:
+        return [m for m in (self.generator, self.D, self.face_G, self.face_D) if m is not None]
+
+    def _place(self, m: nn.Module) -> nn.Module:
+        m.to(self.device)
+        if self.channels_last:
+            m.to(memory_format=torch.channels_last)
+        return m
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def _adam(self, groups) -> torch.optim.Adam:
+        t = self.cfg.train
+        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2))
+
+    def stage_at(self, step: int) -> tuple[str, int, int]:
+        """(stage name, its first step, its number of steps) for a global step index."""
+        start = 0
+        for name, n in self.cfg.stages:
+            if step < start + n:
+                return name, start, n
+            start += n
+        name, n = self.cfg.stages[-1]
+        return name, start - n, n
+
+    def setup_stage(self, name: str) -> None:
+        """Fresh optimizers, DDP wrappers and data order for a stage."""
+        cfg = self.cfg
+        self.stage = name
+        face_side = cfg.face_crop if name == "face" else None
+        if name == "local" and not hasattr(self.generator, "global_model"):
+            self.generator = self._place(build_generator(cfg, global_model=self.global_generator))
+        if name in ("global", "local"):
+            self.generator.requires_grad_(True)
+            if name == "local":
+                groups = [{"params": list(self.generator.global_model.parameters()), "name": "global"},
+                          {"params": list(self.generator.front.parameters()) + list(self.generator.back.parameters()), "name": "local"}]
+            else:
+                groups = [{"params": list(self.generator.parameters()), "name": "global"}]
+            self.opt_G = self._adam(groups)
+            self.opt_D = self._adam([{"params": list(self.D.parameters()), "name": "D"}])
+            self.g_train = wrap(PairGenerator(self.generator, cfg.temporal, cfg.output_nc), self.dist)
+            self.d_train = wrap(self.D, self.dist)
+        else:  # face: the body generator is fixed from here on
+            self.generator.requires_grad_(False)
+            self.opt_G = self._adam([{"params": list(self.face_G.parameters()), "name": "face_G"}])
+            self.opt_D = self._adam([{"params": list(self.face_D.parameters()), "name": "face_D"}])
+            self.g_train = wrap(self.face_G, self.dist)
+            self.d_train = wrap(self.face_D, self.dist)
+        items = self.data.pair_starts("train", face_side)
+        if len(items) == 0:
+            raise DancenowError(f"no training frames for the {name} stage" + (" (no face found in any frame)" if face_side else ""))
+        self.sampler = EpochSampler(items, cfg.train.batch_size, cfg.train.seed, STAGE_IDS[name], self.dist.rank, self.dist.world)
+
+    def set_lr(self) -> float:
+        """Constant, then linear decay to 0 over the stage's last `decay_fraction`; in the local
+        stage the global part is held at 0 for `fix_global_fraction`."""
+        t = self.cfg.train
+        _, start, n = self.stage_at(self.step)
+        k = self.step - start
+        d = int(round(n * t.decay_fraction))
+        lr = t.lr * (min(1.0, (n - k) / d) if d > 0 else 1.0)
+        fix = int(round(n * self.cfg.local.fix_global_fraction)) if self.stage == "local" else 0
+        for opt in (self.opt_G, self.opt_D):
+            for g in opt.param_groups:
+                g["lr"] = 0.0 if (g.get("name") == "global" and k < fix) else lr
+        return lr
+
+    # ------------------------------------------------------------------ steps
+    def _inputs(self, batch: Batch):
+        def prep(x):
+            x = x.to(self.device, non_blocking=True)
+            if self.stage == "global" and self.cfg.local.enabled:
+                x = downsample2x(x)  # the global stage of a local model runs at half size
+            return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+        return (prep(batch.label[:, 0]), prep(batch.label[:, 1]), prep(batch.image[:, 0]), prep(batch.image[:, 1]))
+
+    def _pair(self, x0, x1, i0, i1) -> torch.Tensor:
+        """The discriminator's input for a pair: (x_t, x_t+1, I_t, I_t+1) stacked on channels
+        when temporal; else the two (x, I) frames stacked on the batch."""
+        if self.cfg.temporal:
+            return torch.cat([x0, x1, i0, i1], dim=1)
+        return torch.cat([torch.cat([x0, i0], 1), torch.cat([x1, i1], 1)], dim=0)
+
+    def _image_losses(self, batch: Batch):
+        w = self.cfg.loss
+        x0, x1, y0, y1 = self._inputs(batch)
+        with self._autocast():
+            f0, f1 = self.g_train(x0, x1)
+            real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
+            n = real.shape[0]
+            pred_real, pred_fake_d = _split(self.d_train(torch.cat([real, fake.detach()], 0)), n)
+            d_real, d_fake = self.gan(pred_real, True), self.gan(pred_fake_d, False)
+            with frozen(self.D):
+                pred_fake = self.D(fake)
+            g_gan = self.gan(pred_fake, True)
+            g_feat = self.fm(pred_fake, pred_real)
+            g_vgg = 0.5 * (self.vgg(f0, y0) + self.vgg(f1, y1)) if self.vgg is not None else torch.zeros((), device=self.device)
+            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg
+            loss_D = 0.5 * (d_real + d_fake)
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_vgg": g_vgg, "D": loss_D, "D_real": d_real, "D_fake": d_fake}
+        return loss_G, loss_D, terms
+
+    def _face_losses(self, batch: Batch):
+        cfg, w, side = self.cfg, self.cfg.loss, self.cfg.face_crop
+        x0, x1, y0, y1 = self._inputs(batch)
+        b0, b1 = batch.face[:, 0], batch.face[:, 1]
+        with torch.no_grad(), self._autocast():  # the body generator is fixed in this stage
+            g0 = self.generator(generator_input(x0, None, cfg.temporal, cfg.output_nc))
+            p0 = refine_faces(self.face_G, x0, g0, b0, side) if cfg.temporal else None
+            g1 = self.generator(generator_input(x1, p0, cfg.temporal, cfg.output_nc))
+        lab = torch.cat([crop_faces(x0, b0, side), crop_faces(x1, b1, side)])
+        base = torch.cat([crop_faces(g0, b0, side), crop_faces(g1, b1, side)]).float()
+        real = torch.cat([crop_faces(y0, b0, side), crop_faces(y1, b1, side)])
+        with self._autocast():
+            face = base + self.g_train(lab, base)
+            n = lab.shape[0]
+            real_in, fake_in = torch.cat([lab, real], 1), torch.cat([lab, face], 1)
+            pred_real, pred_fake_d = _split([self.d_train(torch.cat([real_in, fake_in.detach()], 0))], n)
+            d_real, d_fake = self.gan(pred_real, True), self.gan(pred_fake_d, False)
+            with frozen(self.face_D):
+                pred_fake = [self.face_D(fake_in)]
+            g_gan = self.gan(pred_fake, True)
+            g_feat = self.face_fm(pred_fake, pred_real)
+            g_vgg = self.vgg(face, real) if self.vgg is not None else torch.zeros((), device=self.device)
+            loss_G = w.face_gan * g_gan + w.face_feat * g_feat + w.face_vgg * g_vgg
+            loss_D = 0.5 * (d_real + d_fake)
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_vgg": g_vgg, "D": loss_D, "D_real": d_real, "D_fake": d_fake}
+        return loss_G, loss_D, terms
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimizer step of G then D on `batch`; returns the loss terms (before the step)."""
+        loss_G, loss_D, terms = (self._face_losses if self.stage == "face" else self._image_losses)(batch)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        if self.stage == "face":
+            self.face_trained = True
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def loss_terms(self, batch: Batch) -> dict[str, float]:
+        """The loss terms on `batch` with the current weights, without updating anything."""
+        _, _, terms = (self._face_losses if self.stage == "face" else self._image_losses)(batch)
+        return {k: float(v) for k, v in terms.items()}
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self) -> tuple[dict, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Generate the first `eval_frames` held-out frames in sequence (each conditioned on the
+        previous output, face residual applied once trained) and compare them with the real
+        frames: mean SSIM and PSNR (dB). Returns (metrics, [(label, generated, real)] rows)."""
+        cfg = self.cfg
+        frames = list(self.data.val)[: cfg.train.eval_frames] or list(self.data.train)[-cfg.train.eval_frames:]
+        half = self.stage == "global" and cfg.local.enabled
+        side = cfg.face_crop
+        boxes = self.data.faces(side) if (self.face_G is not None and self.face_trained) else None
+        was_training = [m.training for m in self._modules()]
+        for m in self._modules():
+            m.eval()
+        prev = None
+        gens, reals, labels = [], [], []
+        try:
+            for t in frames:
+                x = to_tensor(np.asarray(self.data.labels[t]), self.device)
+                y = to_tensor(np.asarray(self.data.frames[t]), self.device)
+                if half:
+                    x, y = downsample2x(x), downsample2x(y)
+                with self._autocast():
+                    out = self.generator(generator_input(x, prev, cfg.temporal, cfg.output_nc)).float()
+                    if boxes is not None and not half:
+                        out = refine_faces(self.face_G, x, out, torch.from_numpy(boxes[t:t + 1]), side).float()
+                prev = out
+                gens.append(to_uint8(out))
+                reals.append(to_uint8(y))
+                labels.append(to_uint8(x))
+        finally:
+            for m, f in zip(self._modules(), was_training):
+                m.train(f)
+        g, r = np.stack(gens), np.stack(reals)
+        metrics = {"ssim": float(np.mean(ssim_per_image(g, r))), "psnr": float(np.mean(psnr_per_image(g, r))),
+                   "frames": len(frames), "held_out": bool(len(self.data.val))}
+        pick = np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int)
+        return metrics, [(labels[i], gens[i], reals[i]) for i in pick]
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        tensors.update(ckpt.module_tensors("generator", self.generator))
+        tensors.update(ckpt.module_tensors("D", self.D))
+        if self.face_G is not None:
+            tensors.update(ckpt.module_tensors("face_G", self.face_G))
+            tensors.update(ckpt.module_tensors("face_D", self.face_D))
+        tg, mg = ckpt.optimizer_tensors("opt_G", self.opt_G)
+        td, md = ckpt.optimizer_tensors("opt_D", self.opt_D)
+        tr, mr = ckpt.rng_state()
+        tensors.update(tg)
+        tensors.update(td)
+        tensors.update(tr)
+        meta = {"step": self.step, "stage": self.stage, "generator": "local" if hasattr(self.generator, "global_model") else "global",
+                "face_trained": self.face_trained, "sampler": self.sampler.state(), "opt_G": mg, "opt_D": md, "rng": mr,
+                "config": self.cfg.to_dict(), "metrics": self.last_metrics, "world": self.dist.world}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, where: str = "checkpoint") -> None:
+        if meta.get("generator") == "local" and not hasattr(self.generator, "global_model"):
+            self.generator = self._place(build_generator(self.cfg, global_model=self.global_generator))
+        ckpt.load_module("generator", self.generator, tensors, where)
+        ckpt.load_module("D", self.D, tensors, where)
+        if self.face_G is not None:
+            ckpt.load_module("face_G", self.face_G, tensors, where)
+            ckpt.load_module("face_D", self.face_D, tensors, where)
+        self.step = int(meta["step"])
+        self.face_trained = bool(meta.get("face_trained"))
+        self.last_metrics = meta.get("metrics", {})
+        self.setup_stage(meta["stage"])
+        ckpt.load_optimizer("opt_G", self.opt_G, tensors, meta["opt_G"])
+        ckpt.load_optimizer("opt_D", self.opt_D, tensors, meta["opt_D"])
+        if int(meta.get("world", 1)) == self.dist.world:
+            self.sampler.load_state(meta["sampler"])
+        else:
+            log.warning("resuming with %d processes, the checkpoint had %d: the data order changes", self.dist.world, meta.get("world"))
+        ckpt.set_rng_state(tensors, meta["rng"])
+
+    def save(self) -> Path | None:
+        """Checkpoint (atomic; older ones beyond keep_checkpoints pruned after success) and the
+        model files. Only the main process writes."""
+        if not self.dist.is_main:
+            return None
+        folder = self.out / "checkpoints"
+        tensors, meta = self.state()
+        path = ckpt.save_checkpoint(ckpt.checkpoint_path(folder, self.step), tensors, meta)
+        ckpt.prune_checkpoints(folder, self.cfg.train.keep_checkpoints)
+        self.export()
+        return path
+
+    def export(self) -> Path:
+        return export_model(self.out, self.cfg, self.generator, self.face_G if self.face_trained else None,
+                            self.data.body_stats_path, self.data.crop, self.step, self.last_metrics)
+
+    # ------------------------------------------------------------------ the loop
+    def _handle_sigint(self, signum, frame) -> None:
+        if self._stop:  # a second Ctrl-C: stop now, without the checkpoint
+            raise KeyboardInterrupt
+        self._stop = True
+        log.warning("interrupted: finishing this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    def _fit_budget(self, elapsed: float, per_step: float) -> None:
+        """Scale the total step count so that training ends `time_budget` seconds after it
+        started, at `per_step` seconds per global-stage step. Called while the learning rate is
+        still constant, so the schedule is stretched or shrunk, never cut. The main process's
+        figure is used on every process."""
+        remaining = max(self.time_budget - elapsed, 0.0)
+        stages = self.cfg.stages
+        weights = {n: c for n, c in stages}
+        unit = sum(weights[n] * self.STAGE_COST[n] for n in weights) / sum(weights.values())
+        total = self.step + int(remaining / (per_step * 1.05 * unit))  # ~5%: evaluations, checkpoints
+        t = torch.tensor([float(total)], device=self.device)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            if not self.dist.is_main:
+                t.zero_()
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        total = max(int(t.item()), self.step + len(stages))
+        cfg = self.cfg.with_steps(total)
+        if cfg.stages[0][1] <= self.step or cfg.stages[0][0] != stages[0][0]:  # never end the running stage before now
+            cfg = self.cfg.with_steps_from(self.step, total)
+        self.cfg = cfg.validate()
+        if self.dist.is_main:
+            self.cfg.save(self.out / "train_config.json")
+        log.info("time budget %.1f min: %.2f s/step measured, training %d steps (%s)", self.time_budget / 60,
+                 per_step, self.cfg.total_steps, ", ".join(f"{n} {c}" for n, c in self.cfg.stages))
+
+    def _budget_check(self, t_start: float, s0: int) -> None:
+        """Two looks at the clock: after a few steps, then at a fifth of the first stage (the
+        speed since the first look, evaluations and checkpoints included), both still in the
+        constant-lr part of the schedule."""
+        now = time.perf_counter()
+        done = self.step - s0
+        if done == 1:
+            self._t_first = now  # the first step carries one-off costs: time the rest
+        if self._budget_mark is None:
+            if done >= max(5, min(30, self.cfg.stages[0][1] // 20)):
+                self._fit_budget(now - t_start, (now - self._t_first) / (done - 1))
+                self._budget_mark = (self.step, now)
+                second = int(0.2 * self.cfg.stages[0][1])
+                if second - self.step < 20 or second >= self.cfg.stages[0][1] * (1 - self.cfg.train.decay_fraction):
+                    self.time_budget = None  # too short a run to look again
+        elif self.step >= int(0.2 * self.cfg.stages[0][1]):
+            mark_step, mark_time = self._budget_mark
+            self._fit_budget(now - t_start, (now - mark_time) / max(self.step - mark_step, 1))
+            self.time_budget = None
+
+    def run(self, until: int | None = None) -> Path:
+        """Train up to the config's total steps, or stop after step `until` with a checkpoint
+        (as Ctrl-C does, but returning normally). Returns the output directory."""
+        from tqdm import tqdm
+
+        t_start = time.perf_counter()
+        cfg, t = self.cfg, self.cfg.train
+        total = cfg.total_steps
+        stop_at = total if until is None else min(until, total)
+        main = self.dist.is_main
+        writer = _tensorboard(self.out / "tb", self.step) if main else None
+        if self.stage is None:
+            self.setup_stage(self.stage_at(self.step)[0])
+        old_handler = None
+        try:
+            old_handler = signal.signal(signal.SIGINT, self._handle_sigint)
+        except ValueError:  # not the main thread: Ctrl-C stays a plain KeyboardInterrupt
+            pass
+        bar = tqdm(total=total, initial=self.step, unit="step", desc=f"train {self.stage}", dynamic_ncols=True,
+                   disable=not (self.progress and main))
+        t0, s0 = time.perf_counter(), self.step
+        interrupted = False
+        try:
+            while self.step < stop_at:
+                name = self.stage_at(self.step)[0]
+                if name != self.stage:
+                    self.setup_stage(name)
+                    bar.set_description(f"train {name}")
+                lr = self.set_lr()
+                face_side = cfg.face_crop if self.stage == "face" else None
+                batch = self.data.batch(self.sampler.next(), face_side)
+                terms = self.train_step(batch)
+                self.step += 1
+                bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(self.step)
+                if self.time_budget is not None:
+                    self._budget_check(t_start, s0)
+                    cfg, t = self.cfg, self.cfg.train
+                    total = cfg.total_steps
+                    stop_at = total if until is None else min(until, total)
+                    bar.total = total
+                    bar.refresh()
+                if self.step % t.log_every == 0 or self.step == stop_at:
+                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("G", "G_feat", "G_vgg", "D") if k in terms}, refresh=False)
+                    if main:
+                        _append_jsonl(self.out / "losses.jsonl", {"step": self.step, "stage": self.stage, "lr": lr,
+                                                                  "steps_per_s": rate, **terms})
+                        if writer is not None:
+                            for k, v in terms.items():
+                                writer.add_scalar(f"loss/{self.stage}/{k}", v, self.step)
+                            writer.add_scalar("train/lr", lr, self.step)
+                            writer.add_scalar("train/steps_per_s", rate, self.step)
+                _, start, n = self.stage_at(self.step - 1)
+                stage_end = self.step == start + n
+                if main and (self.step % t.eval_every == 0 or self.step % t.sample_every == 0 or stage_end):
+                    self._eval_and_sample(writer, metrics=self.step % t.eval_every == 0 or stage_end,
+                                          samples=self.step % t.sample_every == 0 or stage_end)
+                if self.step % t.checkpoint_every == 0 or stage_end:
+                    self.save()
+                if any_flag(self._stop, self.dist):
+                    interrupted = True
+                    break
+        finally:
+            bar.close()
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+            if writer is not None:
+                writer.close()
+        if interrupted or self.step < total:
+            if not ckpt.checkpoint_path(self.out / "checkpoints", self.step).is_file():
+                self.save()
+            if interrupted:
+                log.warning("checkpoint saved at step %d in %s; continue with --resume", self.step, self.out / "checkpoints")
+                raise KeyboardInterrupt
+            return self.out
+        self._finish(time.perf_counter() - t0, self.step - s0)
+        return self.out
+
+    def _eval_and_sample(self, writer, metrics: bool, samples: bool) -> None:
+        m, rows = self.evaluate()
+        m = {"step": self.step, "stage": self.stage, **m}
+        if metrics:
+            self.last_metrics = m
+            _append_jsonl(self.out / "metrics.jsonl", m)
+            if writer is not None:
+                writer.add_scalar("eval/ssim", m["ssim"], self.step)
+                writer.add_scalar("eval/psnr", m["psnr"], self.step)
+            log.info("step %d (%s): held-out SSIM %.3f, PSNR %.2f dB over %d frames", self.step, self.stage, m["ssim"], m["psnr"], m["frames"])
+        if samples:
+            from dancenow.images import write_image
+
+            grid = sample_grid(rows)
+            write_image(self.out / "samples" / f"step-{self.step:08d}.png", grid)
+            if writer is not None:
+                writer.add_image("samples", grid, self.step, dataformats="HWC")
+
+    def _finish(self, seconds: float, steps: int) -> None:
+        digests = gather_strings(weights_digest(self.generator, self.D, self.face_G, self.face_D), self.dist)
+        if self.dist.is_main:
+            if len(set(digests)) != 1:
+                raise DancenowError(f"processes ended with different weights ({len(set(digests))} versions): the distributed run is broken")
+            summary = {"steps": self.step, "steps_this_run": steps, "seconds_this_run": round(seconds, 2),
+                       "steps_per_s": steps / seconds if seconds > 0 else None,
+                       "samples_per_s": steps * self.cfg.train.batch_size * self.dist.world / seconds if seconds > 0 else None,
+                       "world": self.dist.world, "device": str(self.device), "bf16": self.amp, "channels_last": self.channels_last,
+                       "vgg": self.vgg is not None, "face": self.face_trained, "metrics": self.last_metrics,
+                       "rank_weight_digests": digests}
+            from dancenow.atomic import atomic_file
+
+            with atomic_file(self.out / "train_summary.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1))
+
+
+def sample_grid(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Rows of label | generated | real, 2 px grey gaps, one uint8 RGB image."""
+    gap = 2
+    h, w = rows[0][0].shape[:2]
+    out = np.full((len(rows) * (h + gap) - gap, 3 * (w + gap) - gap, 3), 128, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            out[i * (h + gap): i * (h + gap) + h, j * (w + gap): j * (w + gap) + w] = img
+    return out
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _tensorboard(folder: Path, step: int):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # tensorboard is a dependency; do not fail training over logs
+        log.warning("TensorBoard logging off (%s)", e)
+        return None
+    return SummaryWriter(log_dir=str(folder), purge_step=step or None)
+
+
+# --------------------------------------------------------------------------- the entry point
+
+def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, resume: bool = False,
+          steps: int | None = None, vgg_weights: str | os.PathLike | None = None, device: str | None = None,
+          minutes: float | None = None, progress: bool = True, until: int | None = None,
+          on_step: Callable[[int], None] | None = None) -> Path:
+    """Train a target-person model on a prepared data directory; returns the model directory
+    (`out_dir`, which also holds checkpoints/, samples/, tb/ and the loss logs).
+
+    cfg: the configuration (a preset or a loaded JSON); its image size must be the data's.
+    resume: continue from the newest checkpoint in out_dir/checkpoints, exactly, with the
+        checkpoint's config (`steps` may still extend or shorten the run).
+    steps: total steps over all stages (scaled from the config's split).
+    vgg_weights: a VGG19 checkpoint; default torchvision's cache file, else no VGG loss.
+    device: 'cpu', 'cuda', 'auto' (default). Under torchrun each process takes its LOCAL_RANK GPU.
+    minutes: a wall-time budget: the step count (instead of `steps`) is set from the speed of
+        the first steps so that training ends in about this time (checkpoints, evaluations and
+        a changing machine load make it approximate, within ~10%).
+    until: stop after this many steps with a checkpoint, as an interruption would (for tests).
+    on_step: called with the step number after every step (for tests and benchmarks).
+    """
+    out = Path(out_dir)
+    dist = init_distributed(device)
+    if not dist.is_main:
+        logging.getLogger("dancenow").setLevel(logging.ERROR)  # one process speaks
+    try:
+        data = SynthData(data_dir)
+        existing = ckpt.list_checkpoints(out / "checkpoints")
+        if resume:
+            if not existing:
+                raise DancenowError(f"nothing to resume: no checkpoint in {out / 'checkpoints'}")
+            tensors, meta = ckpt.load_checkpoint(existing[-1])  # a damaged newest file is an error, not skipped
+            cfg = SynthConfig.from_dict(meta["config"], str(existing[-1]))
+        else:
+            if existing:
+                raise DancenowError(f"{out} already holds a training run: pass --resume to continue it, or choose another output directory")
+            if tuple(cfg.image_size) != tuple(data.size):
+                log.info("training at the data's size %dx%d (the preset says %dx%d)", *data.size, *cfg.image_size)
+                cfg = cfg.with_image_size(data.size)
+        if steps is not None:
+            cfg = cfg.with_steps_from(int(meta["step"]), steps) if resume else cfg.with_steps(steps)
+        cfg.validate()
+        vgg_path = find_vgg_weights(vgg_weights)
+        vgg = load_vgg19(vgg_path) if vgg_path is not None else None
+        if dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            cfg.save(out / "train_config.json")
+        trainer = Trainer(cfg, data, out, dist, vgg, progress)
+        trainer.on_step = on_step
+        if minutes is not None:
+            if minutes <= 0:
+                raise DancenowError(f"the time budget must be positive, got {minutes} minutes")
+            if resume:
+                log.warning("--minutes ignored when resuming: the run keeps its step count (use --steps to change it)")
+            else:
+                trainer.time_budget = 60.0 * minutes
+        if resume:
+            if int(meta["step"]) > cfg.total_steps:
+                raise DancenowError(f"the checkpoint is at step {meta['step']}, beyond the {cfg.total_steps} steps asked for")
+            trainer.load_state(tensors, meta, str(existing[-1]))
+            log.info("resuming at step %d (%s stage) from %s", trainer.step, trainer.stage, existing[-1])
+        trainer.run(until=until)
+        return out
+    finally:
+        shutdown(dist)

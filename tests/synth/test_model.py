@@ -1,0 +1,147 @@
+"""The model directory and SynthModel: loading errors, the crop in label_image, generation with
+temporal conditioning and the face residual, the CLI (runtime budget: 15 s)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from dancenow.errors import DancenowError
+from dancenow.render import render_label
+from dancenow.synth.data import SynthData
+from dancenow.synth.model import FACE_FILE, GENERATOR_FILE, SynthModel, face_box_from_label
+from dancenow.synth.train import train
+
+from .helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_data, tmp_path_factory):
+    return train(tiny_config(steps_global=2, steps_face=1), tiny_data, tmp_path_factory.mktemp("m") / "run", progress=False)
+
+
+def _copy(src, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints", "tb", "samples"))
+    return dst
+
+
+def test_load_and_generate(model_dir, tiny_data):
+    m = SynthModel.load(model_dir)
+    data = SynthData(tiny_data)
+    assert m.image_size == (32, 32) and m.has_face and m.crop == data.crop
+    assert m.body_stats.width == 120 and m.info["step"] == 3
+    labels = [np.array(data.labels[t]) for t in range(4)]
+    frames = list(m.generate_sequence(labels, [data.keypoints[t] for t in range(4)]))
+    assert len(frames) == 4 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
+    # the first frame is generate(label, None); later ones depend on the previous output
+    assert np.array_equal(m.generate(labels[0], None, data.keypoints[0]), frames[0])
+    assert not np.array_equal(m.generate(labels[1], None), m.generate(labels[1], frames[0]))
+    # keypoints in target-video pixels with src_size give the same face boxes
+    from dancenow.posefile import load_poses
+
+    video_kp = load_poses(tiny_data / "poses.npz").keypoints[:4]
+    again = list(m.generate_sequence(labels, video_kp, src_size=(120, 90)))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+    with pytest.raises(DancenowError, match="label must be uint8"):
+        m.generate(np.zeros((16, 16, 3), np.uint8), None)
+
+
+def test_label_image_applies_the_crop(model_dir, tiny_data):
+    m = SynthModel.load(model_dir)
+    from dancenow.posefile import load_poses
+
+    kp = load_poses(tiny_data / "poses.npz").keypoints[7]
+    assert np.array_equal(m.label_image(kp, (120, 90)), SynthData(tiny_data).labels[7])
+    # the same view at twice the resolution maps to the same label
+    kp2 = kp.copy()
+    kp2[:, :2] *= 2
+    assert np.abs(m.label_image(kp2, (240, 180)).astype(int) - SynthData(tiny_data).labels[7]).mean() < 2
+
+
+def test_face_residual_changes_only_the_face(model_dir, tiny_data):
+    m = SynthModel.load(model_dir)
+    data = SynthData(tiny_data)
+    label, kp = np.array(data.labels[3]), data.keypoints[3]
+    base_face = m.face_generator
+    m.face_generator = None
+    plain = m.generate(label, None, kp)
+    m.face_generator = base_face
+    last = [mod for mod in base_face.modules() if isinstance(mod, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.bias.fill_(0.5)  # a visible residual
+    refined = m.generate(label, None, kp)
+    x0, y0, valid = data.faces(m.config.face_crop)[3]
+    assert valid
+    diff = np.abs(refined.astype(int) - plain).sum(-1)
+    s = m.config.face_crop
+    assert diff[y0:y0 + s, x0:x0 + s].mean() > 10  # grey levels
+    outside = diff.copy()
+    outside[y0:y0 + s, x0:x0 + s] = 0
+    assert outside.max() == 0
+    box = face_box_from_label(render_label(kp, (32, 32)), s)  # without keypoints: the white face lines
+    assert box[2] == 1 and abs(int(box[0]) - int(x0)) <= 2 and abs(int(box[1]) - int(y0)) <= 2
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing_dir", "not found"),
+    ("no_config", "config.json is missing"),
+    ("bad_json", "not readable JSON"),
+    ("future_version", "upgrade dancenow"),
+    ("no_weights", "generator.safetensors is missing"),
+    ("mixed_weights", "does not match config.json"),
+    ("no_crop", "crop.json is missing"),
+    ("other_architecture", "does not fit the architecture"),
+])
+def test_bad_model_directories_get_clear_errors(model_dir, tmp_path, damage, message):
+    d = _copy(model_dir, tmp_path)
+    cfg_path = d / "config.json"
+    doc = json.loads(cfg_path.read_text())
+    if damage == "missing_dir":
+        d = tmp_path / "nowhere"
+    elif damage == "no_config":
+        cfg_path.unlink()
+    elif damage == "bad_json":
+        cfg_path.write_text("{")
+    elif damage == "future_version":
+        cfg_path.write_text(json.dumps({**doc, "version": 99}))
+    elif damage == "no_weights":
+        (d / GENERATOR_FILE).unlink()
+    elif damage == "mixed_weights":
+        shutil.copyfile(d / FACE_FILE, d / GENERATOR_FILE)
+    elif damage == "no_crop":
+        (d / "crop.json").unlink()
+    elif damage == "other_architecture":
+        doc["config"]["generator"]["ngf"] = 16
+        doc["files"] = {}
+        cfg_path.write_text(json.dumps(doc))
+    with pytest.raises(DancenowError, match=message):
+        SynthModel.load(d)
+
+
+def test_cli_prepare_and_train(tiny_target, tmp_path):
+    from dancenow.cli import main
+    from dancenow.posefile import save_poses
+
+    video, seq = tiny_target
+    save_poses(seq, tmp_path / "poses.npz")
+    runner = CliRunner()
+    r = runner.invoke(main, ["prepare", str(video), "-o", str(tmp_path / "data"), "--size", "32x32",
+                             "--poses", str(tmp_path / "poses.npz"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    tiny_config(steps_global=1, steps_face=0).save(tmp_path / "cfg.json")
+    args = ["train", str(tmp_path / "data"), "-o", str(tmp_path / "run"), "--config", str(tmp_path / "cfg.json"), "--quiet"]
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "model:" in r.output and "SSIM" in r.output
+    r = runner.invoke(main, args)  # the run exists: a one-line error, not a traceback
+    assert r.exit_code == 1 and "Error:" in r.output and "--resume" in r.output
+    r = runner.invoke(main, ["train", str(tmp_path), "-o", str(tmp_path / "x"), "--quiet"])
+    assert r.exit_code == 1 and "dancenow prepare" in r.output
+    for cmd in ("prepare", "train"):
+        assert "Example:" in runner.invoke(main, [cmd, "--help"]).output

@@ -1,0 +1,174 @@
+"""Training: one step lowers the losses, exact resume, Ctrl-C, damaged checkpoints, all stages
+including the local enhancer, and a 2-process gloo run (runtime budget: 45 s)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dancenow.errors import DancenowError
+from dancenow.synth import checkpoint as ckpt
+from dancenow.synth.config import SynthConfig
+from dancenow.synth.data import SynthData
+from dancenow.synth.model import SynthModel
+from dancenow.synth.train import Trainer, train
+
+from .helpers import tiny_config
+
+
+def _losses(run) -> dict[int, dict]:
+    return {r["step"]: r for r in map(json.loads, (run / "losses.jsonl").read_text().splitlines())}
+
+
+def test_one_step_lowers_the_losses(tiny_data, tmp_path):
+    data = SynthData(tiny_data)
+    tr = Trainer(tiny_config(), data, tmp_path / "run", progress=False)
+    tr.setup_stage("global")
+    batch = data.batch(np.array([2, 9]))
+    g0, d0 = copy.deepcopy(tr.generator.state_dict()), copy.deepcopy(tr.D.state_dict())
+    before = tr.loss_terms(batch)
+    tr.train_step(batch)
+    d1 = copy.deepcopy(tr.D.state_dict())
+    tr.D.load_state_dict(d0)
+    g_after = tr.loss_terms(batch)["G"]  # the new generator against the old discriminator
+    tr.D.load_state_dict(d1)
+    tr.generator.load_state_dict(g0)
+    d_after = tr.loss_terms(batch)["D"]  # the new discriminator against the old generator
+    assert g_after < before["G"]
+    assert d_after < before["D"]
+
+
+def test_resume_continues_bit_exactly(tiny_data, tmp_path):
+    cfg = tiny_config(steps_global=3, steps_face=2)
+    full = train(cfg, tiny_data, tmp_path / "full", progress=False)
+    part = train(cfg, tiny_data, tmp_path / "part", progress=False, until=2)  # stops with a checkpoint
+    assert [p.name for p in ckpt.list_checkpoints(part / "checkpoints")] == ["step-00000002.safetensors"]
+    with pytest.raises(DancenowError, match="--resume"):
+        train(cfg, tiny_data, part, progress=False)  # an existing run is never overwritten
+    train(cfg, tiny_data, part, resume=True, progress=False)
+    a, b = _losses(full), _losses(part)
+    assert sorted(b) == [1, 2, 3, 4, 5]
+    for step in (3, 4, 5):  # across the global -> face boundary
+        for k in ("G", "G_feat", "D"):
+            assert a[step][k] == b[step][k], f"step {step} {k}: {a[step][k]!r} != {b[step][k]!r}"
+    fa, fb = (json.loads((r / "config.json").read_text())["files"] for r in (full, part))
+    assert fa == fb  # byte-identical generator and face generator weights
+
+
+def test_ctrl_c_saves_a_checkpoint(tiny_data, tmp_path):
+    def press_ctrl_c(step):
+        if step == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(), tiny_data, tmp_path / "run", progress=False, on_step=press_ctrl_c)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")] == ["step-00000001.safetensors"]
+    assert SynthModel.load(tmp_path / "run").info["step"] == 1  # the model files were refreshed too
+
+
+def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    cfg = tiny_config(steps_global=4, steps_face=0, checkpoint_every=1, keep_checkpoints=2)
+    train(cfg, tiny_data, run, progress=False, until=3)
+    kept = ckpt.list_checkpoints(run / "checkpoints")
+    assert [p.name for p in kept] == ["step-00000002.safetensors", "step-00000003.safetensors"]  # last K
+    older, newest = kept
+    raw = newest.read_bytes()
+    newest.write_bytes(raw[: len(raw) // 2])  # truncated
+    with pytest.raises(DancenowError, match="truncated or corrupt"):
+        train(cfg, tiny_data, run, resume=True, progress=False)
+    flipped = bytearray(raw)
+    flipped[-100] ^= 0xFF  # one bit pattern inside the tensor data
+    newest.write_bytes(bytes(flipped))
+    with pytest.raises(DancenowError, match="checksum"):
+        ckpt.load_checkpoint(newest)
+    assert ckpt.load_checkpoint(older)[1]["step"] == 2  # the previous checkpoint is intact
+
+    # a save that dies half-way leaves the existing checkpoints as they were and no debris
+    newest.write_bytes(raw)
+    before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
+    import safetensors.torch
+
+    def dying_save(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dying_save)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(newest, {"x": torch.zeros(3)}, {})
+    assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before
+
+
+def test_all_stages_with_the_local_enhancer(tiny_data, tmp_path):
+    base = tiny_config(steps_global=1, steps_face=1)
+    cfg = dataclasses.replace(base, local=dataclasses.replace(base.local, enabled=True, ngf=4, fix_global_fraction=0.5),
+                              train=dataclasses.replace(base.train, steps_local=2, eval_every=1))
+    run = train(cfg, tiny_data, tmp_path / "run", progress=False)
+    logs = _losses(run)
+    assert [logs[s]["stage"] for s in (1, 2, 3, 4)] == ["global", "local", "local", "face"]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["stage"] for m in metrics] == ["global", "local", "local", "face"]
+    assert all(-1 <= m["ssim"] <= 1 and m["psnr"] > 0 for m in metrics)
+    model = SynthModel.load(run)
+    assert type(model.generator).__name__ == "LocalEnhancer" and model.has_face
+    assert list((run / "samples").glob("step-*.png"))
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_two_process_gloo_run_ends_with_identical_weights(tiny_data, tmp_path):
+    """The user's path: torchrun with 2 CPU processes (gloo), the module entry point, a JSON config."""
+    cfg = tiny_config(steps_global=3, steps_face=1, batch_size=2)
+    cfg.save(tmp_path / "cfg.json")
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "dancenow.train", str(tiny_data), "-o", str(out), "--config", str(tmp_path / "cfg.json"), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["world"] == 2 and summary["steps"] == 4 and summary["samples_per_s"] > 0
+    d = summary["rank_weight_digests"]
+    assert len(d) == 2 and d[0] == d[1]  # both processes hold the same weights
+    assert f"model: {out}" in proc.stdout  # printed once, by rank 0
+    assert proc.stdout.count("model:") == 1
+    # and they trained on the global batch: the result differs from one process on half of it
+    single = train(cfg, tiny_data, tmp_path / "single", progress=False)
+    assert json.loads((single / "train_summary.json").read_text())["rank_weight_digests"][0] != d[0]
+
+
+def test_bf16_autocast_and_channels_last_code_path(tiny_data, tmp_path):
+    """What CUDA runs (bf16 autocast, channels_last), exercised on the CPU."""
+    base = tiny_config(steps_global=1, steps_face=1)
+    cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, amp="bf16", channels_last="on"))
+    run = train(cfg, tiny_data, tmp_path / "run", progress=False)
+    logs = _losses(run)
+    assert all(np.isfinite(logs[s][k]) for s in (1, 2) for k in ("G", "D"))
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["bf16"] and summary["channels_last"]
+
+
+def test_resume_with_more_steps_extends_the_remaining_stages(tiny_data, tmp_path):
+    cfg = tiny_config(steps_global=2, steps_face=1)
+    run = train(cfg, tiny_data, tmp_path / "run", progress=False)
+    train(cfg, tiny_data, run, resume=True, steps=5, progress=False)  # the finished run goes on
+    logs = _losses(run)
+    assert [logs[s]["stage"] for s in range(1, 6)] == ["global", "global", "face", "face", "face"]
+    assert json.loads((run / "train_config.json").read_text())["train"]["steps_face"] == 3
+
+
+def test_time_budget_sets_the_step_count(tiny_data, tmp_path):
+    cfg = tiny_config(steps_global=1000, steps_face=100)  # far more than 3 seconds allow
+    run = train(cfg, tiny_data, tmp_path / "run", minutes=0.05, progress=False)
+    resolved = SynthConfig.load(run / "train_config.json")
+    assert 6 <= resolved.total_steps < 1100
+    assert json.loads((run / "train_summary.json").read_text())["steps"] == resolved.total_steps
+    assert [n for n, _ in resolved.stages] == ["global", "face"]  # both stages kept
