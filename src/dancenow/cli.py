@@ -550,6 +550,216 @@ def evaluate_cmd(generated, reference, poses_path, model_dir, data_dir, split, o
     click.echo("wrote " + ", ".join(str(p) for p in written.values()))
 
 # ----------------------------------------------------------------------------- choreo (issue 8)
+from dancenow.choreo.config import TRAIN_DEFAULTS  # noqa: E402  (torch-free: defaults for --help)
+
+
+def _choreo_sources(poses: tuple[str, ...], style: str | None, add: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(path, style) pairs from positional POSES (all of --style) and --add STYLE PATTERN pairs
+    (PATTERN is expanded here, so it can be quoted)."""
+    import glob
+
+    if poses and not style:
+        raise click.UsageError("give --style NAME for the POSES (or use --add STYLE PATTERN)")
+    out = [(p, style) for p in poses]
+    for name, pattern in add:
+        found = sorted(glob.glob(pattern)) or ([pattern] if Path(pattern).exists() else [])
+        if not found:
+            raise click.BadParameter(f"no files match {pattern!r}", param_hint="--add")
+        out += [(p, name) for p in found]
+    if not out:
+        raise click.UsageError("no training files: give POSES --style NAME and/or --add STYLE PATTERN")
+    return out
+
+
+@main.group("choreo", context_settings={"help_option_names": ["-h", "--help"]})
+def choreo() -> None:
+    """Learn dance styles from pose sequences and motion capture, generate new moves, forecast a
+    dancer live (an LSTM + mixture density network, Graves 2013 style).
+
+    Example: dancenow choreo train mocap/*.bvh --style salsa -o salsa-model/
+    """
+
+
+@command(choreo, "train")
+@click.argument("poses", nargs=-1, type=click.Path())
+@click.option("--style", default=None, help="Style name of the POSES.")
+@click.option("--add", "add", type=(str, str), multiple=True, metavar="STYLE PATTERN",
+              help="More training files of another style (glob pattern, quoted). Repeatable.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Model folder (checkpoints go here).")
+@click.option("--exclude", multiple=True, help="Leave out a take by name (file stem), e.g. 60_01_scaled. Repeatable.")
+@click.option("--steps", type=int, default=TRAIN_DEFAULTS.steps, show_default=True, help="Training steps.")
+@click.option("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, show_default=True)
+@click.option("--hidden", type=int, default=TRAIN_DEFAULTS.hidden, show_default=True, help="LSTM width.")
+@click.option("--layers", type=int, default=TRAIN_DEFAULTS.layers, show_default=True, help="LSTM layers.")
+@click.option("--mixtures", type=int, default=TRAIN_DEFAULTS.mixtures, show_default=True, help="Gaussian mixture components.")
+@click.option("--lr", type=float, default=TRAIN_DEFAULTS.lr, show_default=True, help="Peak learning rate.")
+@click.option("--dims", type=click.Choice(["2", "3"]), default="2", show_default=True,
+              help="2: front-view 2D poses; 3: 3D (motion capture only).")
+@click.option("--fps", type=float, default=TRAIN_DEFAULTS.fps, show_default=True, help="Frame rate the model works at.")
+@click.option("--openpose-fps", type=float, default=None, help="Frame rate of OpenPose JSON folders (they store none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--checkpoint-every", type=int, default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
+@click.option("--keep", type=int, default=TRAIN_DEFAULTS.keep, show_default=True, help="Checkpoints kept.")
+@click.option("--no-resume", is_flag=True, help="Start afresh even if the folder holds checkpoints.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
+def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, dims, fps,
+                 openpose_fps, seed, checkpoint_every, keep, no_resume, threads):
+    """Train a style model on pose files (.npz, OpenPose folders) and BVH motion capture. Resumes
+    from the folder's newest checkpoint unless --no-resume.
+
+    Example: dancenow choreo train data/cmu_salsa/*.bvh --style salsa --add folk 'data/ucy/*.bvh' -o model/
+    """
+    from dancenow.choreo.train import TrainConfig, train
+
+    sources = _choreo_sources(poses, style, add)
+    cfg = TrainConfig(sources=sources, out_dir=output, exclude=list(exclude), steps=steps, batch_size=batch_size,
+                      hidden=hidden, layers=layers, mixtures=mixtures, lr=lr, dims=int(dims), fps=fps,
+                      seed=seed, checkpoint_every=checkpoint_every, keep=keep, resume=not no_resume,
+                      threads=threads, openpose_fps=openpose_fps)
+    ckpt = train(cfg)
+    click.echo(f"wrote {ckpt}")
+
+
+@command(choreo, "generate")
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
+@click.option("--seed", "seed_path", type=click.Path(), default=None,
+              help="Pose/BVH file to continue (its last --seed-seconds); default: the mean pose, standing still.")
+@click.option("--seed-seconds", type=float, default=1.0, show_default=True, help="How much of the seed to use.")
+@click.option("--seconds", type=float, default=30.0, show_default=True, help="Length of the generated dance.")
+@click.option("--temperature", type=float, default=0.5, show_default=True,
+              help="Randomness: 0 = most likely moves (deterministic), 1 = the model's full spread.")
+@click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
+@click.option("--random-seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
+@click.option("--out-size", default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
+@click.option("--no-seed-frames", is_flag=True, help="Leave the seed motion out of the output.")
+@click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(),
+              help="dance.npz (poses, ready for `dancenow transfer`), an OpenPose folder, or dance.mp4 (stick figure). Repeatable.")
+@with_pose_input
+def choreo_generate(model_dir, seed_path, seed_seconds, seconds, temperature, style, random_seed, out_size,
+                    no_seed_frames, outputs, fps, frame_size, match_video):
+    """Generate new dance moves in a learned style (or a blend), continuing a seed motion.
+
+    Example: dancenow choreo generate --model model/ --seed seed.npz --seconds 30 --temperature 0.5 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
+    """
+    from dancenow.choreo.generate import Choreographer, write_dance
+    from dancenow.choreo.train import load_model
+
+    model, info = load_model(model_dir)
+    ch = Choreographer(model, info)
+    seed = None
+    if seed_path:
+        size = _size(frame_size)
+        if match_video and (fps is None or size is None):
+            from dancenow.video import probe
+
+            vi = probe(match_video)
+            fps, size = fps or vi.fps, size or vi.size
+        seed = ch.seed_from_file(seed_path, seed_seconds, fps=fps, size=size)
+    dance = ch(seed, seconds=seconds, temperature=temperature, style=style, random_seed=random_seed)
+    for out in outputs:
+        write_dance(dance, out, _size(out_size), include_seed=not no_seed_frames)
+        click.echo(f"wrote {out}")
+    n = dance.pose.shape[0] - dance.seed_frames
+    click.echo(f"generated {n} frames ({seconds:g} s at {dance.fps:g} fps) at {dance.frames_per_second:.0f} frames/s "
+               f"({dance.frames_per_second / dance.fps:.0f}x real time)")
+
+
+@command(choreo, "live")
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint (2D).")
+@click.option("--video", type=click.Path(), default=None, help="Video file to play as the live stream.")
+@click.option("--camera", type=int, default=None, help="Camera index (OpenCV) instead of a video.")
+@click.option("--poses", "poses_path", type=click.Path(), default=None,
+              help="Poses of --video (.npz/OpenPose); default: detected as the video plays.")
+@click.option("--horizon", type=float, default=1.0, show_default=True, help="Seconds ahead to predict.")
+@click.option("--context", type=float, default=1.0, show_default=True, help="Seconds of observed motion used.")
+@click.option("--style", default=None, help='Style or blend to predict in (default: any).')
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = most likely continuation.")
+@click.option("-o", "--output", type=click.Path(), default=None, help="Also write the side-by-side frames to this .mp4.")
+@click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
+@click.option("--max-frames", type=int, default=None, help="Stop after N frames.")
+def choreo_live(model_dir, video, camera, poses_path, horizon, context, style, temperature, output, no_window, max_frames):
+    """Forecast a dancer live: the observed figure and the model's predicted continuation side
+    by side, in a window, or written to a video when there is no display.
+
+    Example: dancenow choreo live --model model/ --video dance.mp4 -o live.mp4
+    """
+    from dancenow.choreo.live import LiveConfig, camera_frames, has_display, resample_keypoints, run_live
+    from dancenow.choreo.train import load_model
+
+    if (video is None) == (camera is None):
+        raise click.UsageError("give one of --video or --camera")
+    if poses_path and camera is not None:
+        raise click.UsageError("--poses goes with --video")
+    model, info = load_model(model_dir)
+    rate = float(info["fps"])
+    show = has_display() and not no_window
+    if not show and not output:
+        raise click.UsageError("no display here (or --no-window): give -o live.mp4 to write the frames")
+    if video is not None:
+        from dancenow.video import probe, read_frames
+
+        vi = probe(video)
+        size = vi.size
+        frames = read_frames(video, fps=rate)
+        total = int(round(vi.frame_count * rate / vi.fps)) or None
+    else:
+        frames = camera_frames(camera)
+        first = next(frames)
+        size = (first.shape[1], first.shape[0])
+        import itertools
+
+        frames = itertools.chain([first], frames)
+        total = None
+    if poses_path:
+        seq = load_pose_arg(poses_path, fps=vi.fps, size=f"{size[0]}x{size[1]}")
+        keypoints = iter(resample_keypoints(seq, rate))
+    else:
+        from dancenow.pose import PoseConfig, iter_keypoints
+
+        frames, for_pose = _tee(frames)
+        keypoints = iter_keypoints(for_pose, rate, PoseConfig(face=False, hands=False))
+    stats = run_live(model, info, keypoints, size, frames, LiveConfig(context_s=context, horizon_s=horizon, style=style,
+                     temperature=temperature), show=show, output=output, max_frames=max_frames or total)
+    click.echo(f"{stats.frames} frames, {stats.forecasts} forecasts; forecast latency mean "
+               f"{stats.mean_latency_s * 1000:.1f} ms, worst {stats.max_latency_s * 1000:.1f} ms "
+               f"(real time needs < {stats.frame_budget_s * 1000:.0f} ms)")
+    if output:
+        click.echo(f"wrote {output}")
+
+
+def _tee(frames):
+    """Two iterators over the same frames, for a consumer that runs one frame ahead of the other
+    at most (the pose detector, then the display)."""
+    import itertools
+
+    return itertools.tee(frames, 2)
+
+
+@command(choreo, "evaluate")
+@click.argument("poses", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
+@click.option("--style", default=None, help="Style the held-out POSES are in (default: any).")
+@click.option("--context", type=float, default=1.0, show_default=True, help="Seconds of motion the forecasts start from.")
+@click.option("--stride", type=float, default=1 / 3, show_default=True, help="Seconds between forecast windows.")
+@click.option("--health-seconds", type=float, default=60.0, show_default=True,
+              help="Length of the generated dance checked for long-run health (0: skip).")
+@click.option("--openpose-fps", type=float, default=None, help="Frame rate of OpenPose JSON folders.")
+@click.option("-o", "--output", type=click.Path(), default=None, help="Also write the report as .json.")
+def choreo_evaluate(poses, model_dir, style, context, stride, health_seconds, openpose_fps, output):
+    """Forecast held-out motion 1 frame, 0.5 s and 1 s ahead against the zero-velocity, constant
+    velocity and mean-pose baselines; held-out likelihood; health of a long generated dance.
+
+    Example: dancenow choreo evaluate data/cmu_salsa/60_01_scaled.bvh --model model/ --style salsa
+    """
+    from dancenow.choreo.evaluate import evaluate_model_on_files, write_report
+
+    report = evaluate_model_on_files(model_dir, list(poses), style=style, context_s=context, stride_s=stride,
+                                     health_seconds=health_seconds, openpose_fps=openpose_fps)
+    click.echo(report.text())
+    if output:
+        write_report(report, output)
+        click.echo(f"wrote {output}")
+
 # ----------------------------------------------------------------------------- coach (issue 9)
 
 def _coach_input(path: str, video: str | None, fps: float | None, what: str, out_dir: Path):
