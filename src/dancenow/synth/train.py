@@ -417,25 +417,30 @@ class Trainer:
         log.info("time budget %.1f min: %.2f s/step measured, training %d steps (%s)", self.time_budget / 60,
                  per_step, self.cfg.total_steps, ", ".join(f"{n} {c}" for n, c in self.cfg.stages))
 
+    BUDGET_LOOKS = (0.2, 0.3, 0.4)  # fractions of the first stage where the speed is measured again
+
     def _budget_check(self, t_start: float, s0: int) -> None:
-        """Two looks at the clock: after a few steps, then at a fifth of the first stage (the
-        speed since the first look, evaluations and checkpoints included), both still in the
-        constant-lr part of the schedule."""
+        """Looks at the clock: after a few steps, then at 20%, 30% and 40% of the first stage
+        (the speed since the previous look, evaluations and checkpoints included), all in the
+        constant-lr part of the schedule, so a machine whose load changes is followed."""
         now = time.perf_counter()
         done = self.step - s0
         if done == 1:
             self._t_first = now  # the first step carries one-off costs: time the rest
+        first = self.cfg.stages[0][1]
+        limit = first * (1 - self.cfg.train.decay_fraction)
         if self._budget_mark is None:
-            if done >= max(5, min(30, self.cfg.stages[0][1] // 20)):
+            if done >= max(5, min(30, first // 20)):
                 self._fit_budget(now - t_start, (now - self._t_first) / (done - 1))
                 self._budget_mark = (self.step, now)
-                second = int(0.2 * self.cfg.stages[0][1])
-                if second - self.step < 20 or second >= self.cfg.stages[0][1] * (1 - self.cfg.train.decay_fraction):
-                    self.time_budget = None  # too short a run to look again
-        elif self.step >= int(0.2 * self.cfg.stages[0][1]):
+        else:
             mark_step, mark_time = self._budget_mark
-            self._fit_budget(now - t_start, (now - mark_time) / max(self.step - mark_step, 1))
-            self.time_budget = None
+            looks = [int(f * first) for f in self.BUDGET_LOOKS if int(f * first) - mark_step >= 20 and f * first < limit]
+            if not looks:
+                self.time_budget = None  # too short a run to look again
+            elif self.step >= looks[0]:
+                self._fit_budget(now - t_start, (now - mark_time) / max(self.step - mark_step, 1))
+                self._budget_mark = (self.step, now)
 
     def run(self, until: int | None = None) -> Path:
         """Train up to the config's total steps, or stop after step `until` with a checkpoint
