@@ -78,10 +78,10 @@ def main() -> None:
     if args.video:
         ch = Choreographer(model, info)
         seed = salsa_test[0].slice(300, 330)  # 1 s of held-out salsa as the seed
-        dance = ch(seed, seconds=30, temperature=0.5, style="salsa", random_seed=args.seed)
+        dance = ch(seed, seconds=30, temperature=0.8, style="salsa", random_seed=args.seed)
         write_dance(dance, args.video)
         write_dance(dance, Path(args.video).with_suffix(".npz"))
-        print(f"\nwrote {args.video} (+ .npz): 1 s seed from {salsa_test[0].name}, 30 s generated at temperature 0.5, "
+        print(f"\nwrote {args.video} (+ .npz): 1 s seed from {salsa_test[0].name}, 30 s generated at temperature 0.8, "
               f"{dance.frames_per_second:.0f} frames/s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -626,8 +626,8 @@ def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, 
               help="Pose/BVH file to continue (its last --seed-seconds); default: the mean pose, standing still.")
 @click.option("--seed-seconds", type=float, default=1.0, show_default=True, help="How much of the seed to use.")
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="Length of the generated dance.")
-@click.option("--temperature", type=float, default=0.5, show_default=True,
-              help="Randomness: 0 = most likely moves (deterministic), 1 = the model's full spread.")
+@click.option("--temperature", type=float, default=0.8, show_default=True,
+              help="Randomness: 0 = most likely moves (deterministic; settles into stillness), 1 = the model's full spread.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--random-seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--out-size", default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
@@ -639,7 +639,7 @@ def choreo_generate(model_dir, seed_path, seed_seconds, seconds, temperature, st
                     no_seed_frames, outputs, fps, frame_size, match_video):
     """Generate new dance moves in a learned style (or a blend), continuing a seed motion.
 
-    Example: dancenow choreo generate --model model/ --seed seed.npz --seconds 30 --temperature 0.5 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
+    Example: dancenow choreo generate --model model/ --seed seed.npz --seconds 30 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
     """
     from dancenow.choreo.generate import Choreographer, write_dance
     from dancenow.choreo.train import load_model
@@ -674,10 +674,12 @@ def choreo_generate(model_dir, seed_path, seed_seconds, seconds, temperature, st
 @click.option("--context", type=float, default=1.0, show_default=True, help="Seconds of observed motion used.")
 @click.option("--style", default=None, help='Style or blend to predict in (default: any).')
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = most likely continuation.")
+@click.option("--every", type=int, default=1, show_default=True, help="Forecast every N-th frame (to keep up on a slow machine).")
 @click.option("-o", "--output", type=click.Path(), default=None, help="Also write the side-by-side frames to this .mp4.")
 @click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
 @click.option("--max-frames", type=int, default=None, help="Stop after N frames.")
-def choreo_live(model_dir, video, camera, poses_path, horizon, context, style, temperature, output, no_window, max_frames):
+def choreo_live(model_dir, video, camera, poses_path, horizon, context, style, temperature, every, output, no_window,
+                max_frames):
     """Forecast a dancer live: the observed figure and the model's predicted continuation side
     by side, in a window, or written to a video when there is no display.
 
@@ -718,8 +720,9 @@ def choreo_live(model_dir, video, camera, poses_path, horizon, context, style, t
 
         frames, for_pose = _tee(frames)
         keypoints = iter_keypoints(for_pose, rate, PoseConfig(face=False, hands=False))
-    stats = run_live(model, info, keypoints, size, frames, LiveConfig(context_s=context, horizon_s=horizon, style=style,
-                     temperature=temperature), show=show, output=output, max_frames=max_frames or total)
+    config = LiveConfig(context_s=context, horizon_s=horizon, style=style, temperature=temperature, every=every)
+    stats = run_live(model, info, keypoints, size, frames, config, show=show, output=output, max_frames=max_frames,
+                     total=total)
     click.echo(f"{stats.frames} frames, {stats.forecasts} forecasts; forecast latency mean "
                f"{stats.mean_latency_s * 1000:.1f} ms, worst {stats.max_latency_s * 1000:.1f} ms "
                f"(real time needs < {stats.frame_budget_s * 1000:.0f} ms)")

@@ -313,9 +313,10 @@ class ChoreoReport:
 
 def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str | None = None,
                    context_s: float = 1.0, stride_s: float = 1 / 3, health_seconds: float = 60.0,
-                   health_temperature: float = 0.5, random_seed: int = 0, guard: bool = True) -> ChoreoReport:
+                   health_temperature: float = 1.0, random_seed: int = 0, guard: bool = True) -> ChoreoReport:
     """Forecast report on `clips`, plus health and speed of a `health_seconds` dance generated
-    from the first `context_s` of the longest clip (0: skip)."""
+    from the first `context_s` of the longest clip (0: skip), at `health_temperature` (1 = the
+    model's own distribution)."""
     from dancenow.choreo.generate import Choreographer
 
     forecast = evaluate_forecast(model, info, clips, context_s=context_s, stride_s=stride_s, style=style, guard=guard)

@@ -124,7 +124,7 @@ class Choreographer:
     """A loaded choreography model, ready to continue a seed motion.
 
         model, info = load_model("model/")
-        dance = Choreographer(model, info)(seed_clip, seconds=30, temperature=0.5, style="salsa")
+        dance = Choreographer(model, info)(seed_clip, seconds=30, temperature=0.8, style="salsa")
 
     guard: keep bone lengths within the training data's range while generating (see `rollout`).
     """
@@ -156,7 +156,7 @@ class Choreographer:
         return ClipArrays(self.mean_pose[None].copy(), np.zeros((1, D), np.float32),
                           np.ones((1, P + 1), np.float32), ANY_STYLE, "mean pose")
 
-    def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0, temperature: float = 0.5,
+    def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0, temperature: float = 0.8,
                  style: str | dict[str, float] | None = None, random_seed: int = 0) -> GeneratedDance:
         """Continue `seed` (default: `still_seed()`) by `seconds` of dance."""
         if seconds <= 0:

@@ -176,10 +176,11 @@ def camera_frames(index: int = 0) -> Iterator[np.ndarray]:
 def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], size: tuple[int, int],
              frames: Iterable[np.ndarray] | None = None, config: LiveConfig = LiveConfig(),
              show: bool | None = None, output: str | os.PathLike | None = None,
-             max_frames: int | None = None, progress: bool = True) -> LiveStats:
+             max_frames: int | None = None, progress: bool = True, total: int | None = None) -> LiveStats:
     """Forecast a stream (keypoints per frame at the model's fps, pixels of a `size` frame, with
     the matching video `frames` or None) and show it in a window (`show`, default: when a display
-    exists; 'q' quits) and/or write it to `output` (.mp4)."""
+    exists; 'q' quits) and/or write it to `output` (.mp4). total: expected frame count, for
+    the progress bar only."""
     import cv2
     from tqdm import tqdm
 
@@ -197,7 +198,7 @@ def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], si
         if writer is not None:
             writer.__enter__()
         shown = None  # the forecast on screen and the frame it was made at
-        for kp in tqdm(keypoints, unit="frame", desc="live", disable=not progress, total=max_frames):
+        for kp in tqdm(keypoints, unit="frame", desc="live", disable=not progress, total=max_frames or total):
             frame = next(frame_iter, None) if frame_iter is not None else None
             forecast = fc.push(kp)
             if forecast is not None:

@@ -5,12 +5,14 @@ offset at a time: an LSTM reads the previous offset and emits a Gaussian mixture
 chor-rnn (Crnkovic-Friis & Crnkovic-Friis 2016) and Motion-MDRNN (Wallace et al.) did the same
 with dance motion capture. Here one step is one frame:
 
-    input  x_t = [body-centred pose_t, root displacement_t, observed mask_t (joints + root)]
+    input  x_t = [body-centred pose_t, root displacement_t, observed mask_t (joints + root),
+                  pose velocity_t and whether it is known]                     (standardised)
     output mixture over y_t = [pose_{t+1} - pose_t, root displacement_{t+1}]  (standardised)
 
-and a learned style vector is appended to every input and to the mixture head's input. Style index 0 is "any": training swaps a
-sample's style for it now and then (style dropout), so the model has a style-free mode for
-dances of unknown style. Blending styles = a weighted mix of their embedding vectors.
+A learned style vector is appended to every input and to the mixture head's input. Style
+index 0 is "any": training swaps a stretch's style for it now and then (style dropout), so the
+model has a style-free mode for dances of unknown style. Blending styles = a weighted mix of
+their embedding vectors (train.py's style transitions make the label matter).
 
 Reading order: ChoreoConfig, MDNHead, ChoreoModel.
 """
@@ -30,6 +32,8 @@ ANY_STYLE = "any"
 
 @dataclass
 class ChoreoConfig:
+    """The network's shape; saved in every checkpoint so the checkpoint can rebuild its model."""
+
     joints: int = 15  # len(data.MODEL_JOINTS): nose, arms, legs, big toes
     dims: int = 2  # 2 = orthographic front view, 3 = 3D (motion capture only)
     styles: list[str] = field(default_factory=lambda: [ANY_STYLE])  # index 0 is always "any"

@@ -326,6 +326,12 @@ def save_checkpoint(path: Path, model: ChoreoModel, info: dict, optimizer=None, 
             (tmp / "trainer.json").write_text(json.dumps(trainer))
         if trainer_tensors:
             save_file({k: v.contiguous() for k, v in trainer_tensors.items()}, str(tmp / "trainer.safetensors"))
+        # mkdtemp and safetensors create owner-only modes: give the usual ones (umask applies)
+        mask = os.umask(0)
+        os.umask(mask)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~mask)
+        os.chmod(tmp, 0o777 & ~mask)
     return path
 
 
@@ -370,6 +376,10 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+# TrainConfig fields that may change between a run and its resumption
+_BOOKKEEPING = {"steps", "out_dir", "checkpoint_every", "keep", "resume", "threads", "progress"}
+
+
 def _fingerprint(arrays: list[ClipArrays]) -> list:
     return [[a.name, a.style, len(a)] for a in arrays]
 
@@ -411,7 +421,14 @@ def train(cfg: TrainConfig) -> Path:
         ck = found[-1]
         meta = json.loads((ck / "trainer.json").read_text())
         if meta["clips"] != _fingerprint(arrays):
-            raise DancenowError(f"cannot resume from {ck}: the training data differ from that run's")
+            raise DancenowError(f"cannot resume from {ck}: the training data differ from that run's (use a new folder or --no-resume)")
+        old_cfg, new_cfg = meta["config"], json.loads(json.dumps(asdict(cfg)))
+        changed = sorted(k for k in new_cfg if k not in _BOOKKEEPING and old_cfg.get(k) != new_cfg[k])
+        if changed:
+            raise DancenowError(f"cannot resume from {ck}: settings differ from that run's ({', '.join(changed)}); "
+                                "use a new folder or --no-resume")
+        if old_cfg.get("steps") != cfg.steps:
+            log.warning("resuming with %d steps instead of %s: the learning-rate schedule changes", cfg.steps, old_cfg.get("steps"))
         model.load_state_dict(load_file(str(ck / "model.safetensors")))
         opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
         stream.load_state_dict(meta["stream"])
