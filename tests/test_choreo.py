@@ -261,6 +261,8 @@ def test_training_checkpoints_and_exact_resume(styles_dir, tmp_path, monkeypatch
     resumed = T.train(b)
     wa, wb = _weights(last), _weights(resumed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)  # bit-identical to the uninterrupted run
+    with pytest.raises(DancenowError, match="settings differ.*hidden"):
+        T.train(tiny_cfg(sources, tmp_path / "b", steps=8, hidden=40))
 
 
 @pytest.fixture(scope="module")
