@@ -75,7 +75,7 @@ def styles_dir(tmp_path_factory) -> Path:
 def tiny_cfg(sources, out, **kw) -> TrainConfig:
     base = dict(sources=sources, out_dir=str(out), hidden=32, layers=1, mixtures=2, style_dim=4, steps=6,
                 batch_size=8, bptt=15, episode=2, warmup=5, lr=5e-3, checkpoint_every=3, keep=2,
-                threads=1, progress=False, dropout=0.0)
+                threads=1, progress=False, dropout=0.0, rollout_weight=0.0)
     base.update(kw)
     return TrainConfig(**base)
 

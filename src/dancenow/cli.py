@@ -593,6 +593,8 @@ def choreo() -> None:
 @click.option("--layers", type=int, default=TRAIN_DEFAULTS.layers, show_default=True, help="LSTM layers.")
 @click.option("--mixtures", type=int, default=TRAIN_DEFAULTS.mixtures, show_default=True, help="Gaussian mixture components.")
 @click.option("--lr", type=float, default=TRAIN_DEFAULTS.lr, show_default=True, help="Peak learning rate.")
+@click.option("--rollout-weight", type=float, default=TRAIN_DEFAULTS.rollout_weight, show_default=True,
+              help="Weight of the free-running (1 s rollout) loss beside the likelihood; 0 = pure teacher forcing.")
 @click.option("--dims", type=click.Choice(["2", "3"]), default="2", show_default=True,
               help="2: front-view 2D poses; 3: 3D (motion capture only).")
 @click.option("--fps", type=float, default=TRAIN_DEFAULTS.fps, show_default=True, help="Frame rate the model works at.")
@@ -602,8 +604,8 @@ def choreo() -> None:
 @click.option("--keep", type=int, default=TRAIN_DEFAULTS.keep, show_default=True, help="Checkpoints kept.")
 @click.option("--no-resume", is_flag=True, help="Start afresh even if the folder holds checkpoints.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
-def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, dims, fps,
-                 openpose_fps, seed, checkpoint_every, keep, no_resume, threads):
+def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, rollout_weight,
+                 dims, fps, openpose_fps, seed, checkpoint_every, keep, no_resume, threads):
     """Train a style model on pose files (.npz, OpenPose folders) and BVH motion capture. Resumes
     from the folder's newest checkpoint unless --no-resume.
 
@@ -613,7 +615,8 @@ def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, 
 
     sources = _choreo_sources(poses, style, add)
     cfg = TrainConfig(sources=sources, out_dir=output, exclude=list(exclude), steps=steps, batch_size=batch_size,
-                      hidden=hidden, layers=layers, mixtures=mixtures, lr=lr, dims=int(dims), fps=fps,
+                      hidden=hidden, layers=layers, mixtures=mixtures, lr=lr, rollout_weight=rollout_weight,
+                      dims=int(dims), fps=fps,
                       seed=seed, checkpoint_every=checkpoint_every, keep=keep, resume=not no_resume,
                       threads=threads, openpose_fps=openpose_fps)
     ckpt = train(cfg)

@@ -50,7 +50,7 @@ class TrainConfig:
     # mode predictions for `rollout_frames` frames, and the mean joint distance to the truth (body
     # heights) is added to the NLL with this weight (0: pure teacher forcing). It trains the
     # deterministic rollout that forecasting uses, against exposure bias.
-    rollout_weight: float = 0.0
+    rollout_weight: float = 10.0
     rollout_frames: int = 30
     rollout_context: int = 30
     rollout_batch: int = 16
