@@ -35,7 +35,8 @@ SETTINGS = dict(fps=30.0, dims=2, front="world", mirror=True, hidden=384, layers
                 dropout=0.1, velocity=True, batch_size=32, bptt=30, episode=4, lr=2e-3, min_lr_frac=0.05,
                 warmup=100, weight_decay=1e-4, grad_clip=1.0, style_dropout=0.15, transition=0.2,
                 transition_lead=30, transition_blend=15, input_noise=0.005, rollout_weight=10.0,
-                rollout_frames=30, rollout_context=30, rollout_batch=16)
+                rollout_frames=30, rollout_context=30, rollout_batch=16, forecast_head=True,
+                relative=True)
 
 
 def main() -> None:
@@ -45,6 +46,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1800)
     ap.add_argument("--leave-out", default=None, help="a style left out of training and evaluated as unseen")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="training device (cpu or cuda); evaluation runs on the CPU")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one of SETTINGS (e.g. input_noise=0.02); repeatable")
+    ap.add_argument("--health-temperatures", default="0.8,1.0",
+                    help="temperatures of the extra 60 s health generations (comma-separated)")
+    ap.add_argument("--pulls", default="0,0.02,0.05,0.1",
+                    help="limb pulls toward the median length tried in those generations (comma-separated)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--video", default=None, help="also write a 30 s generated salsa stick-figure video here")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
@@ -52,9 +60,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
 
+    settings = dict(SETTINGS)
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in settings:
+            ap.error(f"--set {kv}: {k} is not one of SETTINGS")
+        settings[k] = type(settings[k])(v) if not isinstance(settings[k], bool) else v.lower() in ("1", "true", "yes")
     sources = [(str(p), s) for p, s in shared_sources(args.data) if s != args.leave_out]
     cfg = TrainConfig(sources=sources, out_dir=args.out, exclude=list(SALSA_TEST_TAKES), steps=args.steps,
-                      threads=args.threads, seed=args.seed, checkpoint_every=300, keep=10, **SETTINGS)
+                      threads=args.threads, seed=args.seed, checkpoint_every=300, keep=10, device=args.device,
+                      progress=False, **settings)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     ckpt = train(cfg)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -68,6 +83,17 @@ def main() -> None:
     print("\n== held-out CMU salsa takes 01-03 of subjects 60 and 61, style 'salsa'")
     print(rep.text())
     results["salsa"] = rep.to_dict()
+    from dancenow.choreo.evaluate import dance_health
+
+    seed = max(salsa_test, key=len).slice(0, 30)
+    results["health_by_temperature"] = {}
+    for pull in [float(p) for p in args.pulls.split(",") if p]:
+        ch = Choreographer(model, info, pull=pull)
+        for temp in [float(t) for t in args.health_temperatures.split(",") if t]:
+            dance = ch(seed, seconds=60, temperature=temp, style="salsa", random_seed=args.seed)
+            hr = dance_health(dance.pose[dance.seed_frames:], dance.fps, info["reference"]["salsa"])
+            print(f"health at temperature {temp:g}, pull {pull:g}: {hr.summary()}")
+            results["health_by_temperature"][f"{temp:g}/{pull:g}"] = {**hr.__dict__, "ok": hr.ok}
     rep_any = evaluate_clips(model, info, salsa_test, style="any", health_seconds=0)
     print("\n== same takes, style 'any' (no style given)")
     print(rep_any.forecast.table())

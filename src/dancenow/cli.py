@@ -604,8 +604,9 @@ def choreo() -> None:
 @click.option("--keep", type=int, default=TRAIN_DEFAULTS.keep, show_default=True, help="Checkpoints kept.")
 @click.option("--no-resume", is_flag=True, help="Start afresh even if the folder holds checkpoints.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, or cuda to train on a GPU.")
 def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, rollout_weight,
-                 dims, fps, openpose_fps, seed, checkpoint_every, keep, no_resume, threads):
+                 dims, fps, openpose_fps, seed, checkpoint_every, keep, no_resume, threads, device):
     """Train a style model on pose files (.npz, OpenPose folders) and BVH motion capture. Resumes
     from the folder's newest checkpoint unless --no-resume.
 
@@ -618,7 +619,7 @@ def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, 
                       hidden=hidden, layers=layers, mixtures=mixtures, lr=lr, rollout_weight=rollout_weight,
                       dims=int(dims), fps=fps,
                       seed=seed, checkpoint_every=checkpoint_every, keep=keep, resume=not no_resume,
-                      threads=threads, openpose_fps=openpose_fps)
+                      threads=threads, openpose_fps=openpose_fps, device=device)
     ckpt = train(cfg)
     click.echo(f"wrote {ckpt}")
 

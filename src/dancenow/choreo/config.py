@@ -51,6 +51,8 @@ class TrainConfig:
     # heights) is added to the NLL with this weight (0: pure teacher forcing). It trains the
     # deterministic rollout that forecasting uses, against exposure bias.
     rollout_weight: float = 10.0
+    forecast_head: bool = True  # the rollout loss trains a separate point head (see ChoreoConfig)
+    relative: bool = True  # the mixture models parent-relative joint motion (see ChoreoConfig.parents)
     rollout_frames: int = 30
     rollout_context: int = 30
     rollout_batch: int = 16
@@ -60,14 +62,17 @@ class TrainConfig:
     keep: int = 3
     resume: bool = True
     threads: int | None = None  # torch CPU threads (None: leave torch's default)
+    device: str = "cpu"  # "cuda" trains on a GPU; checkpoints are saved on the CPU and load anywhere
     progress: bool = True
 
     def model_config(self, styles: list[str]) -> "ChoreoConfig":
+        from dancenow.choreo.data import MODEL_PARENTS
         from dancenow.choreo.model import ChoreoConfig
 
         return ChoreoConfig(joints=15, dims=self.dims, styles=styles, style_dim=self.style_dim,
                             hidden=self.hidden, layers=self.layers, mixtures=self.mixtures, dropout=self.dropout,
-                            velocity=self.velocity)
+                            velocity=self.velocity, forecast_head=self.forecast_head and self.rollout_weight > 0,
+                            parents=list(MODEL_PARENTS) if self.relative else None)
 
 
 TRAIN_DEFAULTS = TrainConfig()

@@ -46,6 +46,12 @@ MODEL_JOINTS: tuple[int, ...] = (
     J.NOSE, J.R_SHOULDER, J.R_ELBOW, J.R_WRIST, J.L_SHOULDER, J.L_ELBOW, J.L_WRIST,
     J.R_HIP, J.R_KNEE, J.R_ANKLE, J.L_HIP, J.L_KNEE, J.L_ANKLE, J.L_BIG_TOE, J.R_BIG_TOE,
 )
+# Each MODEL_JOINT's parent in the kinematic tree as an index into MODEL_JOINTS; -1 for the
+# joints hung from the body-centred origin (nose, shoulders, hips).
+_PARENT = {J.R_ELBOW: J.R_SHOULDER, J.R_WRIST: J.R_ELBOW, J.L_ELBOW: J.L_SHOULDER, J.L_WRIST: J.L_ELBOW,
+           J.R_KNEE: J.R_HIP, J.R_ANKLE: J.R_KNEE, J.L_KNEE: J.L_HIP, J.L_ANKLE: J.L_KNEE,
+           J.L_BIG_TOE: J.L_ANKLE, J.R_BIG_TOE: J.R_ANKLE}
+MODEL_PARENTS: tuple[int, ...] = tuple(MODEL_JOINTS.index(_PARENT[j]) if j in _PARENT else -1 for j in MODEL_JOINTS)
 # Bones among MODEL_JOINTS (+ derived neck) used for the bone-length health check: (a, b) BODY_25.
 MODEL_BONES: tuple[tuple[int, int], ...] = (
     (J.R_SHOULDER, J.R_ELBOW), (J.R_ELBOW, J.R_WRIST), (J.L_SHOULDER, J.L_ELBOW), (J.L_ELBOW, J.L_WRIST),
@@ -584,6 +590,19 @@ def bone_limits(clips: list[Clip], low: float = 0.5, high: float = 99.5) -> np.n
     return np.stack([np.percentile(lens, low, 0), np.percentile(lens, high, 0)], 1)
 
 
+def bone_medians(clips: list[Clip]) -> np.ndarray:
+    """(len(GUARD_BONES),) median length (body heights) of each guarded bone over observed frames."""
+    lens = np.concatenate([guard_lengths(c.pose)[c.observed.all(1)] for c in clips])
+    return np.median(lens, 0)
+
+
+# The guarded bones a generation may pull toward their median length: the limbs. The root-hip and
+# root-shoulder links measure how far the dancer is turned (a front view), the toe and nose links
+# are a few pixels; those are only kept in range.
+PULL_BONES = tuple(b for b, (p, c) in enumerate(GUARD_BONES)
+                   if p >= 0 and MODEL_JOINTS[c] not in (J.R_BIG_TOE, J.L_BIG_TOE))
+
+
 def _guard_levels() -> list[list[int]]:
     """GUARD_BONES grouped by depth (bones of one level share no joints), so the guard can treat
     a level in one vectorised step."""
@@ -621,17 +640,28 @@ def _level_tables():
 _LEVEL_TABLES: list = []
 
 
-def apply_guard(pose, limits):
+def apply_guard(pose, limits, median=None, pull: float = 0.0):
     """Keep every guarded bone of body-centred poses (..., P, D) (numpy or torch) within its
     (lo, hi) range (`limits`: (bones, 2), e.g. from `bone_limits`) by moving the child and the
     joints below it along the bone; parents are fixed first, so the skeleton is corrected from
-    the root outward. A pose whose bones are in range comes back unchanged (to float rounding)."""
+    the root outward. A pose whose bones are in range comes back unchanged (to float rounding).
+
+    With `median` ((bones,), `bone_medians`) and `pull` > 0, each limb (PULL_BONES) also moves
+    that share of the way from its length toward the median: applied every frame of a long
+    generation, it undoes the slow drift of sampled deltas (independent per joint) that otherwise
+    shrinks forearms over tens of seconds, while a brief foreshortening still shows."""
     import torch
 
     if not _LEVEL_TABLES:
         _LEVEL_TABLES.extend(_level_tables())
     t = torch.as_tensor(pose)
     lim = torch.as_tensor(limits, dtype=t.dtype)
+    if median is not None and pull > 0:
+        rate = torch.zeros(len(GUARD_BONES), 1, dtype=t.dtype)
+        rate[list(PULL_BONES)] = float(pull)
+        med = torch.as_tensor(np.asarray(median), dtype=t.dtype)[:, None]
+    else:
+        rate = med = None
     rs, ls = _mj(J.R_SHOULDER), _mj(J.L_SHOULDER)
     for parents, children, bones, move in _LEVEL_TABLES:
         # parents of this level's bones: real joints, the root (origin) or the neck
@@ -639,7 +669,11 @@ def apply_guard(pose, limits):
         v = t.index_select(-2, children) - ext.index_select(-2, parents)  # (..., n, D)
         n = torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(1e-9)
         lo_hi = lim.index_select(0, bones)  # (n, 2)
-        target = torch.minimum(torch.maximum(n, lo_hi[:, :1]), lo_hi[:, 1:])
+        target = n
+        if rate is not None:
+            r = rate.index_select(0, bones)
+            target = n + r * (med.index_select(0, bones) - n)
+        target = torch.minimum(torch.maximum(target, lo_hi[:, :1]), lo_hi[:, 1:])
         shift = v * (target / n - 1.0)  # zero when in range
         t = t + torch.matmul(move.to(t.dtype), shift)  # (..., P, D)
     return t if isinstance(pose, torch.Tensor) else t.numpy()

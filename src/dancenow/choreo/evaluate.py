@@ -203,7 +203,7 @@ def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None 
         pose, step, obs = (torch.from_numpy(v)[None] for v in (a.pose, a.root_step, a.observed))
         x = model.encode_inputs(pose[:, :-1], step[:, :-1], obs[:, :-1])
         y = model.encode_targets(pose[:, 1:] - pose[:, :-1], step[:, 1:])
-        jm = (obs[:, 1:, :P] * obs[:, :-1, :P]).repeat_interleave(D, -1)
+        jm = model.target_mask(obs[:, 1:, :P] * obs[:, :-1, :P]).repeat_interleave(D, -1)
         mask = torch.cat([jm, obs[:, 1:, P:].repeat_interleave(D, -1)], -1)
         params, _ = model.run(x, parse_style(model, style or _known(model, a.style))[None])
         total += float(-mixture_log_prob(params, y, mask).sum())

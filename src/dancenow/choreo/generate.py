@@ -26,12 +26,18 @@ from dancenow.poses import PoseSequence
 
 log = logging.getLogger(__name__)
 
+# Share of the way each limb moves toward its median length per generated frame (see
+# data.apply_guard). Without it, sampled 60 s salsa dances ended with forearms at 0.5-0.75 of
+# their real length; the value was chosen on the held-out health check (bench/choreo_salsa_eval.py).
+DEFAULT_PULL = 0.05
+
 
 @torch.no_grad()
 def rollout(model: ChoreoModel, pose: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
             style: torch.Tensor, frames: int, temperature: float = 0.0,
             generator: torch.Generator | None = None, state=None,
-            guard: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            guard: np.ndarray | None = None, median: np.ndarray | None = None,
+            pull: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     pose (B, Tc, P, D) body-centred, root_step (B, Tc, D), observed (B, Tc, P + 1): the context
@@ -39,7 +45,9 @@ def rollout(model: ChoreoModel, pose: torch.Tensor, root_step: torch.Tensor, obs
     temperature 0 = deterministic mode rollout (the mean of the most probable mixture component
     at every step, fed back); > 0 samples with `generator`. guard: (bones, 2) length limits
     (`data.bone_limits`); each new pose is kept within them (`data.apply_guard`) before it is
-    fed back, a safety net against a skeleton drifting apart in long generations.
+    fed back, a safety net against a skeleton drifting apart in long generations; with `median`
+    (`data.bone_medians`) and `pull` > 0, limbs are also drawn that share of the way toward their
+    median length every frame (see `data.apply_guard`).
     Returns the new frames' pose (B, frames, P, D), root steps (B, frames, D), and the LSTM state.
     """
     # 1. read the context
@@ -59,7 +67,7 @@ def rollout(model: ChoreoModel, pose: torch.Tensor, root_step: torch.Tensor, obs
         delta, step = model.decode_outputs(y)
         prev, cur = cur, cur + delta
         if guard is not None:
-            cur = apply_guard(cur, guard)
+            cur = apply_guard(cur, guard, median, pull)
         out_pose.append(cur)
         out_step.append(step)
         # 4. feed it back
@@ -126,12 +134,16 @@ class Choreographer:
         model, info = load_model("model/")
         dance = Choreographer(model, info)(seed_clip, seconds=30, temperature=0.8, style="salsa")
 
-    guard: keep bone lengths within the training data's range while generating (see `rollout`).
+    guard: keep bone lengths within the training data's range while generating, and draw limbs
+    toward their median length by `pull` per frame (see `rollout`; models saved before the
+    medians were recorded get the range guard only).
     """
 
-    def __init__(self, model: ChoreoModel, info: dict, guard: bool = True):
+    def __init__(self, model: ChoreoModel, info: dict, guard: bool = True, pull: float | None = None):
         self.model = model.eval()
         self.guard = np.asarray(info["bone_limits"]) if guard and info.get("bone_limits") else None
+        self.median = np.asarray(info["bone_median"]) if guard and info.get("bone_median") else None
+        self.pull = DEFAULT_PULL if pull is None else float(pull)
         self.info = info
         self.fps = float(info["fps"])
         self.dims = int(info["dims"])
@@ -172,7 +184,8 @@ class Choreographer:
         t0 = time.perf_counter()
         pose, step, _ = rollout(
             self.model, torch.from_numpy(seed.pose)[None], torch.from_numpy(seed.root_step)[None],
-            torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g, guard=self.guard)
+            torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g, guard=self.guard,
+            median=self.median, pull=self.pull)
         dt = time.perf_counter() - t0
         all_pose = np.concatenate([seed.pose, pose[0].numpy()], 0)
         steps = np.concatenate([seed.root_step, step[0].numpy()], 0)

@@ -37,7 +37,8 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from dancenow.atomic import atomic_dir
-from dancenow.choreo.data import (Clip, ClipArrays, MODEL_JOINTS, bone_limits, clip_arrays, load_clips, mirror_arrays)
+from dancenow.choreo.data import (Clip, ClipArrays, MODEL_JOINTS, bone_limits, bone_medians, clip_arrays, load_clips,
+                                  mirror_arrays)
 from dancenow.choreo.config import TrainConfig
 from dancenow.choreo.mdn import mixture_nll, mode
 from dancenow.choreo.model import ANY_STYLE, ChoreoConfig, ChoreoModel
@@ -68,32 +69,42 @@ def load_training_clips(cfg: TrainConfig) -> list[Clip]:
     return kept
 
 
-def feature_statistics(arrays: list[ClipArrays], input_noise: float = 0.0) -> dict[str, np.ndarray]:
+def feature_statistics(arrays: list[ClipArrays], input_noise: float = 0.0,
+                       parents: list[int] | None = None) -> dict[str, np.ndarray]:
     """Means and standard deviations of inputs and targets over observed values, plus the mean
     pose (P, D). Pose-delta targets are measured from noisy inputs in training, so their spread
-    includes `input_noise` (body heights). Standard deviations are floored (a constant feature
-    must not divide by ~0)."""
+    includes `input_noise` (body heights); with `parents` the targets are parent-relative deltas
+    (see ChoreoConfig.parents). Standard deviations are floored (a constant feature must not
+    divide by ~0)."""
     P, D = arrays[0].pose.shape[1:]
-    xs, ys = [], []
+    par = np.array([p if p >= 0 else j for j, p in enumerate(parents)]) if parents is not None else None
+    has_par = np.array([p >= 0 for p in parents]) if parents is not None else np.zeros(P, bool)
+    xs, ys, vs = [], [], []
     for a in arrays:
         ok = a.observed[:, :P]
         x = np.concatenate([a.pose.reshape(len(a), -1), a.root_step], 1)
         xm = np.concatenate([np.repeat(ok, D, 1), np.repeat(a.observed[:, P:], D, 1)], 1)
         xs.append(np.where(xm > 0, x, np.nan))
         d = a.pose[1:] - a.pose[:-1]
-        dm = np.repeat(ok[1:] * ok[:-1], D, 1)
+        dok = ok[1:] * ok[:-1]
+        vs.append(np.where(np.repeat(dok, D, 1) > 0, d.reshape(len(d), -1), np.nan))
+        if par is not None:
+            d = d - np.where(has_par[:, None], d[:, par], 0.0)
+            dok = dok * dok[:, par]
         y = np.concatenate([d.reshape(len(d), -1), a.root_step[1:]], 1)
-        ym = np.concatenate([dm, np.repeat(a.observed[1:, P:], D, 1)], 1)
+        ym = np.concatenate([np.repeat(dok, D, 1), np.repeat(a.observed[1:, P:], D, 1)], 1)
         ys.append(np.where(ym > 0, y, np.nan))
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    x, y, v = np.concatenate(xs), np.concatenate(ys), np.concatenate(vs)
     x_mean, y_mean = np.nan_to_num(np.nanmean(x, 0)), np.nan_to_num(np.nanmean(y, 0))
     x_std = np.maximum(np.nan_to_num(np.nanstd(x, 0), nan=1.0), 1e-3)
     y_std = np.nan_to_num(np.nanstd(y, 0), nan=1.0)
-    y_std[: P * D] = np.sqrt(y_std[: P * D] ** 2 + input_noise ** 2)
+    # the input noise enters a target once, or twice (joint and parent) for a relative one
+    noise_var = np.repeat(np.where(has_par, 2.0, 1.0), D) * input_noise ** 2
+    y_std[: P * D] = np.sqrt(y_std[: P * D] ** 2 + noise_var)
     y_std = np.maximum(y_std, 1e-4)
     mean_pose = x_mean[: P * D].reshape(P, D)
     # velocity inputs: pose deltas between two noisy inputs (mean 0 by symmetry of the data)
-    v_std = np.sqrt(np.nan_to_num(np.nanstd(y[:, : P * D], 0), nan=1.0) ** 2 + 2 * input_noise ** 2)
+    v_std = np.sqrt(np.nan_to_num(np.nanstd(v, 0), nan=1.0) ** 2 + 2 * input_noise ** 2)
     return {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std, "mean_pose": mean_pose,
             "v_mean": np.zeros(P * D), "v_std": np.maximum(v_std, 1e-4)}
 
@@ -250,19 +261,22 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray]):
     """Stream chunk -> (x, targets, target_mask, style) tensors. Input poses get the noise;
     targets are measured from the noisy input, so the model learns to steer back."""
     P, D = model.config.joints, model.config.dims
-    pose = torch.from_numpy(chunk["pose"])
-    step = torch.from_numpy(chunk["root_step"])
-    obs = torch.from_numpy(chunk["observed"])
-    valid = torch.from_numpy(chunk["valid"])
-    noise = torch.from_numpy(chunk["noise"])
+    t = _on(model, chunk)
+    pose, step, obs, valid, noise = t["pose"], t["root_step"], t["observed"], t["valid"], t["noise"]
     noisy = pose[:, :-1] + noise[:, 1:]
-    prev = torch.from_numpy(chunk["prev"]) + noise[:, 0]
-    x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, torch.from_numpy(chunk["prev_ok"]))
+    prev = t["prev"] + noise[:, 0]
+    x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
     y = model.encode_targets(pose[:, 1:] - noisy, step[:, 1:])
-    joint_ok = obs[:, 1:, :P] * obs[:, :-1, :P] * (valid[:, 1:] & valid[:, :-1])[..., None]
+    joint_ok = model.target_mask(obs[:, 1:, :P] * obs[:, :-1, :P] * (valid[:, 1:] & valid[:, :-1])[..., None])
     root_ok = obs[:, 1:, P:] * valid[:, 1:, None]
     mask = torch.cat([joint_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
-    return x, y, mask, torch.from_numpy(chunk["style"])
+    return x, y, mask, t["style"]
+
+
+def _on(model: ChoreoModel, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """numpy arrays -> tensors on the model's device."""
+    dev = model.x_mean.device
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in arrays.items()}
 
 
 def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -> torch.Tensor:
@@ -270,10 +284,8 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
     over the frames after `context`: joints (body-centred) plus the root track. Gradients reach
     the chosen components' means through every fed-back step."""
     P = model.config.joints
-    pose = torch.from_numpy(win["pose"])
-    step = torch.from_numpy(win["root_step"])
-    obs = torch.from_numpy(win["observed"])
-    style = torch.from_numpy(win["style"])
+    t = _on(model, win)
+    pose, step, obs, style = t["pose"], t["root_step"], t["observed"], t["style"]
     params, state = model.run(model.encode_inputs(pose[:, :context], step[:, :context], obs[:, :context]), style)
     last = params[:, -1]
     cur = pose[:, context - 1]  # (B, P, D)
@@ -281,7 +293,7 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
     true_root = torch.zeros_like(root)
     ones = torch.ones_like(obs[:, 0])
     style_vec = model.style_vector(style)
-    has_prev = torch.ones(pose.shape[0], dtype=torch.bool)
+    has_prev = torch.ones(pose.shape[0], dtype=torch.bool, device=pose.device)
     total, count = 0.0, 0.0
     for t in range(context, pose.shape[1]):
         prev = cur
@@ -318,14 +330,14 @@ def save_checkpoint(path: Path, model: ChoreoModel, info: dict, optimizer=None, 
                     trainer_tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Write one checkpoint folder atomically (see the module docstring for its files)."""
     with atomic_dir(path) as tmp:
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         (tmp / "model.json").write_text(json.dumps(_model_meta(model, info), indent=1))
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         if trainer is not None:
             (tmp / "trainer.json").write_text(json.dumps(trainer))
         if trainer_tensors:
-            save_file({k: v.contiguous() for k, v in trainer_tensors.items()}, str(tmp / "trainer.safetensors"))
+            save_file({k: v.cpu().contiguous() for k, v in trainer_tensors.items()}, str(tmp / "trainer.safetensors"))
         # mkdtemp and safetensors create owner-only modes: give the usual ones (umask applies)
         mask = os.umask(0)
         os.umask(mask)
@@ -377,7 +389,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 
 
 # TrainConfig fields that may change between a run and its resumption
-_BOOKKEEPING = {"steps", "out_dir", "checkpoint_every", "keep", "resume", "threads", "progress"}
+_BOOKKEEPING = {"steps", "out_dir", "checkpoint_every", "keep", "resume", "threads", "progress", "device"}
 
 
 def _fingerprint(arrays: list[ClipArrays]) -> list:
@@ -390,30 +402,36 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DancenowError(f"device {cfg.device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
+    dev = torch.device(cfg.device)
     out = Path(cfg.out_dir)
     clips = load_training_clips(cfg)
     styles = [ANY_STYLE] + sorted({c.style for c in clips})
     style_of = {s: i for i, s in enumerate(styles)}
     raw = [clip_arrays(c, np.zeros((len(MODEL_JOINTS), cfg.dims))) for c in clips]
-    stats = feature_statistics(raw, cfg.input_noise)
+    model_cfg = cfg.model_config(styles)
+    stats = feature_statistics(raw, cfg.input_noise, model_cfg.parents)
     arrays = [clip_arrays(c, stats["mean_pose"]) for c in clips]  # fill never-seen joints with the mean
 
     torch.manual_seed(cfg.seed)
-    model = ChoreoModel(cfg.model_config(styles))
+    model = ChoreoModel(model_cfg)
     for k in ("x_mean", "x_std", "y_mean", "y_std") + (("v_mean", "v_std") if cfg.velocity else ()):
         getattr(model, k).copy_(torch.from_numpy(stats[k].astype(np.float32)))
+    model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = Stream(arrays, [style_of[a.style] for a in arrays], cfg, np.random.default_rng(cfg.seed))
     info = {
         "fps": cfg.fps, "dims": cfg.dims, "front": cfg.front, "joints": list(MODEL_JOINTS),
         "mean_pose": stats["mean_pose"].tolist(), "bone_limits": bone_limits(clips).tolist(),
+        "bone_median": bone_medians(clips).tolist(),
         "reference": {s: pose_statistics([c for c in clips if c.style == s], cfg.fps) for s in styles[1:]}
         | {ANY_STYLE: pose_statistics(clips, cfg.fps)},
         "clips": _fingerprint(arrays), "train_config": asdict(cfg),
     }
     B, H = cfg.batch_size, cfg.hidden
-    h = torch.zeros(cfg.layers, B, H)
-    c = torch.zeros(cfg.layers, B, H)
+    h = torch.zeros(cfg.layers, B, H, device=dev)
+    c = torch.zeros(cfg.layers, B, H, device=dev)
     step = 0
 
     found = checkpoints(out) if cfg.resume else []
@@ -433,7 +451,7 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
         stream.load_state_dict(meta["stream"])
         tt = load_file(str(ck / "trainer.safetensors"))
-        h, c = tt["h"], tt["c"]
+        h, c = tt["h"].to(dev), tt["c"].to(dev)
         torch.set_rng_state(tt["torch_rng"])
         step = int(meta["step"])
         log.info("resuming from %s (step %d)", ck, step)
@@ -455,7 +473,7 @@ def train(cfg: TrainConfig) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, desc="choreo train", unit="step", disable=not cfg.progress)
     while step < cfg.steps:
         chunk, reset = stream.next()
-        keep = torch.from_numpy(~reset).to(h.dtype)[None, :, None]
+        keep = torch.from_numpy(~reset).to(h)[None, :, None]
         h, c = h * keep, c * keep  # fresh stretches start from a zero state
         x, y, mask, style = batch_tensors(model, chunk)
         for g in opt.param_groups:
