@@ -32,11 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # The settings of the reported run (see the report for the figures they gave).
 # Spelled out in full (not left to TrainConfig's defaults) so the run stays reproducible.
 SETTINGS = dict(fps=30.0, dims=2, front="world", mirror=True, hidden=384, layers=2, mixtures=8, style_dim=16,
-                dropout=0.1, velocity=True, batch_size=32, bptt=30, episode=4, lr=2e-3, min_lr_frac=0.05,
+                dropout=0.3, velocity=True, batch_size=32, bptt=30, episode=4, lr=2e-3, min_lr_frac=0.05,
                 warmup=100, weight_decay=1e-4, grad_clip=1.0, style_dropout=0.15, transition=0.2,
-                transition_lead=30, transition_blend=15, input_noise=0.005, rollout_weight=10.0,
-                rollout_frames=30, rollout_context=30, rollout_batch=16, forecast_head=True,
-                relative=True)
+                transition_lead=30, transition_blend=15, input_noise=0.02, rollout_weight=10.0,
+                rollout_frames=30, rollout_context=30, rollout_batch=16)
 
 
 def main() -> None:
@@ -51,7 +50,7 @@ def main() -> None:
                     help="override one of SETTINGS (e.g. input_noise=0.02); repeatable")
     ap.add_argument("--health-temperatures", default="0.8,1.0",
                     help="temperatures of the extra 60 s health generations (comma-separated)")
-    ap.add_argument("--pulls", default="0,0.02,0.05,0.1",
+    ap.add_argument("--pulls", default="0,0.7",
                     help="limb pulls toward the median length tried in those generations (comma-separated)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--video", default=None, help="also write a 30 s generated salsa stick-figure video here")

@@ -75,7 +75,7 @@ def styles_dir(tmp_path_factory) -> Path:
 def tiny_cfg(sources, out, **kw) -> TrainConfig:
     base = dict(sources=sources, out_dir=str(out), hidden=32, layers=1, mixtures=2, style_dim=4, steps=6,
                 batch_size=8, bptt=15, episode=2, warmup=5, lr=5e-3, checkpoint_every=3, keep=2,
-                threads=1, progress=False, dropout=0.0, rollout_weight=0.0)
+                threads=1, progress=False, dropout=0.0, rollout_weight=0.0, input_noise=0.005)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -453,6 +453,35 @@ def test_bone_guard_keeps_bones_in_range():
     assert (lengths <= limits[:, 1] + 1e-6).all() and (lengths >= limits[:, 0] - 1e-6).all()
     shin = [i for i, (p, c) in enumerate(D.GUARD_BONES) if p == knee][0]
     np.testing.assert_allclose(lengths[:, shin], D.guard_lengths(bad)[:, shin], atol=1e-6)  # shin kept
+
+
+def test_limb_pull_moves_limbs_toward_their_median_length_only():
+    clip = D.clips_from_motion(D.motion_from_poses(synthetic_dance(0.5, seconds=2.0), "s"), FPS, 2)[0]
+    limits, median = D.bone_limits([clip]), D.bone_medians([clip])
+    limits[:, 0] = 0.0  # range guard out of the way: only the pull acts
+    mj = list(D.MODEL_JOINTS).index
+    elbow, wrist = mj(Joint.R_ELBOW), mj(Joint.R_WRIST)
+    fore = [i for i, (p, c) in enumerate(D.GUARD_BONES) if (p, c) == (elbow, wrist)][0]
+    hip = [i for i, (p, c) in enumerate(D.GUARD_BONES) if c == mj(Joint.R_HIP)][0]
+    short = clip.pose.copy()
+    short[:, wrist] = short[:, elbow] + 0.4 * (short[:, wrist] - short[:, elbow])  # forearm at 40%
+    short[:, mj(Joint.R_HIP)] *= 0.5  # a half-turned pelvis: orientation, not a bone to restore
+    before = D.guard_lengths(short)
+    after = D.guard_lengths(D.apply_guard(short, limits, median, pull=0.5))
+    np.testing.assert_allclose(after[:, fore], before[:, fore] + 0.5 * (median[fore] - before[:, fore]), atol=1e-5)
+    np.testing.assert_allclose(after[:, hip], before[:, hip], atol=1e-6)
+    np.testing.assert_allclose(D.apply_guard(short, limits, median, pull=0.0), D.apply_guard(short, limits), atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_training_on_a_missing_gpu_is_a_clear_error(styles_dir, tmp_path):
+    from dancenow.choreo.train import train
+
+    cfg = TrainConfig(sources=[(str(p), p.stem) for p in sorted(Path(styles_dir).glob("*.npz"))][:1],
+                      out_dir=str(tmp_path / "m"), steps=1, device="cuda", progress=False)
+    with pytest.raises(DancenowError, match="no CUDA GPU"):
+        train(cfg)
+    assert not (tmp_path / "m").exists()
 
 
 def test_stream_style_transitions(styles_dir):

@@ -636,11 +636,13 @@ def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, 
 @click.option("--random-seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--out-size", default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
 @click.option("--no-seed-frames", is_flag=True, help="Leave the seed motion out of the output.")
+@click.option("--limb-pull", type=click.FloatRange(0, 1), default=None,
+              help="Share of the way limbs return to their typical length each frame (default 0.7; 0 = the network alone).")
 @click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(),
               help="dance.npz (poses, ready for `dancenow transfer`), an OpenPose folder, or dance.mp4 (stick figure). Repeatable.")
 @with_pose_input
 def choreo_generate(model_dir, seed_path, seed_seconds, seconds, temperature, style, random_seed, out_size,
-                    no_seed_frames, outputs, fps, frame_size, match_video):
+                    no_seed_frames, limb_pull, outputs, fps, frame_size, match_video):
     """Generate new dance moves in a learned style (or a blend), continuing a seed motion.
 
     Example: dancenow choreo generate --model model/ --seed seed.npz --seconds 30 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
@@ -649,7 +651,7 @@ def choreo_generate(model_dir, seed_path, seed_seconds, seconds, temperature, st
     from dancenow.choreo.train import load_model
 
     model, info = load_model(model_dir)
-    ch = Choreographer(model, info)
+    ch = Choreographer(model, info, pull=limb_pull)
     seed = None
     if seed_path:
         size = _size(frame_size)

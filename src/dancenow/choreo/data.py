@@ -46,12 +46,6 @@ MODEL_JOINTS: tuple[int, ...] = (
     J.NOSE, J.R_SHOULDER, J.R_ELBOW, J.R_WRIST, J.L_SHOULDER, J.L_ELBOW, J.L_WRIST,
     J.R_HIP, J.R_KNEE, J.R_ANKLE, J.L_HIP, J.L_KNEE, J.L_ANKLE, J.L_BIG_TOE, J.R_BIG_TOE,
 )
-# Each MODEL_JOINT's parent in the kinematic tree as an index into MODEL_JOINTS; -1 for the
-# joints hung from the body-centred origin (nose, shoulders, hips).
-_PARENT = {J.R_ELBOW: J.R_SHOULDER, J.R_WRIST: J.R_ELBOW, J.L_ELBOW: J.L_SHOULDER, J.L_WRIST: J.L_ELBOW,
-           J.R_KNEE: J.R_HIP, J.R_ANKLE: J.R_KNEE, J.L_KNEE: J.L_HIP, J.L_ANKLE: J.L_KNEE,
-           J.L_BIG_TOE: J.L_ANKLE, J.R_BIG_TOE: J.R_ANKLE}
-MODEL_PARENTS: tuple[int, ...] = tuple(MODEL_JOINTS.index(_PARENT[j]) if j in _PARENT else -1 for j in MODEL_JOINTS)
 # Bones among MODEL_JOINTS (+ derived neck) used for the bone-length health check: (a, b) BODY_25.
 MODEL_BONES: tuple[tuple[int, int], ...] = (
     (J.R_SHOULDER, J.R_ELBOW), (J.R_ELBOW, J.R_WRIST), (J.L_SHOULDER, J.L_ELBOW), (J.L_ELBOW, J.L_WRIST),

@@ -203,7 +203,7 @@ def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None 
         pose, step, obs = (torch.from_numpy(v)[None] for v in (a.pose, a.root_step, a.observed))
         x = model.encode_inputs(pose[:, :-1], step[:, :-1], obs[:, :-1])
         y = model.encode_targets(pose[:, 1:] - pose[:, :-1], step[:, 1:])
-        jm = model.target_mask(obs[:, 1:, :P] * obs[:, :-1, :P]).repeat_interleave(D, -1)
+        jm = (obs[:, 1:, :P] * obs[:, :-1, :P]).repeat_interleave(D, -1)
         mask = torch.cat([jm, obs[:, 1:, P:].repeat_interleave(D, -1)], -1)
         params, _ = model.run(x, parse_style(model, style or _known(model, a.style))[None])
         total += float(-mixture_log_prob(params, y, mask).sum())
@@ -290,11 +290,13 @@ class ChoreoReport:
     health: HealthReport | None
     health_temperature: float
     generation_frames_per_s: float | None
+    health_pull: float = 0.0  # the limb pull of that generation (generate.DEFAULT_PULL)
 
     def text(self) -> str:
         lines = [self.forecast.table()]
         if self.health is not None:
-            lines.append(f"generated dance (temperature {self.health_temperature:g}): {self.health.summary()}")
+            lines.append(f"generated dance (temperature {self.health_temperature:g}, limb pull {self.health_pull:g}): "
+                         f"{self.health.summary()}")
         if self.generation_frames_per_s:
             lines.append(f"generation speed: {self.generation_frames_per_s:.0f} frames/s "
                          f"({self.generation_frames_per_s / self.forecast.fps:.0f}x real time, batch of 1, CPU)")
@@ -304,6 +306,7 @@ class ChoreoReport:
         from dataclasses import asdict
 
         d = {"forecast": asdict(self.forecast), "health_temperature": self.health_temperature,
+             "health_pull": self.health_pull,
              "generation_frames_per_s": self.generation_frames_per_s}
         if self.health is not None:
             d["health"] = asdict(self.health) | {"bones": dict(zip(BONE_NAMES, self.health.bone_ratio)),
@@ -320,16 +323,18 @@ def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str
     from dancenow.choreo.generate import Choreographer
 
     forecast = evaluate_forecast(model, info, clips, context_s=context_s, stride_s=stride_s, style=style, guard=guard)
-    health, fps_gen = None, None
+    health, fps_gen, pull = None, None, 0.0
     if health_seconds > 0:
         seed = max(clips, key=len)
         seed = seed.slice(0, max(2, int(round(context_s * float(info["fps"])))))
-        dance = Choreographer(model, info, guard)(seed, seconds=health_seconds, temperature=health_temperature,
-                                           style=style or _known(model, seed.style), random_seed=random_seed)
+        ch = Choreographer(model, info, guard)
+        pull = ch.pull if ch.median is not None else 0.0
+        dance = ch(seed, seconds=health_seconds, temperature=health_temperature,
+                   style=style or _known(model, seed.style), random_seed=random_seed)
         ref = info["reference"].get(style or seed.style) or info["reference"][ANY_STYLE]
         health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref)
         fps_gen = dance.frames_per_second
-    return ChoreoReport(forecast, health, health_temperature, fps_gen)
+    return ChoreoReport(forecast, health, health_temperature, fps_gen, pull)
 
 
 def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = None, context_s: float = 1.0,

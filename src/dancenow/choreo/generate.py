@@ -26,10 +26,13 @@ from dancenow.poses import PoseSequence
 
 log = logging.getLogger(__name__)
 
-# Share of the way each limb moves toward its median length per generated frame (see
-# data.apply_guard). Without it, sampled 60 s salsa dances ended with forearms at 0.5-0.75 of
-# their real length; the value was chosen on the held-out health check (bench/choreo_salsa_eval.py).
-DEFAULT_PULL = 0.05
+# Share of the way each limb moves toward its median 2D length per generated frame (see
+# data.apply_guard). The network alone lets limbs shrink: 60 s salsa generations ended with
+# forearms at 0.54-0.75x their real median (more input noise, longer rollouts, a separate
+# forecast head and parent-relative targets did not fix it). Pulls of 0.05/0.1/0.2/0.35/0.5/0.7
+# gave worst limbs 0.65/0.71/0.81/0.88/0.90/0.93x (bench/choreo_salsa_eval.py). A constraint,
+# not learned: brief foreshortening survives, long-held short limbs do not.
+DEFAULT_PULL = 0.7
 
 
 @torch.no_grad()

@@ -29,14 +29,11 @@ class MixtureParams:
     logits: (..., K) unnormalised log mixture weights.
     mu: (..., K, D) component means.
     log_sigma: (..., K, D) log standard deviations (diagonal covariance).
-    point: (..., D) or None: a deterministic forecast from a separate head, trained on
-        free-running rollouts (see model.ChoreoConfig.forecast_head); `mode` returns it.
     """
 
     logits: torch.Tensor
     mu: torch.Tensor
     log_sigma: torch.Tensor
-    point: torch.Tensor | None = None
 
     @property
     def log_pi(self) -> torch.Tensor:
@@ -45,8 +42,7 @@ class MixtureParams:
 
     def __getitem__(self, idx) -> "MixtureParams":
         """Index the leading (batch/time) dimensions, e.g. params[:, -1]."""
-        return MixtureParams(self.logits[idx], self.mu[idx], self.log_sigma[idx],
-                             None if self.point is None else self.point[idx])
+        return MixtureParams(self.logits[idx], self.mu[idx], self.log_sigma[idx])
 
 
 def mixture_log_prob(params: MixtureParams, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,9 +66,7 @@ def mixture_nll(params: MixtureParams, y: torch.Tensor, mask: torch.Tensor | Non
 def mode(params: MixtureParams) -> torch.Tensor:
     """(..., D) the mean of the most probable component: the "most likely" next value we use
     for deterministic rollouts (the true mode of a mixture can lie elsewhere when components
-    overlap; this is the usual cheap stand-in), or the point forecast where the model has one."""
-    if params.point is not None:
-        return params.point
+    overlap; this is the usual cheap stand-in)."""
     k = params.logits.argmax(-1)  # (...,)
     return torch.gather(params.mu, -2, k[..., None, None].expand(*k.shape, 1, params.mu.shape[-1])).squeeze(-2)
 

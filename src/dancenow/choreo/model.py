@@ -44,17 +44,6 @@ class ChoreoConfig:
     dropout: float = 0.1  # between LSTM layers
     min_log_sigma: float = -6.0  # in standardised units; keeps the likelihood from blowing up
     velocity: bool = False  # also feed each frame's pose velocity (and whether it is known)
-    # A deterministic forecast head beside the mixture, trained by the free-running rollout loss
-    # (train.py). Without it that loss bends the mixture's main component toward the average
-    # future, which forecasts well but makes sampled dances regress to an average pose; with
-    # it, forecasting (temperature 0) uses the point head and sampling the untouched mixture.
-    forecast_head: bool = False
-    # Kinematic parents of the joints (index, -1: none). When set, the mixture is over each
-    # joint's motion relative to its parent's (a wrist's delta minus its elbow's) instead of
-    # over absolute deltas: independent draws per dimension then bend a limb rather than
-    # stretch it, which absolute draws do, shrinking forearms over a long dance. The map is
-    # unit-triangular (Jacobian 1), so likelihoods stay comparable.
-    parents: list[int] | None = None
 
     @property
     def pose_features(self) -> int:
@@ -77,24 +66,9 @@ class ChoreoConfig:
         return cls(**known)
 
 
-def relative_maps(parents: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P, P) matrices: absolute joint deltas -> deltas relative to the parent's, and back (each
-    joint's delta = the sum of its own and all its ancestors' relative deltas)."""
-    P = len(parents)
-    rel = torch.eye(P)
-    anc = torch.eye(P)
-    for j, p in enumerate(parents):
-        if p >= 0:
-            rel[j, p] = -1.0
-        while p >= 0:
-            anc[j, p] = 1.0
-            p = parents[p]
-    return rel, anc
-
-
 class MDNHead(nn.Module):
     """hidden (..., H) + style (..., S) -> MixtureParams over `out_features` with `mixtures`
-    diagonal components (and the point forecast with `forecast_head`)."""
+    diagonal components."""
 
     def __init__(self, config: ChoreoConfig):
         super().__init__()
@@ -103,17 +77,15 @@ class MDNHead(nn.Module):
         # the head sees the style too, so a style acts on the output directly and not only
         # through the recurrence (where a clear motion history can drown it out)
         self.proj = nn.Linear(config.hidden + config.style_dim, self.k * (1 + 2 * self.d))
-        self.point = nn.Linear(config.hidden + config.style_dim, self.d) if config.forecast_head else None
 
     def forward(self, h: torch.Tensor, style_vec: torch.Tensor) -> MixtureParams:
         """h (..., H) and style_vec (..., style_dim) -> mixture parameters."""
-        inp = torch.cat([h, style_vec], -1)
-        out = self.proj(inp)  # (..., K + 2KD)
+        out = self.proj(torch.cat([h, style_vec], -1))  # (..., K + 2KD)
         logits, rest = out[..., : self.k], out[..., self.k:]
         mu, log_sigma = rest.unflatten(-1, (self.k, 2 * self.d)).chunk(2, dim=-1)  # (..., K, D) each
         # soft floor: differentiable everywhere, unlike clamp
         log_sigma = self.min_log_sigma + nn.functional.softplus(log_sigma - self.min_log_sigma)
-        return MixtureParams(logits, mu, log_sigma, None if self.point is None else self.point(inp))
+        return MixtureParams(logits, mu, log_sigma)
 
 
 class ChoreoModel(nn.Module):
@@ -135,10 +107,6 @@ class ChoreoModel(nn.Module):
         if c.velocity:
             self.register_buffer("v_mean", torch.zeros(c.pose_features))
             self.register_buffer("v_std", torch.ones(c.pose_features))
-        if c.parents is not None:
-            rel, ancestors = relative_maps(c.parents)  # derived from the config: not saved
-            self.register_buffer("to_relative", rel, persistent=False)
-            self.register_buffer("to_absolute", ancestors, persistent=False)
 
     # --- styles
     def style_vector(self, style: torch.Tensor) -> torch.Tensor:
@@ -171,26 +139,13 @@ class ChoreoModel(nn.Module):
 
     def encode_targets(self, pose_delta: torch.Tensor, next_root_step: torch.Tensor) -> torch.Tensor:
         """(B, T, P, D) and (B, T, D) -> standardised targets (B, T, out)."""
-        if self.config.parents is not None:
-            pose_delta = torch.einsum("pq,...qd->...pd", self.to_relative.to(pose_delta), pose_delta)
         return (torch.cat([pose_delta.flatten(-2), next_root_step], -1) - self.y_mean) / self.y_std
 
     def decode_outputs(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """standardised (..., out) -> pose delta (..., P, D) and root step (..., D), body heights."""
         raw = y * self.y_std + self.y_mean
         c = self.config
-        delta = raw[..., : c.pose_features].unflatten(-1, (c.joints, c.dims))
-        if c.parents is not None:
-            delta = torch.einsum("pq,...qd->...pd", self.to_absolute.to(delta), delta)
-        return delta, raw[..., c.pose_features:]
-
-    def target_mask(self, joint_ok: torch.Tensor) -> torch.Tensor:
-        """(..., P) joints whose delta is known -> (..., P) joints whose target is known (with
-        relative targets, a joint's needs its parent's delta too)."""
-        if self.config.parents is None:
-            return joint_ok
-        par = torch.tensor([p if p >= 0 else j for j, p in enumerate(self.config.parents)], device=joint_ok.device)
-        return joint_ok * joint_ok.index_select(-1, par)
+        return raw[..., : c.pose_features].unflatten(-1, (c.joints, c.dims)), raw[..., c.pose_features:]
 
     # --- network
     def run(self, x: torch.Tensor, style: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):

@@ -69,42 +69,32 @@ def load_training_clips(cfg: TrainConfig) -> list[Clip]:
     return kept
 
 
-def feature_statistics(arrays: list[ClipArrays], input_noise: float = 0.0,
-                       parents: list[int] | None = None) -> dict[str, np.ndarray]:
+def feature_statistics(arrays: list[ClipArrays], input_noise: float = 0.0) -> dict[str, np.ndarray]:
     """Means and standard deviations of inputs and targets over observed values, plus the mean
     pose (P, D). Pose-delta targets are measured from noisy inputs in training, so their spread
-    includes `input_noise` (body heights); with `parents` the targets are parent-relative deltas
-    (see ChoreoConfig.parents). Standard deviations are floored (a constant feature must not
-    divide by ~0)."""
+    includes `input_noise` (body heights). Standard deviations are floored (a constant feature
+    must not divide by ~0)."""
     P, D = arrays[0].pose.shape[1:]
-    par = np.array([p if p >= 0 else j for j, p in enumerate(parents)]) if parents is not None else None
-    has_par = np.array([p >= 0 for p in parents]) if parents is not None else np.zeros(P, bool)
-    xs, ys, vs = [], [], []
+    xs, ys = [], []
     for a in arrays:
         ok = a.observed[:, :P]
         x = np.concatenate([a.pose.reshape(len(a), -1), a.root_step], 1)
         xm = np.concatenate([np.repeat(ok, D, 1), np.repeat(a.observed[:, P:], D, 1)], 1)
         xs.append(np.where(xm > 0, x, np.nan))
         d = a.pose[1:] - a.pose[:-1]
-        dok = ok[1:] * ok[:-1]
-        vs.append(np.where(np.repeat(dok, D, 1) > 0, d.reshape(len(d), -1), np.nan))
-        if par is not None:
-            d = d - np.where(has_par[:, None], d[:, par], 0.0)
-            dok = dok * dok[:, par]
+        dm = np.repeat(ok[1:] * ok[:-1], D, 1)
         y = np.concatenate([d.reshape(len(d), -1), a.root_step[1:]], 1)
-        ym = np.concatenate([np.repeat(dok, D, 1), np.repeat(a.observed[1:, P:], D, 1)], 1)
+        ym = np.concatenate([dm, np.repeat(a.observed[1:, P:], D, 1)], 1)
         ys.append(np.where(ym > 0, y, np.nan))
-    x, y, v = np.concatenate(xs), np.concatenate(ys), np.concatenate(vs)
+    x, y = np.concatenate(xs), np.concatenate(ys)
     x_mean, y_mean = np.nan_to_num(np.nanmean(x, 0)), np.nan_to_num(np.nanmean(y, 0))
     x_std = np.maximum(np.nan_to_num(np.nanstd(x, 0), nan=1.0), 1e-3)
     y_std = np.nan_to_num(np.nanstd(y, 0), nan=1.0)
-    # the input noise enters a target once, or twice (joint and parent) for a relative one
-    noise_var = np.repeat(np.where(has_par, 2.0, 1.0), D) * input_noise ** 2
-    y_std[: P * D] = np.sqrt(y_std[: P * D] ** 2 + noise_var)
+    y_std[: P * D] = np.sqrt(y_std[: P * D] ** 2 + input_noise ** 2)
     y_std = np.maximum(y_std, 1e-4)
     mean_pose = x_mean[: P * D].reshape(P, D)
     # velocity inputs: pose deltas between two noisy inputs (mean 0 by symmetry of the data)
-    v_std = np.sqrt(np.nan_to_num(np.nanstd(v, 0), nan=1.0) ** 2 + 2 * input_noise ** 2)
+    v_std = np.sqrt(np.nan_to_num(np.nanstd(y[:, : P * D], 0), nan=1.0) ** 2 + 2 * input_noise ** 2)
     return {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std, "mean_pose": mean_pose,
             "v_mean": np.zeros(P * D), "v_std": np.maximum(v_std, 1e-4)}
 
@@ -267,7 +257,7 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray]):
     prev = t["prev"] + noise[:, 0]
     x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
     y = model.encode_targets(pose[:, 1:] - noisy, step[:, 1:])
-    joint_ok = model.target_mask(obs[:, 1:, :P] * obs[:, :-1, :P] * (valid[:, 1:] & valid[:, :-1])[..., None])
+    joint_ok = obs[:, 1:, :P] * obs[:, :-1, :P] * (valid[:, 1:] & valid[:, :-1])[..., None]
     root_ok = obs[:, 1:, P:] * valid[:, 1:, None]
     mask = torch.cat([joint_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
     return x, y, mask, t["style"]
@@ -410,12 +400,11 @@ def train(cfg: TrainConfig) -> Path:
     styles = [ANY_STYLE] + sorted({c.style for c in clips})
     style_of = {s: i for i, s in enumerate(styles)}
     raw = [clip_arrays(c, np.zeros((len(MODEL_JOINTS), cfg.dims))) for c in clips]
-    model_cfg = cfg.model_config(styles)
-    stats = feature_statistics(raw, cfg.input_noise, model_cfg.parents)
+    stats = feature_statistics(raw, cfg.input_noise)
     arrays = [clip_arrays(c, stats["mean_pose"]) for c in clips]  # fill never-seen joints with the mean
 
     torch.manual_seed(cfg.seed)
-    model = ChoreoModel(model_cfg)
+    model = ChoreoModel(cfg.model_config(styles))
     for k in ("x_mean", "x_std", "y_mean", "y_std") + (("v_mean", "v_std") if cfg.velocity else ()):
         getattr(model, k).copy_(torch.from_numpy(stats[k].astype(np.float32)))
     model.to(dev)
