@@ -79,10 +79,15 @@ def with_pose_input(fn):
     return fn
 
 
+# Subcommands that run torch networks for long enough for the thread count to matter.
+_TORCH_HEAVY = {"demo", "train", "transfer", "evaluate", "choreo"}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="dancenow")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """dancenow: make anyone dance like a professional ("Do as I do"), choreograph new dance,
     and coach a learner against a reference.
 
@@ -90,6 +95,12 @@ def main(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    if ctx.invoked_subcommand in _TORCH_HEAVY and "--help" not in sys.argv and "-h" not in sys.argv:
+        from dancenow.cpu import configure_threads
+
+        msg = configure_threads()
+        if msg:
+            logging.getLogger("dancenow").info(msg)
 
 
 # ----------------------------------------------------------------------------- render
