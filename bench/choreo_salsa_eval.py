@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The settings of the reported run (see the report for the figures they gave).
 # Spelled out in full (not left to TrainConfig's defaults) so the run stays reproducible.
 SETTINGS = dict(fps=30.0, dims=2, front="world", mirror=True, hidden=384, layers=2, mixtures=8, style_dim=16,
-                dropout=0.3, velocity=True, batch_size=32, bptt=30, episode=4, lr=2e-3, min_lr_frac=0.05,
+                dropout=0.5, velocity=True, batch_size=32, bptt=30, episode=4, lr=2e-3, min_lr_frac=0.05,
                 warmup=100, weight_decay=1e-4, grad_clip=1.0, style_dropout=0.15, transition=0.2,
                 transition_lead=30, transition_blend=15, input_noise=0.02, rollout_weight=10.0,
                 rollout_frames=30, rollout_context=30, rollout_batch=16)
