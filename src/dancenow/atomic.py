@@ -46,6 +46,16 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_json(path: str | os.PathLike, data, indent: int = 1, end: str = "", **dumps_kw) -> Path:
+    """Write `data` as JSON to `path` atomically (extra keywords go to json.dumps); returns the path."""
+    import json
+
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent, **dumps_kw) + end)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; on success it replaces `path` (old contents go)."""

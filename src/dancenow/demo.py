@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, write_json
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
@@ -166,7 +165,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
         "wall_seconds": time.time() - t0, "quick": cfg.quick,
         "reference": "the target actor rendered doing the source dance (static camera at the target's mid distance), cropped like the training data",
     }
-    _write_json(paths["metrics"], res.metrics)
+    write_json(paths["metrics"], res.metrics, indent=2)
     _write_text(paths["summary"], _summary(res.metrics, paths))
     res.outputs = paths
     res.seconds = time.time() - t0
@@ -175,11 +174,6 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
 
 def _mid_distance(camera) -> float:
     return camera.distance if camera.distance_end is None else 0.5 * (camera.distance + camera.distance_end)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import write_json
 from dancenow.errors import DancenowError
 from dancenow.poses import Joint, PoseSequence
 
@@ -209,10 +209,7 @@ class BodyStats:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write as JSON (atomically)."""
-        path = Path(path)
-        with atomic_file(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BodyStats":

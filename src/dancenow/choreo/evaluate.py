@@ -354,9 +354,6 @@ def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = Non
 
 def write_report(report: ChoreoReport, path) -> None:
     """The report as JSON (atomically)."""
-    import json
+    from dancenow.atomic import write_json
 
-    from dancenow.atomic import atomic_file
-
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=1))
+    write_json(path, report.to_dict())

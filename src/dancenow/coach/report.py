@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ from typing import Iterable, Union
 import cv2
 import numpy as np
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, write_json
 from dancenow.coach.features import ANGLES
 from dancenow.coach.score import CoachResult, Moment, format_clock
 from dancenow.errors import DancenowError
@@ -394,8 +393,7 @@ def write_report(result: CoachResult, out_dir: str | os.PathLike, reference_vide
         stills.append((m, _png(a), _png(b)))
     page = _html(result, timeline_png(result), stills)
     html_path = out_dir / "report.html"
-    with atomic_file(out_dir / "report.json") as tmp:
-        tmp.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False))
+    write_json(out_dir / "report.json", result.to_dict(), allow_nan=False)
     with atomic_file(html_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return html_path

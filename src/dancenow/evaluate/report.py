@@ -3,7 +3,6 @@ summary with a grid image of the worst and best frames by SSIM (reference | gene
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, write_json
 from dancenow.evaluate.posedist import PoseDistance
 from dancenow.images import write_image
 
@@ -226,8 +225,7 @@ def write_report(report: EvalReport, path: str | os.PathLike) -> dict[str, Path]
     grid_path = path.with_name(f"{path.stem}_frames.png")
     if grid is not None:
         out["grid"] = write_image(grid_path, grid)
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    write_json(path, report.to_dict(), indent=2, end="\n", allow_nan=False)
     out["json"] = path
     md_path = path.with_name(f"{path.stem}.md")
     with atomic_file(md_path) as tmp:

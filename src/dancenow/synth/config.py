@@ -284,12 +284,9 @@ class SynthConfig:
         return _from_dict(cls, d, where).validate()
 
     def save(self, path: str | os.PathLike) -> Path:
-        from dancenow.atomic import atomic_file
+        from dancenow.atomic import write_json
 
-        path = Path(path)
-        with atomic_file(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        return write_json(path, self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SynthConfig":

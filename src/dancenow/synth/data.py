@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, write_json
 from dancenow.errors import DancenowError
 from dancenow.poses import BODY, FACE, Joint, PoseSequence, body_height
 
@@ -124,10 +124,7 @@ class Crop:
         return c
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        with atomic_file(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Crop":
@@ -210,11 +207,6 @@ def face_boxes(keypoints: np.ndarray, side: int, image_size: tuple[int, int]) ->
 
 # --------------------------------------------------------------------------- prepare
 
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
-
-
 def _read_meta(out: Path) -> dict:
     p = out / "meta.json"
     if not p.is_file():
@@ -294,7 +286,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
 
     def save_meta(**extra) -> None:
         meta.update(format=DATA_FORMAT, version=DATA_VERSION, source=source, done=done, **extra)
-        _write_json(out / "meta.json", meta)
+        write_json(out / "meta.json", meta)
 
     # 1. poses (video pixels)
     if poses is not None:

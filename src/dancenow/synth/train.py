@@ -551,10 +551,9 @@ class Trainer:
                        "world": self.dist.world, "device": str(self.device), "bf16": self.amp, "channels_last": self.channels_last,
                        "vgg": self.vgg is not None, "face": self.face_trained, "metrics": self.last_metrics,
                        "rank_weight_digests": digests}
-            from dancenow.atomic import atomic_file
+            from dancenow.atomic import write_json
 
-            with atomic_file(self.out / "train_summary.json") as tmp:
-                tmp.write_text(json.dumps(summary, indent=1))
+            write_json(self.out / "train_summary.json", summary)
 
 
 def sample_grid(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
