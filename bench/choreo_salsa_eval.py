@@ -25,7 +25,8 @@ from dancenow.choreo.config import TrainConfig
 from dancenow.choreo.data import SALSA_TEST_TAKES, load_clips, shared_sources
 from dancenow.choreo.evaluate import evaluate_clips
 from dancenow.choreo.generate import Choreographer, write_dance
-from dancenow.choreo.train import load_model, train
+from dancenow.choreo.checkpoint import load_model
+from dancenow.choreo.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

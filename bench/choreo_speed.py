@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.model:
-        from dancenow.choreo.train import load_model
+        from dancenow.choreo.checkpoint import load_model
 
         model, info = load_model(args.model)
     else:

@@ -61,12 +61,12 @@ def flops(fn) -> int:
 def make_data(folder: Path, size: tuple[int, int], seconds: float = 4.0) -> SynthData:
     """A prepared directory of a synthetic actor (exact poses), or of noise without the synthetic world."""
     try:
-        from dancenow.synthetic import render_clip
+        from dancenow.world import render_clip
 
         frames, poses = render_clip("ana", seconds, (256, 256), seed=1)
         return SynthData(prepare(list(frames), folder, size, poses=poses, progress=False))
     except ImportError:
-        from dancenow.poses import PoseSequence
+        from dancenow.keypoints import PoseSequence
 
         rng = np.random.default_rng(0)
         n = int(seconds * 30)

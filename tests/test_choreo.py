@@ -13,12 +13,13 @@ import torch
 from click.testing import CliRunner
 
 from dancenow.choreo import data as D
+from dancenow.choreo import checkpoint as C
 from dancenow.choreo.bvh import read_bvh
 from dancenow.choreo.config import TrainConfig
 from dancenow.choreo.mdn import MixtureParams, mixture_log_prob, mixture_nll, mode, sample
 from dancenow.errors import DancenowError
 from dancenow.posefile import save_poses
-from dancenow.poses import NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import NUM_JOINTS, Joint, PoseSequence
 
 torch.set_num_threads(1)  # the test machine is shared; one thread is also deterministic
 
@@ -232,7 +233,7 @@ def test_training_checkpoints_and_exact_resume(styles_dir, tmp_path, monkeypatch
     cfg = tiny_cfg(sources, tmp_path / "a", steps=6, checkpoint_every=2, keep=2, rollout_weight=0.5,
                    rollout_frames=4, rollout_context=4, rollout_batch=3)
     last = T.train(cfg)
-    assert [p.name for p in T.checkpoints(tmp_path / "a")] == ["step-0000004", "step-0000006"]
+    assert [p.name for p in C.checkpoints(tmp_path / "a")] == ["step-0000004", "step-0000006"]
     assert last.name == "step-0000006"
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temp leftovers
     files = sorted(p.name for p in last.iterdir())
@@ -256,7 +257,7 @@ def test_training_checkpoints_and_exact_resume(styles_dir, tmp_path, monkeypatch
                  rollout_frames=4, rollout_context=4, rollout_batch=3)
     with pytest.raises(KeyboardInterrupt):
         T.train(b)
-    assert T.checkpoints(tmp_path / "b")[-1].name == "step-0000004"
+    assert C.checkpoints(tmp_path / "b")[-1].name == "step-0000004"
     monkeypatch.setattr(T.Stream, "next", orig)
     resumed = T.train(b)
     wa, wb = _weights(last), _weights(resumed)
@@ -277,7 +278,7 @@ def salsa_model(shared_data, tmp_path_factory):
                    batch_size=8, bptt=30, episode=2, lr=1e-2, warmup=10, checkpoint_every=1000,
                    style_dropout=0.0, mirror=False, input_noise=0.002)
     ckpt = T.train(cfg)
-    model, info = T.load_model(ckpt)
+    model, info = C.load_model(ckpt)
     train_clip = D.load_clips(d / "salsa.npz", "salsa")[0]
     return model, info, train_clip
 
@@ -328,7 +329,7 @@ def two_style_model(styles_dir, tmp_path_factory):
     sources = [(str(p), "up" if "up" in p.name else "down") for p in sorted(styles_dir.glob("*.npz"))]
     ckpt = T.train(tiny_cfg(sources, tmp_path_factory.mktemp("two") / "m", hidden=48, mixtures=2, steps=400,
                             lr=3e-3, warmup=10, checkpoint_every=1000, style_dropout=0.1))
-    return Choreographer(*T.load_model(ckpt))
+    return Choreographer(*C.load_model(ckpt))
 
 
 def test_blended_style_lies_between_its_parents(two_style_model):
@@ -392,9 +393,9 @@ def test_cli_train_generate_evaluate_live(styles_dir, tmp_path):
                           str(styles_dir / "down*.npz"), "-o", str(model), "--steps", "3", "--hidden", "16",
                           "--layers", "1", "--mixtures", "2", "--batch-size", "4", "--threads", "1"])
     assert res.exit_code == 0, res.output
-    res = r.invoke(main, ["choreo", "generate", "--model", str(model), "--seed", str(styles_dir / "up1.npz"),
+    res = r.invoke(main, ["choreo", "generate", "--model", str(model), "--prime", str(styles_dir / "up1.npz"),
                           "--seconds", "1", "--style", "up=0.7,down=0.3", "-o", str(tmp_path / "d.npz"),
-                          "-o", str(tmp_path / "d.mp4"), "--out-size", "128x128"])
+                          "-o", str(tmp_path / "d.mp4"), "--size", "128x128"])
     assert res.exit_code == 0, res.output
     assert "frames/s" in res.output and (tmp_path / "d.mp4").stat().st_size > 0
     from dancenow.posefile import load_poses
@@ -411,8 +412,8 @@ def test_cli_train_generate_evaluate_live(styles_dir, tmp_path):
     poses = synthetic_dance(0.5, seconds=1.5)
     write_video(tmp_path / "v.mp4", render_sequence(poses, (160, 120)), FPS)
     save_poses(poses.replace(keypoints=poses.keypoints * [0.25, 0.25, 1], width=160, height=120), tmp_path / "v.npz")
-    res = r.invoke(main, ["choreo", "live", "--model", str(model), "--video", str(tmp_path / "v.mp4"), "--poses",
-                          str(tmp_path / "v.npz"), "--no-window", "-o", str(tmp_path / "live.mp4")])
+    res = r.invoke(main, ["choreo", "live", "--model", str(model), "--source", str(tmp_path / "v.mp4"), "--poses",
+                          str(tmp_path / "v.npz"), "--no-window", "--record", str(tmp_path / "live.mp4")])
     assert res.exit_code == 0, res.output
     assert "forecasts" in res.output and (tmp_path / "live.mp4").stat().st_size > 0
 

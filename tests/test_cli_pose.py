@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from dancenow.cli import main
 from dancenow.posefile import load_poses
-from dancenow.poses import FACE, LEFT_HAND, RIGHT_HAND
+from dancenow.keypoints import FACE, LEFT_HAND, RIGHT_HAND
 from dancenow.video import read_frames, write_video
 
 

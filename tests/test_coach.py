@@ -4,7 +4,7 @@ Most cases use a self-made parametric stick figure (`_figure`): a dance is nine 
 curves (smooth random sinusoids per seed), posed by 2D forward kinematics on a body whose
 bone lengths, size and place in the frame are parameters, plus detector-like pixel noise. So
 every answer is known: the angles, a delay, an injected elbow error. The body-shape case is
-also run on the synthetic dance world (`dancenow.synthetic`, 3D skeletons seen by a camera)
+also run on the synthetic dance world (`dancenow.world`, 3D skeletons seen by a camera)
 when that package provides `generate_dance`, `perform` and `ACTORS`.
 Runtime budget: under 30 s for the whole file.
 """
@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from dancenow.coach import ANGLE_NAMES, CoachConfig, coach, dtw, pose_features, resample, write_report
 from dancenow.errors import DancenowError
 from dancenow.posefile import read_openpose, save_poses
-from dancenow.poses import NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import NUM_JOINTS, Joint, PoseSequence
 
 FPS = 30.0
 FRAME = 1.0 / FPS  # one frame, seconds
@@ -242,9 +242,9 @@ def test_another_dance_scores_clearly_lower_than_another_body_shape(ref):
 
 
 def _synthetic_api():
-    synthetic = pytest.importorskip("dancenow.synthetic")
+    synthetic = pytest.importorskip("dancenow.world")
     if not all(hasattr(synthetic, n) for n in ("generate_dance", "perform", "ACTORS")):
-        pytest.skip("dancenow.synthetic does not provide generate_dance, perform and ACTORS yet")
+        pytest.skip("dancenow.world does not provide generate_dance, perform and ACTORS yet")
     return synthetic
 
 

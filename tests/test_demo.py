@@ -15,7 +15,7 @@ from dancenow.video import probe
 def test_demo_quick_end_to_end(tmp_path):
     out = tmp_path / "demo"
     # a fixed, small step count: this checks the plumbing and outputs, not the picture quality
-    r = CliRunner().invoke(main, ["demo", "--quick", "--train-steps", "60", "-o", str(out)])
+    r = CliRunner().invoke(main, ["demo", "--quick", "--steps", "60", "-o", str(out)])
     assert r.exit_code == 0, r.output
     metrics = json.loads((out / "metrics.json").read_text())
     src = probe(out / "source.mp4")

@@ -20,7 +20,7 @@ from dancenow.evaluate import (
 )
 from dancenow.evaluate import perceptual, posedist
 from dancenow.images import read_image
-from dancenow.poses import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint, PoseSequence
+from dancenow.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint, PoseSequence
 from dancenow.video import read_all, write_video
 
 SKIMAGE_TOL = 1e-4  # absolute, in SSIM units and in dB

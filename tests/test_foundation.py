@@ -7,7 +7,7 @@ import pytest
 
 from dancenow.errors import DancenowError
 from dancenow.posefile import load_poses, read_openpose, save_poses
-from dancenow.poses import FLIP_INDEX, NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import FLIP_INDEX, NUM_JOINTS, Joint, PoseSequence
 
 
 def _random_seq(rng, t=5):

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from dancenow.errors import DancenowError
 from dancenow.normalize import (
     BodyStats, fit_stats, frame_measures, frame_transforms, match_stats, median_filter, normalize,
-    plot_normalization,
 )
+from dancenow.normalize_plot import plot_normalization
 from dancenow.posefile import load_poses, save_poses
-from dancenow.poses import NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import NUM_JOINTS, Joint, PoseSequence
 
 PX = 1e-3  # pixels: keypoints are float32 (about 1e-4 px at y ~ 1000)
 

@@ -22,7 +22,7 @@ from dancenow.pose.mediapipe_convert import (
 )
 from dancenow.pose.smooth import fix_left_right
 from dancenow.posefile import _person_array, read_openpose
-from dancenow.poses import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint, PoseSequence, body_height
+from dancenow.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint, PoseSequence, body_height
 from dancenow.video import read_frames
 
 RAW = PoseConfig(smooth=None)  # detections as found, so the checks see the detector itself

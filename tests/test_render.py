@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from dancenow import render as R
 from dancenow.cli import main
 from dancenow.posefile import save_poses
-from dancenow.poses import FACE, LEFT_HAND, NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import FACE, LEFT_HAND, NUM_JOINTS, Joint, PoseSequence
 from dancenow.video import probe, read_all, write_video
 
 SRC = (200, 260)  # (w, h) of the frame the keypoints refer to

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from dancenow.cli import main
 from dancenow.posefile import save_poses
-from dancenow.poses import BODY
-from dancenow.synthetic import generate_dance, perform, render_frames
+from dancenow.keypoints import BODY
+from dancenow.world import generate_dance, perform, render_frames
 from dancenow.transfer import TransferPipeline, hold_last_pose
 from dancenow.video import probe, write_video
 

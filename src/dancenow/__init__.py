@@ -4,7 +4,7 @@ Data flows one way: video -> poses -> normalized poses -> label images -> frames
 """
 
 from dancenow.errors import DancenowError
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 __all__ = ["DancenowError", "PoseSequence"]
 __version__ = "0.1.0"

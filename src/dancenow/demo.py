@@ -84,7 +84,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     from dancenow.synth.data import prepare
     from dancenow.synth.model import SynthModel
     from dancenow.synth.train import train
-    from dancenow.synthetic import generate_dance, get_actor, perform, render_frames
+    from dancenow.world import generate_dance, get_actor, perform, render_frames
     from dancenow.transfer import TransferPipeline
     from dancenow.video import VideoWriter, read_frames
 

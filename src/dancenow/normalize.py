@@ -20,7 +20,7 @@ Pipeline:
   normalize(...)            -> PoseSequence, all of the above.
 
 Everything here is pure array code except BodyStats.save/load (JSON) and the plot
-(`plot_normalization`, which lives in `normalize_plot.py` so matplotlib loads only when asked).
+(`dancenow.normalize_plot.plot_normalization`, apart so matplotlib loads only when asked).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 
 from dancenow.atomic import write_json
 from dancenow.errors import DancenowError
-from dancenow.poses import Joint, PoseSequence
+from dancenow.keypoints import Joint, PoseSequence
 
 log = logging.getLogger(__name__)
 
@@ -484,11 +484,28 @@ def normalize(source: PoseSequence, source_stats: BodyStats, target_stats: BodyS
     return PoseSequence(out, source.fps, target_stats.width, target_stats.height)
 
 
-def plot_normalization(source: PoseSequence, target: PoseSequence | None, normalized: PoseSequence,
-                       source_stats: BodyStats, target_stats: BodyStats,
-                       path: str | os.PathLike) -> Path:
-    """PNG of ankle y and height over time for source, target and normalized source, with the
-    fitted close/far ends and end heights marked. See `dancenow.normalize_plot`."""
-    from dancenow.normalize_plot import plot_normalization as _plot
+def describe_stats(name: str, st: BodyStats) -> str:
+    """One line of what was fitted, for the console."""
+    def f(v):
+        return "none" if v is None else f"{v:.1f}"
 
-    return _plot(source, target, normalized, source_stats, target_stats, path)
+    return (f"{name}: {st.usable}/{st.frames} usable frames, ankle y close {f(st.close)} far {f(st.far)} "
+            f"med {f(st.med)} px, end heights close {f(st.h_close)} far {f(st.h_far)} px, tallest {f(st.max_height)} px"
+            + (" (close height reset to tallest)" if st.close_reset else ""))
+
+
+def load_target(target: str | os.PathLike, frac: float | None = None, fps: float | None = None,
+                size: tuple[int, int] | None = None, video: str | os.PathLike | None = None
+                ) -> tuple[BodyStats, PoseSequence | None]:
+    """The target side of `normalize`: saved body stats (.json), or target poses (.npz or an
+    OpenPose folder, whose frame size comes from `size` or `video`) fitted with `frac`.
+    Returns (stats, the target poses or None)."""
+    from dancenow.posefile import load_poses
+
+    if Path(target).suffix.lower() == ".json":
+        stats = BodyStats.load(target)
+        if frac is not None and frac != stats.frac:
+            raise DancenowError(f"{target} was fitted with frac {stats.frac:g}; --target-frac applies to target poses only")
+        return stats, None
+    poses = load_poses(target, fps, size, video)
+    return fit_stats(poses, 0.5 if frac is None else frac), poses

@@ -14,7 +14,7 @@ import numpy as np
 
 from dancenow.atomic import atomic_file
 from dancenow.normalize import BodyStats, frame_measures, match_stats
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 _COLOURS = {"source": "tab:blue", "target": "tab:orange", "normalized": "tab:green"}
 

@@ -15,11 +15,11 @@ import numpy as np
 
 from dancenow.atomic import atomic_dir, atomic_file
 from dancenow.errors import DancenowError
-from dancenow.poses import BODY, FACE, LEFT_HAND, NUM_BODY, NUM_FACE, NUM_HAND, NUM_JOINTS, RIGHT_HAND, PoseSequence
+from dancenow.keypoints import BODY, FACE, LEFT_HAND, NUM_BODY, NUM_FACE, NUM_HAND, NUM_JOINTS, RIGHT_HAND, PoseSequence
 
 log = logging.getLogger(__name__)
 
-NPZ_FORMAT = "dancenow.poses"
+NPZ_FORMAT = "dancenow.poses"  # the file format's name, kept when the module was renamed
 NPZ_VERSION = 1
 LAYOUT = "BODY_25+FACE_70+HAND_21x2"
 DEFAULT_FPS = 30.0
@@ -223,12 +223,24 @@ def write_openpose(seq: PoseSequence, folder: str | os.PathLike, stem: str = "fr
 
 # ----------------------------------------------------------------------------- dispatch
 
+def is_pose_path(path: str | os.PathLike) -> bool:
+    """Whether `path` names poses rather than a video: a `.npz` file or an existing folder."""
+    path = Path(path)
+    return path.suffix.lower() == ".npz" or path.is_dir()
+
+
 def load_poses(path: str | os.PathLike, fps: float | None = None,
-               size: tuple[int, int] | None = None) -> PoseSequence:
-    """Load a `.npz` pose file or an OpenPose JSON folder (fps/size apply to OpenPose only)."""
+               size: tuple[int, int] | None = None, video: str | os.PathLike | None = None) -> PoseSequence:
+    """Load a `.npz` pose file or an OpenPose JSON folder. An OpenPose folder stores no frame
+    rate or size: they come from `fps`/`size`, else from the matching `video`, else defaults."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         return load_npz(path)
+    if video is not None and (fps is None or size is None):
+        from dancenow.video import probe
+
+        info = probe(video)
+        fps, size = fps or info.fps, size or info.size
     return read_openpose(path, fps=fps, size=size)
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from dancenow.poses import BODY_LIMBS, FACE, FACE_LINES, HAND_BONES, LEFT_HAND, RIGHT_HAND, PoseSequence
+from dancenow.keypoints import BODY_LIMBS, FACE, FACE_LINES, HAND_BONES, LEFT_HAND, RIGHT_HAND, PoseSequence
 
 # OpenPose's BODY_25 joint colours (RGB), indexed by joint.
 BODY_COLORS = np.array([
@@ -89,3 +89,16 @@ def caption(img: np.ndarray, text: str) -> np.ndarray:
     cv2.putText(out, text, (6, int(18 * s / 0.5)), cv2.FONT_HERSHEY_SIMPLEX, s, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, text, (6, int(18 * s / 0.5)), cv2.FONT_HERSHEY_SIMPLEX, s, (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+def draw_to_file(seq: PoseSequence, output, overlay_video=None, size: tuple[int, int] | None = None,
+                 progress: bool = True):
+    """`dancenow render`: a stick-figure video of `seq` (on black at `size`, default the poses'
+    frame size; or over the frames of `overlay_video`), or its first frame for a .png path."""
+    from dancenow.video import read_frames, write_video
+
+    if overlay_video is not None:
+        frames = (overlay(f, kp, seq.size) for f, kp in zip(read_frames(overlay_video), seq.keypoints))
+    else:
+        frames = render_sequence(seq, size)
+    return write_video(output, frames, seq.fps, total=len(seq), desc="render", progress=progress)

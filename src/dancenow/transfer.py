@@ -12,6 +12,7 @@ grow with the video's length. No training code and no argument parsing here.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.poses import BODY, PoseSequence
+from dancenow.keypoints import BODY, PoseSequence
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +129,46 @@ class TransferPipeline:
                 src_label = render_label(source.keypoints[t], source.size, (max(1, int(sw * h / sh)), h))
             yield TransferFrame(t, image, label, norm.keypoints[t], src,
                                 compose_side_by_side(src, label, image, src_label))
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    output: "os.PathLike"
+    frames: int
+    fps: float
+    seconds: float  # wall time of the generation and writing
+
+
+def transfer_to_file(model, source: str | os.PathLike, output: str | os.PathLike,
+                  poses: str | os.PathLike | PoseSequence | None = None, config: TransferConfig = TransferConfig(),
+                  side_by_side: bool = False, openpose_fps: float | None = None,
+                  openpose_size: tuple[int, int] | None = None, progress: bool = True) -> TransferResult:
+    """`dancenow transfer`: the target person (a loaded `model`) performing the dance of
+    `source`, written to `output` (.mp4), streaming. `source` is a video (its poses detected,
+    or read from `poses`) or poses alone (.npz or an OpenPose folder)."""
+    import time
+    from pathlib import Path
+
+    from dancenow.posefile import is_pose_path, load_poses
+    from dancenow.video import probe, read_frames, write_video
+
+    frames = None
+    if is_pose_path(source):
+        seq = load_poses(source, openpose_fps, openpose_size)
+    else:
+        info = probe(source)
+        if isinstance(poses, PoseSequence):
+            seq = poses
+        elif poses is not None:
+            seq = load_poses(poses, openpose_fps or info.fps, openpose_size or info.size)
+        else:
+            from dancenow.pose import detect_video
+
+            seq = detect_video(source, progress=progress)
+        frames = read_frames(source)
+    pipe = TransferPipeline(model, config)
+    t0 = time.perf_counter()
+    steps = pipe(seq, frames)
+    out = write_video(output, (s.side_by_side if side_by_side else s.image for s in steps), seq.fps,
+                      total=len(seq), desc="transfer", progress=progress)
+    return TransferResult(Path(out), len(seq), seq.fps, time.perf_counter() - t0)

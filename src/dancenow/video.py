@@ -277,9 +277,21 @@ class VideoWriter:
         self._atomic.__exit__(exc_type, exc, tb)
 
 
-def write_video(path: str | os.PathLike, frames, fps: float) -> Path:
-    """Write an iterable of RGB uint8 frames as H.264 .mp4; returns the path."""
+def write_video(path: str | os.PathLike, frames, fps: float, total: int | None = None,
+                desc: str | None = None, progress: bool = False) -> Path:
+    """Write an iterable of RGB uint8 frames as H.264 .mp4, or only the first frame when `path`
+    is an image (.png, .jpg); returns the path. progress: a tqdm bar (`total`, `desc`)."""
+    path = Path(path)
+    if _is_image(path):
+        from dancenow.images import write_image
+
+        first = next(iter(frames), None)
+        if first is None:
+            raise DancenowError(f"no frames to write to {path}")
+        return write_image(path, first)
+    from tqdm import tqdm
+
     with VideoWriter(path, fps) as w:
-        for f in frames:
+        for f in tqdm(frames, total=total, unit="frame", desc=desc, disable=not progress):
             w.write(f)
-    return Path(path)
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dancenow.poses import FACE, NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import FACE, NUM_JOINTS, Joint, PoseSequence
 
 
 def tiny_poses(frames: int = 24, size: tuple[int, int] = (120, 90), fps: float = 10.0, seed: int = 0) -> PoseSequence:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dancenow.errors import DancenowError
-from dancenow.poses import FACE, PoseSequence
+from dancenow.keypoints import FACE, PoseSequence
 from dancenow.render import render_label
 from dancenow.synth.data import Crop, EpochSampler, SynthData, face_boxes, prepare
 

@@ -131,7 +131,7 @@ def test_two_process_gloo_run_ends_with_identical_weights(tiny_data, tmp_path):
     cfg.save(tmp_path / "cfg.json")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dancenow.train", str(tiny_data), "-o", str(out), "--config", str(tmp_path / "cfg.json"), "--quiet"]
+           "-m", "dancenow.synth", str(tiny_data), "-o", str(out), "--config", str(tmp_path / "cfg.json"), "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((out / "train_summary.json").read_text())

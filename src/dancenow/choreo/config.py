@@ -63,7 +63,7 @@ class TrainConfig:
     keep: int = 3
     resume: bool = True
     threads: int | None = None  # torch CPU threads (None: leave torch's default)
-    device: str = "cpu"  # "cuda" trains on a GPU; checkpoints are saved on the CPU and load anywhere
+    device: str = "auto"  # a GPU when torch sees one, else the CPU; checkpoints are saved on the CPU and load anywhere
     progress: bool = True
 
     def model_config(self, styles: list[str]) -> "ChoreoConfig":

@@ -29,12 +29,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from dancenow.choreo.bvh import Bvh, read_bvh
 from dancenow.errors import DancenowError
-from dancenow.poses import NUM_BODY, NUM_JOINTS, Joint, PoseSequence
+from dancenow.keypoints import NUM_BODY, NUM_JOINTS, Joint, PoseSequence
 
 log = logging.getLogger(__name__)
 
@@ -671,3 +672,21 @@ def apply_guard(pose, limits, median=None, pull: float = 0.0):
         shift = v * (target / n - 1.0)  # zero when in range
         t = t + torch.matmul(move.to(t.dtype), shift)  # (..., P, D)
     return t if isinstance(pose, torch.Tensor) else t.numpy()
+
+
+def training_sources(paths: Sequence[str], style: str | None, add: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, style) pairs for training: `paths` all in `style`, plus (STYLE, PATTERN) pairs
+    whose glob PATTERN is expanded here (so a quoted pattern works on every shell)."""
+    import glob
+
+    if paths and not style:
+        raise DancenowError("give --style NAME for the POSES (or use --add STYLE PATTERN)")
+    out = [(str(p), style) for p in paths]
+    for name, pattern in add:
+        found = sorted(glob.glob(pattern)) or ([pattern] if Path(pattern).exists() else [])
+        if not found:
+            raise DancenowError(f"--add {name}: no files match {pattern!r}")
+        out += [(p, name) for p in found]
+    if not out:
+        raise DancenowError("no training files: give POSES --style NAME and/or --add STYLE PATTERN")
+    return out

@@ -32,7 +32,7 @@ from dancenow.choreo.generate import parse_style, rollout
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ANY_STYLE, ChoreoModel
 from dancenow.errors import DancenowError
-from dancenow.poses import Joint
+from dancenow.keypoints import Joint
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = Non
                             openpose_fps: float | None = None) -> ChoreoReport:
     """`evaluate_clips` on pose/BVH files, loaded at the model's fps and dims."""
     from dancenow.choreo.data import load_clips
-    from dancenow.choreo.train import load_model
+    from dancenow.choreo.checkpoint import load_model
 
     model, info = load_model(model_dir)
     clips = [c for p in paths for c in load_clips(p, style or ANY_STYLE, float(info["fps"]), int(info["dims"]),
@@ -352,8 +352,8 @@ def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = Non
     return evaluate_clips(model, info, clips, style, context_s, stride_s, health_seconds)
 
 
-def write_report(report: ChoreoReport, path) -> None:
-    """The report as JSON (atomically)."""
+def write_report(report: ChoreoReport, path):
+    """The report as JSON (atomically); returns its path."""
     from dancenow.atomic import write_json
 
-    write_json(path, report.to_dict())
+    return write_json(path, report.to_dict())

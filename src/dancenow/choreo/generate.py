@@ -22,7 +22,7 @@ from dancenow.choreo.data import Clip, ClipArrays, apply_guard, clip_arrays, loa
 from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ANY_STYLE, ChoreoModel
 from dancenow.errors import DancenowError
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +206,12 @@ def write_dance(dance: GeneratedDance, path: str | os.PathLike, size: tuple[int,
     path = Path(path)
     seq = dance.to_pose_sequence(size, include_seed)
     if path.suffix.lower() in (".mp4", ".mov", ".m4v"):
-        return render_video(seq, path, seed_frames=dance.seed_frames if include_seed else 0,
+        return write_stick_video(seq, path, seed_frames=dance.seed_frames if include_seed else 0,
                             label=", ".join(f"{k} {v:.2f}" for k, v in dance.style.items()))
     return save_poses(seq, path)
 
 
-def render_video(seq: PoseSequence, path: str | os.PathLike, seed_frames: int = 0, label: str = "") -> Path:
+def write_stick_video(seq: PoseSequence, path: str | os.PathLike, seed_frames: int = 0, label: str = "") -> Path:
     """A stick-figure video of `seq`; frames before `seed_frames` are captioned "seed"."""
     from tqdm import tqdm
 
@@ -224,3 +224,29 @@ def render_video(seq: PoseSequence, path: str | os.PathLike, seed_frames: int = 
             text = "seed" if t < seed_frames else f"generated {label}".strip()
             w.write(caption(img, f"{text}  {t / seq.fps:5.1f}s"))
     return Path(path)
+
+
+def generate_to_files(model_dir: str | os.PathLike, outputs, prime: str | os.PathLike | None = None,
+                      prime_seconds: float = 1.0, seconds: float = 30.0, temperature: float = 0.8,
+                      style: str | None = None, seed: int = 0, size: tuple[int, int] = (512, 512),
+                      include_prime: bool = True, limb_pull: float | None = None,
+                      openpose_fps: float | None = None, openpose_size: tuple[int, int] | None = None,
+                      openpose_video: str | os.PathLike | None = None) -> GeneratedDance:
+    """`dancenow choreo generate`: a dance from the model in `model_dir`, continuing `prime`
+    (a pose/BVH file; None: standing still), written to every path in `outputs`."""
+    from dancenow.choreo.checkpoint import load_model
+
+    model, info = load_model(model_dir)
+    ch = Choreographer(model, info, pull=limb_pull)
+    start = None
+    if prime is not None:
+        if openpose_video is not None and (openpose_fps is None or openpose_size is None):
+            from dancenow.video import probe
+
+            vi = probe(openpose_video)
+            openpose_fps, openpose_size = openpose_fps or vi.fps, openpose_size or vi.size
+        start = ch.seed_from_file(prime, prime_seconds, fps=openpose_fps, size=openpose_size)
+    dance = ch(start, seconds=seconds, temperature=temperature, style=style, random_seed=seed)
+    for out in outputs:
+        write_dance(dance, out, size, include_seed=include_prime)
+    return dance

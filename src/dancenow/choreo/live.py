@@ -13,10 +13,9 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -25,7 +24,8 @@ from dancenow.choreo.data import Motion, derive_neck_midhip, clip_arrays, clips_
 from dancenow.choreo.generate import parse_style, rollout
 from dancenow.choreo.model import ChoreoModel
 from dancenow.errors import DancenowError
-from dancenow.poses import NUM_BODY, NUM_JOINTS, Joint
+from dancenow.stream import has_display, open_input
+from dancenow.keypoints import NUM_BODY, NUM_JOINTS, Joint
 
 log = logging.getLogger(__name__)
 
@@ -149,30 +149,6 @@ def compose(frame: np.ndarray | None, observed: np.ndarray, forecast: Forecast |
     return np.concatenate([caption(left, "observed"), caption(right, text)], 1)
 
 
-def has_display() -> bool:
-    """Whether a window can be opened (X11/Wayland on Linux; assumed on macOS and Windows)."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
-def camera_frames(index: int = 0) -> Iterator[np.ndarray]:
-    """RGB frames from a camera via OpenCV (dancenow.video reads files only)."""
-    import cv2
-
-    cap = cv2.VideoCapture(index)
-    if not cap.isOpened():
-        raise DancenowError(f"cannot open camera {index} (no camera on this machine?)")
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                return
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-
-
 def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], size: tuple[int, int],
              frames: Iterable[np.ndarray] | None = None, config: LiveConfig = LiveConfig(),
              show: bool | None = None, output: str | os.PathLike | None = None,
@@ -240,3 +216,36 @@ def resample_keypoints(seq, fps: float) -> np.ndarray:
     n = int(np.floor((len(seq) - 1) * fps / seq.fps + 0.5)) + 1
     idx = np.minimum(np.floor(np.arange(n) * (seq.fps / fps) + 0.5).astype(int), len(seq) - 1)
     return seq.keypoints[idx]
+
+
+def live_session(model_dir: str | os.PathLike, source: str | os.PathLike | None = None, camera: int | None = None,
+                 poses: str | os.PathLike | None = None, config: LiveConfig = LiveConfig(), show: bool | None = None,
+                 record: str | os.PathLike | None = None, max_frames: int | None = None,
+                 progress: bool = True) -> LiveStats:
+    """`dancenow choreo live`: a camera or a stand-in video (`source`), its poses detected as it
+    plays (or read from `poses`, a file matching `source`), forecast by the model in `model_dir`."""
+    from dancenow.choreo.checkpoint import load_model
+
+    if poses is not None and source is None:
+        raise DancenowError("--poses goes with --source (a camera has no pose file)")
+    model, info = load_model(model_dir)
+    rate = float(info["fps"])
+    show = has_display() if show is None else show
+    if not show and record is None:
+        raise DancenowError("no display here: give --record live.mp4 to save what would be shown")
+    stream = open_input(source, camera, fps=rate)
+    if poses is not None:
+        from dancenow.posefile import load_poses
+
+        seq = load_poses(poses, video=source)
+        keypoints = iter(resample_keypoints(seq, rate))
+        frames = stream.frames
+    else:
+        import itertools
+
+        from dancenow.pose import PoseConfig, iter_keypoints
+
+        frames, for_pose = itertools.tee(stream.frames, 2)  # the detector runs one frame ahead at most
+        keypoints = iter_keypoints(for_pose, rate, PoseConfig(face=False, hands=False))
+    return run_live(model, info, keypoints, stream.size, frames, config, show=show, output=record,
+                    max_frames=max_frames, progress=progress, total=stream.total)

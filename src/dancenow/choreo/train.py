@@ -25,30 +25,25 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
-from dancenow.atomic import atomic_dir
 from dancenow.choreo.data import (Clip, ClipArrays, MODEL_JOINTS, bone_limits, bone_medians, clip_arrays, load_clips,
                                   mirror_arrays)
+from dancenow.choreo.checkpoint import checkpoints, save_checkpoint
 from dancenow.choreo.config import TrainConfig
 from dancenow.choreo.mdn import mixture_nll, mode
-from dancenow.choreo.model import ANY_STYLE, ChoreoConfig, ChoreoModel
+from dancenow.choreo.model import ANY_STYLE, ChoreoModel
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
 
-CKPT_RE = re.compile(r"^step-(\d{7})$")
-FORMAT = "dancenow.choreo"
-VERSION = 1
 
 
 # ----------------------------------------------------------------------------- data
@@ -302,73 +297,6 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
     return total / max(float(count), 1.0)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-def checkpoints(out_dir: str | os.PathLike) -> list[Path]:
-    """Checkpoint folders in out_dir, oldest first."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        return []
-    return sorted(p for p in out.iterdir() if p.is_dir() and CKPT_RE.match(p.name))
-
-
-def _model_meta(model: ChoreoModel, info: dict) -> dict:
-    return {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), **info}
-
-
-def save_checkpoint(path: Path, model: ChoreoModel, info: dict, optimizer=None, trainer: dict | None = None,
-                    trainer_tensors: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write one checkpoint folder atomically (see the module docstring for its files)."""
-    with atomic_dir(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        (tmp / "model.json").write_text(json.dumps(_model_meta(model, info), indent=1))
-        if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        if trainer is not None:
-            (tmp / "trainer.json").write_text(json.dumps(trainer))
-        if trainer_tensors:
-            save_file({k: v.cpu().contiguous() for k, v in trainer_tensors.items()}, str(tmp / "trainer.safetensors"))
-        # mkdtemp and safetensors create owner-only modes: give the usual ones (umask applies)
-        mask = os.umask(0)
-        os.umask(mask)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~mask)
-        os.chmod(tmp, 0o777 & ~mask)
-    return path
-
-
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint folder, or a training out_dir (its newest checkpoint)."""
-    path = Path(path)
-    if (path / "model.safetensors").is_file():
-        return path
-    found = checkpoints(path)
-    if not found:
-        raise DancenowError(f"no choreography model in {path} (expected model.safetensors or step-* folders)")
-    return found[-1]
-
-
-def load_model(path: str | os.PathLike) -> tuple[ChoreoModel, dict]:
-    """(model in eval mode, its info dict: fps, dims, statistics, ...) from a checkpoint folder or
-    a training out_dir."""
-    ckpt = resolve_checkpoint(path)
-    try:
-        meta = json.loads((ckpt / "model.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DancenowError(f"{ckpt}: unreadable model.json ({type(e).__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise DancenowError(f"{ckpt} is not a dancenow choreography model")
-    if int(meta.get("version", 0)) > VERSION:
-        raise DancenowError(f"{ckpt} is choreography model format v{meta['version']}; upgrade dancenow")
-    model = ChoreoModel(ChoreoConfig.from_dict(meta["config"]))
-    try:
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
-    except Exception as e:  # safetensors/torch raise several types for a bad file
-        raise DancenowError(f"{ckpt}: cannot load weights ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    model.eval()
-    return model, meta
-
-
 # ----------------------------------------------------------------------------- training
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -392,9 +320,9 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DancenowError(f"device {cfg.device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
-    dev = torch.device(cfg.device)
+    from dancenow.compute import resolve_device
+
+    dev = resolve_device(cfg.device)
     out = Path(cfg.out_dir)
     clips = load_training_clips(cfg)
     styles = [ANY_STYLE] + sorted({c.style for c in clips})

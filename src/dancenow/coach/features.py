@@ -37,7 +37,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from dancenow.errors import DancenowError
-from dancenow.poses import NUM_BODY, Joint, PoseSequence
+from dancenow.keypoints import NUM_BODY, Joint, PoseSequence
 
 J = Joint
 

@@ -29,7 +29,7 @@ from dancenow.atomic import atomic_file, write_json
 from dancenow.coach.features import ANGLES
 from dancenow.coach.score import CoachResult, Moment, format_clock
 from dancenow.errors import DancenowError
-from dancenow.poses import NUM_BODY, Joint, PoseSequence
+from dancenow.keypoints import NUM_BODY, Joint, PoseSequence
 
 log = logging.getLogger(__name__)
 

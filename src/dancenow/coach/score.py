@@ -36,7 +36,7 @@ from scipy.ndimage import binary_closing, label, median_filter, uniform_filter1d
 from dancenow.coach.align import Alignment, StepPattern, align
 from dancenow.coach.features import ANGLE_NAMES, ANGLES, BODY_PARTS, angle_difference, feature_variants, resample
 from dancenow.errors import DancenowError
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 

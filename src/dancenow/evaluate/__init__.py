@@ -18,12 +18,12 @@ from dancenow.evaluate.pipeline import EvalConfig, evaluate_pairs, evaluate_vide
 from dancenow.evaluate.posedist import PartDistance, PoseDistance, detect_pose_distance, pose_distance
 from dancenow.evaluate.regions import FACE_FRACTION, Box, face_box, face_center
 from dancenow.evaluate.report import EvalReport, FrameScores, write_report
-from dancenow.evaluate.model_eval import evaluate_model
+from dancenow.evaluate.model_eval import evaluate_model, evaluate_to_file
 
 
 __all__ = [
     "ssim", "psnr", "LPIPS", "LpipsUnavailable", "load_lpips", "EvalConfig", "evaluate_pairs",
     "evaluate_videos", "evaluate_model", "PartDistance", "PoseDistance", "pose_distance",
     "detect_pose_distance", "FACE_FRACTION", "Box", "face_box", "face_center", "EvalReport",
-    "FrameScores", "write_report",
+    "FrameScores", "write_report", "evaluate_to_file",
 ]

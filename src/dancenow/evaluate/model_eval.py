@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from dancenow.errors import DancenowError
 from dancenow.evaluate.pipeline import EvalConfig, evaluate_pairs
 from dancenow.evaluate.report import EvalReport
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +80,26 @@ def evaluate_model(model_dir: str | os.PathLike, data_dir: str | os.PathLike, sp
                             progress=progress, source=source)
     gen_fps = report.frames / gen_seconds if gen_seconds > 0 else None
     return dataclasses.replace(report, generation_fps=gen_fps)
+
+
+def evaluate_to_file(output: str | os.PathLike, config: EvalConfig = EvalConfig(), *,
+                     generated: str | os.PathLike | None = None, reference: str | os.PathLike | None = None,
+                     poses: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None,
+                     data_dir: str | os.PathLike | None = None, split: str = "val",
+                     progress: bool = True) -> tuple[EvalReport, dict[str, Path]]:
+    """`dancenow evaluate`: a pair of videos (`generated` against `reference`, whose poses are
+    read from `poses` or detected) or a model on its data's held-out frames; the report is
+    written to `output` (JSON, with markdown and a frame grid beside it)."""
+    from dancenow.evaluate.pipeline import evaluate_videos
+    from dancenow.evaluate.report import write_report
+
+    if model_dir is not None:
+        report = evaluate_model(model_dir, data_dir, split, config, progress=progress)
+    else:
+        seq = None
+        if poses is not None:
+            from dancenow.posefile import load_poses
+
+            seq = load_poses(poses, video=reference)
+        report = evaluate_videos(generated, reference, seq, config, progress=progress)
+    return report, write_report(report, output)

@@ -31,7 +31,7 @@ from dancenow.evaluate.perceptual import MIN_SIDE, LpipsNet, LpipsUnavailable, l
 from dancenow.evaluate.posedist import detect_pose_distance
 from dancenow.evaluate.regions import FACE_FRACTION, Box, face_box
 from dancenow.evaluate.report import EvalReport, ExampleFrame, FrameScores, thumbnail
-from dancenow.poses import PoseSequence
+from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 

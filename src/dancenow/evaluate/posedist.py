@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.poses import BODY, FACE, LEFT_HAND, RIGHT_HAND, PoseSequence
+from dancenow.keypoints import BODY, FACE, LEFT_HAND, RIGHT_HAND, PoseSequence
 
 # Keypoint indices of each part in the 137-point layout.
 PART_INDEX: dict[str, np.ndarray] = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.poses import FACE, NUM_JOINTS, Joint
+from dancenow.keypoints import FACE, NUM_JOINTS, Joint
 
 FACE_FRACTION = 0.25  # side of the face crop / frame height (the paper: 128 / 512)
 MIN_FACE_POINTS = 5  # fewer present face points than this: use the body's head points

@@ -3,7 +3,7 @@
 Pure array functions, no mediapipe import: they take landmark arrays in MediaPipe's
 normalized image coordinates (x, y in [0, 1] of the image that was processed; may lie
 outside when a point is predicted off-image) and return (n, 3) float32 keypoints
-(x, y in pixels, confidence) in the OpenPose order of `dancenow.poses`.
+(x, y in pixels, confidence) in the OpenPose order of `dancenow.keypoints`.
 
 Pixel convention: MediaPipe's x = 0 is the left *edge* of the image, OpenPose's x = 0 is the
 *centre* of the first pixel, so pixel = normalized * size - 0.5.
@@ -20,7 +20,7 @@ import enum
 
 import numpy as np
 
-from dancenow.poses import NUM_BODY, NUM_FACE, NUM_HAND, Joint
+from dancenow.keypoints import NUM_BODY, NUM_FACE, NUM_HAND, Joint
 
 
 class MPPose(enum.IntEnum):

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.poses import LEFT_HAND, NUM_JOINTS, RIGHT_HAND, PoseSequence, body_height
+from dancenow.keypoints import LEFT_HAND, NUM_JOINTS, RIGHT_HAND, PoseSequence, body_height
 
 
 @dataclass(frozen=True)

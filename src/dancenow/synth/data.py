@@ -31,7 +31,7 @@ import numpy as np
 
 from dancenow.atomic import atomic_file, write_json
 from dancenow.errors import DancenowError
-from dancenow.poses import BODY, FACE, Joint, PoseSequence, body_height
+from dancenow.keypoints import BODY, FACE, Joint, PoseSequence, body_height
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +243,18 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
             np.save(f, arr, allow_pickle=False)
 
 
-def _as_sequence(poses) -> PoseSequence:
+def _as_sequence(poses, video) -> PoseSequence:
     if isinstance(poses, PoseSequence):
         return poses
     from dancenow.posefile import load_poses
 
-    return load_poses(poses)
+    return load_poses(poses, video=video if isinstance(video, (str, os.PathLike)) else None)
 
 
 def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.PathLike,
             size: tuple[int, int] = (128, 128), *, poses: PoseSequence | str | os.PathLike | None = None,
             fps: float | None = None, holdout: float = 0.1, margin: float = 0.15, pose_config=None,
-            progress: bool = True) -> Path:
+            person: tuple[float, float] | None = None, progress: bool = True) -> Path:
     """Prepare a target video for training; returns `out_dir`.
 
     video: a video file, or an iterable of RGB uint8 frames (then `poses` is required and gives
@@ -262,13 +262,20 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
         the video's pixels, one per frame; None runs `dancenow.pose.detect_video` (with
         `pose_config`). fps: resample the video to this rate first (default: its own, or the
         given poses' rate). size: (w, h) model image size. holdout: the fraction of frames at
-        the end kept for validation. margin: crop margin in body heights.
+        the end kept for validation. margin: crop margin in body heights. person: a point on the
+        person to follow in the first frame (sets `pose_config.person`).
     Steps already done (same source, same settings) are skipped when re-run.
     """
     from tqdm import tqdm
 
     from dancenow.render import render_label
 
+    if person is not None:
+        import dataclasses
+
+        from dancenow.pose import PoseConfig
+
+        pose_config = dataclasses.replace(pose_config or PoseConfig(), person=tuple(person))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     size = (int(size[0]), int(size[1]))
@@ -290,7 +297,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
 
     # 1. poses (video pixels)
     if poses is not None:
-        seq = _as_sequence(poses)
+        seq = _as_sequence(poses, video)
         key = {"given": _digest(seq.keypoints)}
         if done.get("poses") != key or not (out / "poses.npz").is_file():
             from dancenow.posefile import save_poses

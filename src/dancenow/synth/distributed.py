@@ -2,7 +2,7 @@
 variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), NCCL on GPUs and gloo on CPUs,
 and the few collectives training needs. Without torchrun everything here is a no-op.
 
-    torchrun --nproc_per_node 4 -m dancenow.train data/ -o runs/me --preset paper
+    torchrun --nproc_per_node 4 -m dancenow.synth data/ -o runs/me --preset paper
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class DistInfo:
 def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1), else a single process.
     Each process takes the GPU of its LOCAL_RANK when the device is CUDA."""
-    from dancenow.synth.model import resolve_device
+    from dancenow.compute import resolve_device
 
     dev = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))

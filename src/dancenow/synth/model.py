@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from dancenow.atomic import atomic_file
+from dancenow.compute import resolve_device
 from dancenow.errors import DancenowError
 from dancenow.synth.config import SynthConfig
 from dancenow.synth.data import Crop, face_boxes
@@ -303,16 +304,3 @@ class SynthModel:
             kp = next(kps, None) if kps is not None else None
             prev = self._step(self._check(label, "label"), prev, kp, src_size)
             yield to_uint8(prev)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' / None: CUDA when available, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise DancenowError(f"unknown device {device!r}: cpu, cuda, cuda:N, mps or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DancenowError("device cuda requested but no CUDA GPU is available")
-    return dev

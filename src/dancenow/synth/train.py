@@ -647,3 +647,26 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
         return out
     finally:
         shutdown(dist)
+
+
+def train_run(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, resume: bool = False,
+              steps: int | None = None, minutes: float | None = None, batch_size: int | None = None,
+              vgg_weights: str | os.PathLike | None = None, device: str | None = None, threads: int | None = None,
+              progress: bool = True) -> str | None:
+    """`dancenow train`: `train` with the command's extras (batch size, torch threads); returns
+    a line naming the model and its held-out figures, or None in a process other than rank 0."""
+    import dataclasses
+    import json
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if batch_size is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch_size))
+    out = train(cfg, data_dir, out_dir, resume=resume, steps=steps, minutes=minutes, vgg_weights=vgg_weights,
+                device=device, progress=progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    summary = out / "train_summary.json"
+    m = json.loads(summary.read_text()).get("metrics", {}) if summary.is_file() else {}
+    figures = f" (held-out SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB)" if "ssim" in m else ""
+    return f"{out}{figures}"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.synthetic.camera import Camera, project
-from dancenow.synthetic.skeleton import Proportions
+from dancenow.world.camera import Camera, project
+from dancenow.world.skeleton import Proportions
 
 RGB = tuple[int, int, int]
 PATTERNS = ("plain", "stripes", "dots", "blocks")

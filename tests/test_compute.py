@@ -1,4 +1,4 @@
-"""Thread choice for torch: the cores that are idle when a command starts (dancenow.cpu)."""
+"""Thread choice for torch: the cores that are idle when a command starts (dancenow.compute)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dancenow import cpu
+from dancenow import compute as cpu
 
 
 @pytest.mark.parametrize("busy, cores, want", [
@@ -50,3 +50,18 @@ def test_configure_threads_before_torch(monkeypatch):
     msg = cpu.configure_threads()
     assert os.environ["OMP_NUM_THREADS"] == "1"
     assert "1.0 of 2" in msg and "OMP_NUM_THREADS" in msg
+
+
+def test_resolve_device_names_and_errors():
+    from dancenow.compute import resolve_device
+    from dancenow.errors import DancenowError
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(DancenowError, match="unknown device 'bogus'"):
+        resolve_device("bogus")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(DancenowError, match="no CUDA GPU"):
+            resolve_device("cuda")

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import cv2
 import numpy as np
 
-from dancenow.poses import FACE, LEFT_HAND, RIGHT_HAND, Joint
-from dancenow.synthetic.actor import Actor
-from dancenow.synthetic.camera import project
-from dancenow.synthetic.skeleton import J
+from dancenow.keypoints import FACE, LEFT_HAND, RIGHT_HAND, Joint
+from dancenow.world.actor import Actor
+from dancenow.world.camera import project
+from dancenow.world.skeleton import J
 
 if TYPE_CHECKING:
-    from dancenow.synthetic import Performance
+    from dancenow.world import Performance
 
 SHIFT = 4
 ONE = 1 << SHIFT

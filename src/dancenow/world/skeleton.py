@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dancenow.poses import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint
+from dancenow.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, Joint
 
 _ROOT = ("x", "z", "yaw", "lift", "pelvis_tilt", "pelvis_roll")
 _TRUNK = ("spine_bend", "spine_side", "spine_twist", "head_nod", "head_turn", "head_tilt")

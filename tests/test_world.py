@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from dancenow.errors import DancenowError
-from dancenow.poses import BODY_LIMBS, FACE, Joint, body_height
-from dancenow.synthetic import (ACTORS, BONES, Camera, Dance, actor_from_seed, generate_dance, perform,
+from dancenow.keypoints import BODY_LIMBS, FACE, Joint, body_height
+from dancenow.world import (ACTORS, BONES, Camera, Dance, actor_from_seed, generate_dance, perform,
                                 render_clip, render_frames)
-from dancenow.synthetic.camera import project
-from dancenow.synthetic.draw import Renderer
-from dancenow.synthetic.moves import MOVES
-from dancenow.synthetic.skeleton import DOF
+from dancenow.world.camera import project
+from dancenow.world.draw import Renderer
+from dancenow.world.moves import MOVES
+from dancenow.world.skeleton import DOF
 
 SIZE = (96, 96)
 
@@ -191,15 +191,15 @@ def test_cli_writes_video_and_poses(tmp_path):
     from dancenow.video import read_all
 
     out, poses = tmp_path / "t.mp4", tmp_path / "t.npz"
-    res = CliRunner().invoke(main, ["synthetic", "--actor", "dev", "--seconds", "0.5", "--size", "64",
-                                    "-o", str(out), "--poses", str(poses), "--dance-seed", "2"])
+    res = CliRunner().invoke(main, ["world", "--actor", "dev", "--seconds", "0.5", "--size", "64",
+                                    "-o", str(out), "--save-poses", str(poses), "--seed", "2"])
     assert res.exit_code == 0, res.output
     seq = load_poses(poses)
     assert len(seq) == 15 and seq.size == (64, 64)
     assert read_all(out).shape == (15, 64, 64, 3)
     _, expected = render_clip("dev", 0.5, (64, 64), seed=2)
     assert np.array_equal(seq.keypoints, expected.keypoints)
-    res = CliRunner().invoke(main, ["synthetic", "--actor", "zed", "-o", str(out)])
+    res = CliRunner().invoke(main, ["world", "--actor", "zed", "-o", str(out)])
     assert res.exit_code == 1 and "unknown actor" in res.output
 
 

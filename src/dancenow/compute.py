@@ -1,4 +1,5 @@
-"""How many CPU threads torch should use: the cores that are idle when a command starts.
+"""Where torch runs: the device (`resolve_device`) and, on the CPU, how many threads: the cores
+that are idle when a command starts.
 
 Torch's intra-op threads spin at their barriers. Measured here (2 cores, a cpu-small synthesis
 training step at 128 px): both cores idle, 2 threads 0.30 s/step, 1 thread 0.47 s; with one
@@ -69,3 +70,23 @@ def configure_threads() -> str | None:
         return (f"other programs keep {busy:.1f} of {cores} CPU cores busy: using {n} thread{'s' if n > 1 else ''} "
                 "(set OMP_NUM_THREADS to choose)")
     return None
+
+
+def resolve_device(device=None):
+    """A torch.device from a name: 'auto' / None is CUDA when torch sees a GPU, else the CPU;
+    'cpu', 'cuda', 'cuda:N' and 'mps' as named. One line of error for a bad or absent device."""
+    import torch
+
+    from dancenow.errors import DancenowError
+
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DancenowError(f"unknown device {device!r}: cpu, cuda, cuda:N, mps or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DancenowError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise DancenowError(f"device {device!r} asked for, but this torch has no MPS (Apple GPU) support")
+    return dev

@@ -1,8 +1,8 @@
 """How fast the synthetic world renders, and how real it looks to MediaPipe.
 
-    python bench/synthetic_fps.py                      # 60 s, 30 fps, 256x256, every named actor
-    python bench/synthetic_fps.py --seconds 10 --encode
-    python bench/synthetic_fps.py --realism 10 --sample /work/notes/synthetic_sample.png
+    python bench/world_fps.py                      # 60 s, 30 fps, 256x256, every named actor
+    python bench/world_fps.py --seconds 10 --encode
+    python bench/world_fps.py --realism 10 --sample /work/notes/synthetic_sample.png
 
 Speed: the time to generate the dance, to perform it (forward kinematics + projection) and to
 render every frame, per actor, as frames/s; `--encode` adds H.264 writing (dancenow.video).
@@ -10,7 +10,7 @@ A same-run reference (a fixed numpy workload) is timed too, so figures taken on 
 machine can be compared. Realism: MediaPipe Holistic (model_complexity=1, tracking mode) on
 the rendered RGB frames; its 33 pose landmarks mapped to BODY_25 and compared with the exact
 ground truth: detection rate, and the median error over 13 body keypoints in units of the
-ground-truth body height (head to ankles, `dancenow.poses.body_height`).
+ground-truth body height (head to ankles, `dancenow.keypoints.body_height`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dancenow.poses import Joint, body_height
-from dancenow.synthetic import ACTORS, generate_dance, perform, render_frames
+from dancenow.keypoints import Joint, body_height
+from dancenow.world import ACTORS, generate_dance, perform, render_frames
 
 # BODY_25 index -> MediaPipe Pose landmark index (the person's right is MediaPipe's right)
 MP_OF_BODY25 = {
@@ -96,7 +96,7 @@ def sample(path: str, seed: int, size: int) -> None:
     frames = []
     for name in ("ana", "ben"):
         perf = perform(name, dance, (size, size))
-        from dancenow.synthetic.draw import Renderer
+        from dancenow.world.draw import Renderer
 
         frame = Renderer(ACTORS[name], perf).frame(t)
         frames.append(frame)

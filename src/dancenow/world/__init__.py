@@ -1,7 +1,7 @@
 """A synthetic dance world: procedural 3D kinematic dancers with exact ground truth, rendered
 to video fast. It is the default data of `dancenow demo` and the test bench of other stages.
 
-    from dancenow.synthetic import ACTORS, generate_dance, perform, render_frames
+    from dancenow.world import ACTORS, generate_dance, perform, render_frames
     dance = generate_dance(seed=1, seconds=10)
     perf = perform(ACTORS["ana"], dance)          # perf.poses: exact 2D keypoints (PoseSequence)
     frames = render_frames(ACTORS["ana"], perf)   # RGB uint8 frames, lazily
@@ -19,14 +19,14 @@ from typing import Iterator
 
 import numpy as np
 
-from dancenow.poses import FACE, NUM_JOINTS, SKELETON, PoseSequence
-from dancenow.synthetic.actor import ACTORS, Actor, actor_from_seed, get_actor
-from dancenow.synthetic.camera import Camera, project
-from dancenow.synthetic.moves import MOVES, Dance, generate_dance
-from dancenow.synthetic.skeleton import J, Body, Kinematics, build_body, forward_kinematics
+from dancenow.keypoints import FACE, NUM_JOINTS, SKELETON, PoseSequence
+from dancenow.world.actor import ACTORS, Actor, actor_from_seed, get_actor
+from dancenow.world.camera import Camera, project
+from dancenow.world.moves import MOVES, Dance, generate_dance
+from dancenow.world.skeleton import J, Body, Kinematics, build_body, forward_kinematics
 
 __all__ = ["Actor", "ACTORS", "actor_from_seed", "get_actor", "Dance", "generate_dance", "MOVES", "Camera",
-           "perform", "Performance", "render_frames", "render_clip", "BONES"]
+           "perform", "Performance", "render_frames", "render_clip", "render_to_file", "BONES"]
 
 # Keypoint pairs of SKELETON that lie on one rigid segment (or one phalanx), so their 3D
 # distance never changes. Left out: Neck-MidHip (across the bending spine) and Neck-Nose
@@ -102,7 +102,7 @@ def perform(actor: Actor | str, dance: Dance, size: tuple[int, int] = (256, 256)
 
 def render_frames(actor: Actor | str, performance: Performance) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) of the performance, one by one."""
-    from dancenow.synthetic.draw import Renderer
+    from dancenow.world.draw import Renderer
 
     return Renderer(get_actor(actor), performance).frames()
 
@@ -113,3 +113,26 @@ def render_clip(actor: Actor | str, seconds: float, size: tuple[int, int] = (256
     actor = get_actor(actor)
     perf = perform(actor, generate_dance(seed, seconds, fps), size, camera)
     return render_frames(actor, perf), perf.poses
+
+
+def render_to_file(output, actor_name: str | None = None, actor_seed: int | None = None, seconds: float = 10.0,
+                   size: tuple[int, int] = (256, 256), fps: float = 30.0, seed: int = 0, save_poses=None,
+                   progress: bool = True) -> list:
+    """`dancenow world`: a named actor (default ana), or one made from `actor_seed`, dancing the
+    dance of `seed`, written to `output` (.mp4, or .png for the first frame) and its exact
+    poses to `save_poses` (when given). Returns the paths written."""
+    from dancenow.errors import DancenowError
+    from dancenow.video import write_video
+
+    if actor_name is not None and actor_seed is not None:
+        raise DancenowError("give a named actor or an actor seed, not both")
+    if not seconds > 0:
+        raise DancenowError(f"the clip length must be positive, got {seconds} s")
+    actor = actor_from_seed(actor_seed) if actor_seed is not None else get_actor(actor_name or "ana")
+    frames, poses = render_clip(actor, seconds, size, seed=seed, fps=fps)
+    written = [write_video(output, frames, fps, total=len(poses), desc=f"world {actor.name}", progress=progress)]
+    if save_poses is not None:
+        from dancenow.posefile import save_poses as save
+
+        written.append(save(poses, save_poses))
+    return written

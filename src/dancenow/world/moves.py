@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.synthetic.skeleton import DOF, DOFS, MIRROR_INDEX, MIRROR_SIGN
+from dancenow.world.skeleton import DOF, DOFS, MIRROR_INDEX, MIRROR_SIGN
 
 PI = np.pi
 NEUTRAL: dict[str, float] = {

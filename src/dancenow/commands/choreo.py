@@ -1,0 +1,155 @@
+"""Choreography's commands: `choreo train|generate|live|evaluate`."""
+
+from __future__ import annotations
+
+import click
+
+from dancenow.choreo.config import TRAIN_DEFAULTS  # torch-free: defaults for --help
+from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
+
+
+@click.group("choreo", context_settings={"help_option_names": ["-h", "--help"]})
+def choreo() -> None:
+    """Learn dance styles from pose sequences and motion capture, generate new moves, forecast a
+    dancer live (an LSTM + mixture density network, Graves 2013 style).
+
+    Example: dancenow choreo train mocap/*.bvh --style salsa -o salsa-model/
+    """
+
+
+
+@command("train", group=choreo, heavy=True)
+@click.argument("poses", nargs=-1, type=click.Path())
+@click.option("--style", default=None, help="Style name of the POSES.")
+@click.option("--add", "add", type=(str, str), multiple=True, metavar="STYLE PATTERN",
+              help="More training files of another style (glob pattern, quoted). Repeatable.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Model folder (checkpoints go here).")
+@click.option("--exclude", multiple=True, help="Leave out a take by name (file stem), e.g. 60_01_scaled. Repeatable.")
+@click.option("--steps", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.steps, show_default=True, help="Training steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.batch_size, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.hidden, show_default=True, help="LSTM width.")
+@click.option("--layers", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.layers, show_default=True, help="LSTM layers.")
+@click.option("--mixtures", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.mixtures, show_default=True, help="Gaussian mixture components.")
+@click.option("--lr", type=POSITIVE, default=TRAIN_DEFAULTS.lr, show_default=True, help="Peak learning rate.")
+@click.option("--rollout-weight", type=click.FloatRange(min=0), default=TRAIN_DEFAULTS.rollout_weight, show_default=True,
+              help="Weight of the free-running (1 s rollout) loss beside the likelihood; 0 = pure teacher forcing.")
+@click.option("--dims", type=click.Choice(["2", "3"]), default="2", show_default=True,
+              help="2: front-view 2D poses; 3: 3D (motion capture only).")
+@click.option("--fps", type=POSITIVE, default=TRAIN_DEFAULTS.fps, show_default=True, help="Frame rate the model works at (inputs are resampled).")
+@click.option("--openpose-fps", type=POSITIVE, default=None, help="Frame rate of OpenPose JSON folders (they store none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
+@click.option("--keep", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.keep, show_default=True, help="Checkpoints kept.")
+@click.option("--no-resume", is_flag=True, help="Start afresh even if the folder holds checkpoints.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: the idle cores).")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
+def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, rollout_weight,
+                 dims, fps, openpose_fps, seed, checkpoint_every, keep, no_resume, threads, device):
+    """Train a style model on pose files (.npz, OpenPose folders) and BVH motion capture. Resumes
+    from the folder's newest checkpoint unless --no-resume.
+
+    Example: dancenow choreo train data/cmu_salsa/*.bvh --style salsa --add folk 'data/ucy/*.bvh' -o model/
+    """
+    from dancenow.choreo.data import training_sources
+    from dancenow.choreo.train import TrainConfig, train
+
+    cfg = TrainConfig(sources=training_sources(poses, style, add), out_dir=output, exclude=list(exclude), steps=steps,
+                      batch_size=batch_size, hidden=hidden, layers=layers, mixtures=mixtures, lr=lr,
+                      rollout_weight=rollout_weight, dims=int(dims), fps=fps, seed=seed,
+                      checkpoint_every=checkpoint_every, keep=keep, resume=not no_resume, threads=threads,
+                      openpose_fps=openpose_fps, device=device)
+    wrote(train(cfg))
+
+
+@command("generate", group=choreo, heavy=True)
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
+@click.option("--prime", "prime_path", type=click.Path(), default=None,
+              help="Pose/BVH file whose last --prime-seconds the dance continues; default: the mean pose, standing still.")
+@click.option("--prime-seconds", type=POSITIVE, default=1.0, show_default=True, help="How much of --prime to use.")
+@click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
+              help="Randomness: 0 = most likely moves (deterministic; settles into stillness), 1 = the model's full spread.")
+@click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
+@click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
+@click.option("--no-prime-frames", is_flag=True, help="Leave the --prime motion out of the output.")
+@click.option("--limb-pull", type=click.FloatRange(0, 1), default=None,
+              help="Share of the way limbs return to their typical length each frame (default 0.7; 0 = the network alone).")
+@click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(),
+              help="dance.npz (poses, ready for `dancenow transfer`), an OpenPose folder, or dance.mp4 (stick figure). Repeatable.")
+@openpose_options
+def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, style, seed, size,
+                    no_prime_frames, limb_pull, outputs, openpose_fps, openpose_size, openpose_video):
+    """Generate new dance moves in a learned style (or a blend), continuing a prime motion.
+
+    Example: dancenow choreo generate --model model/ --prime start.npz --seconds 30 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
+    """
+    from dancenow.choreo.generate import generate_to_files
+
+    dance = generate_to_files(model_dir, outputs, prime=prime_path, prime_seconds=prime_seconds, seconds=seconds,
+                              temperature=temperature, style=style, seed=seed, size=size,
+                              include_prime=not no_prime_frames, limb_pull=limb_pull, openpose_fps=openpose_fps,
+                              openpose_size=openpose_size, openpose_video=openpose_video)
+    for out in outputs:
+        wrote(out)
+    n = dance.pose.shape[0] - dance.seed_frames
+    click.echo(f"generated {n} frames ({seconds:g} s at {dance.fps:g} fps) at {dance.frames_per_second:.0f} frames/s "
+               f"({dance.frames_per_second / dance.fps:.0f}x real time)")
+
+
+@command("live", group=choreo, heavy=True)
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint (2D).")
+@click.option("--source", type=click.Path(), default=None, help="A video standing in for the camera.")
+@click.option("--camera", type=click.IntRange(min=0), default=None, help="Camera index (OpenCV).")
+@click.option("--poses", "poses_path", type=click.Path(), default=None,
+              help="Poses of --source (.npz/OpenPose); default: detected as the video plays.")
+@click.option("--horizon", type=POSITIVE, default=1.0, show_default=True, help="Seconds ahead to predict.")
+@click.option("--context", type=POSITIVE, default=1.0, show_default=True, help="Seconds of observed motion used.")
+@click.option("--style", default=None, help='Style or blend to predict in (default: any).')
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="0 = most likely continuation.")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="Forecast every N-th frame (to keep up on a slow machine).")
+@click.option("--record", type=click.Path(), default=None, help="Save what is shown to this .mp4.")
+@click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, temperature, every, record, no_window,
+                max_frames):
+    """Forecast a dancer live: the observed figure and the model's predicted continuation side
+    by side, in a window, and/or recorded.
+
+    Example: dancenow choreo live --model model/ --source dance.mp4 --record live.mp4
+    """
+    from dancenow.choreo.live import LiveConfig, live_session
+
+    config = LiveConfig(context_s=context, horizon_s=horizon, style=style, temperature=temperature, every=every)
+    stats = live_session(model_dir, source, camera, poses_path, config, show=False if no_window else None,
+                         record=record, max_frames=max_frames)
+    click.echo(f"{stats.frames} frames, {stats.forecasts} forecasts; forecast latency mean "
+               f"{stats.mean_latency_s * 1000:.1f} ms, worst {stats.max_latency_s * 1000:.1f} ms "
+               f"(real time needs < {stats.frame_budget_s * 1000:.0f} ms)")
+    if record:
+        wrote(record)
+
+
+@command("evaluate", group=choreo, heavy=True)
+@click.argument("poses", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
+@click.option("--style", default=None, help="Style the held-out POSES are in (default: any).")
+@click.option("--context", type=POSITIVE, default=1.0, show_default=True, help="Seconds of motion the forecasts start from.")
+@click.option("--stride", type=POSITIVE, default=1 / 3, show_default=True, help="Seconds between forecast windows.")
+@click.option("--health-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Length of the generated dance checked for long-run health (0: skip).")
+@click.option("--openpose-fps", type=POSITIVE, default=None, help="Frame rate of OpenPose JSON folders.")
+@click.option("-o", "--output", type=click.Path(), default=None, help="Also write the report as .json.")
+def choreo_evaluate(poses, model_dir, style, context, stride, health_seconds, openpose_fps, output):
+    """Forecast held-out motion 1 frame, 0.5 s and 1 s ahead against the zero-velocity, constant
+    velocity and mean-pose baselines; held-out likelihood; health of a long generated dance.
+
+    Example: dancenow choreo evaluate data/cmu_salsa/60_01_scaled.bvh --model model/ --style salsa
+    """
+    from dancenow.choreo.evaluate import evaluate_model_on_files, write_report
+
+    report = evaluate_model_on_files(model_dir, list(poses), style=style, context_s=context, stride_s=stride,
+                                     health_seconds=health_seconds, openpose_fps=openpose_fps)
+    click.echo(report.text())
+    if output:
+        wrote(write_report(report, output))

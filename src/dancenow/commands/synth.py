@@ -1,0 +1,70 @@
+"""Pose-to-image synthesis's commands: `prepare` (training data) and `train`."""
+
+from __future__ import annotations
+
+import click
+
+from dancenow.synth.config import PRESETS  # torch-free
+from dancenow.commands import POINT, POSITIVE, SIZE, command
+
+
+@command("prepare")
+@click.argument("video", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Data directory to write (re-running skips finished steps).")
+@click.option("--preset", "preset_name", default="cpu-small", show_default=True, type=click.Choice(PRESETS),
+              help="Take the training size from this preset.")
+@click.option("--size", type=SIZE, default=None, help="Training size WIDTHxHEIGHT (default: the preset's).")
+@click.option("--poses", "poses_path", type=click.Path(), default=None,
+              help="Ready poses of the video (.npz or OpenPose folder) instead of detecting them.")
+@click.option("--fps", type=POSITIVE, default=None, help="Work at this frame rate (the video is resampled; default: its own).")
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True, help="Fraction of frames at the end kept for validation.")
+@click.option("--margin", type=click.FloatRange(min=0), default=0.15, show_default=True, help="Crop margin around the person, in body heights.")
+@click.option("--person", type=POINT, default=None, help="A point on the person to follow in the first frame (several people in view).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, margin, person, quiet):
+    """Prepare a target video for training: one fixed crop around the person, frames and
+    label images at the training size, poses, the target's BodyStats, a held-out tail.
+
+    Example: dancenow prepare target.mp4 -o data/me --preset cpu-small
+    """
+    from dancenow.synth.config import preset
+    from dancenow.synth.data import prepare
+
+    out = prepare(video, output, size or preset(preset_name).image_size, poses=poses_path, fps=fps,
+                  holdout=holdout, margin=margin, person=person, progress=not quiet)
+    click.echo(f"prepared {out}")
+
+
+@command("train", heavy=True)
+@click.argument("data", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Run directory: the model, checkpoints, samples, logs.")
+@click.option("--preset", "preset_name", default="cpu-small", show_default=True, type=click.Choice(PRESETS),
+              help="Network sizes and schedule.")
+@click.option("--config", "config_path", type=click.Path(), default=None,
+              help="A JSON config; its settings override the preset it names (default cpu-small).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps over all stages (the preset's split, scaled).")
+@click.option("--minutes", type=POSITIVE, default=None,
+              help="Wall-time budget: the step count is set from the speed of the first steps (instead of --steps).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Frame pairs per step (per process).")
+@click.option("--resume", is_flag=True, help="Continue exactly from the newest checkpoint in the run directory.")
+@click.option("--vgg-weights", type=click.Path(), default=None,
+              help="VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth); default: torch's cache, else no VGG loss.")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: the idle cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(data, output, preset_name, config_path, steps, minutes, batch_size, resume, vgg_weights, device, threads, quiet):
+    """Train a model of the target person (global -> [local] -> face stages). Ctrl-C saves a
+    checkpoint; --resume continues it. Multi-GPU: torchrun --nproc_per_node N -m dancenow.synth ...
+
+    Example: dancenow train data/me -o runs/me --preset cpu-small
+    """
+    from dancenow.synth.config import SynthConfig, preset
+    from dancenow.synth.train import train_run
+
+    if steps is not None and minutes is not None:
+        raise click.UsageError("give --steps or --minutes, not both")
+    cfg = SynthConfig.load(config_path) if config_path else preset(preset_name)
+    summary = train_run(cfg, data, output, resume=resume, steps=steps, minutes=minutes, batch_size=batch_size,
+                        vgg_weights=vgg_weights, device=device, threads=threads, progress=not quiet)
+    if summary is not None:  # rank 0
+        click.echo(f"model: {summary}")

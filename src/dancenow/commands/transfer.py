@@ -1,0 +1,63 @@
+"""Transfer's commands: `transfer` (a source dance performed by the target) and `demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dancenow.commands import command, openpose_options, wrote
+
+
+@command(heavy=True)
+@click.argument("source", type=click.Path())
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A trained model directory (dancenow train).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4.")
+@click.option("--poses", "poses_path", type=click.Path(), default=None, help="Use these source poses (.npz or OpenPose folder) instead of detecting them.")
+@click.option("--side-by-side", is_flag=True, help="Write source | normalized pose | result, with captions.")
+@click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
+@click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
+@openpose_options
+def transfer(source, model_dir, output, poses_path, side_by_side, no_smooth, align_x, device,
+             openpose_fps, openpose_size, openpose_video):
+    """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
+    .npz or an OpenPose folder, e.g. a generated choreography). Streams: memory does not grow
+    with the video's length.
+
+    Example: dancenow transfer source.mp4 --model runs/me -o me_dancing.mp4 --side-by-side
+    """
+    from dancenow.synth.model import SynthModel
+    from dancenow.transfer import TransferConfig, transfer_to_file
+
+    model = SynthModel.load(model_dir, device=device)  # fails before anything is written
+    if openpose_video and not (openpose_fps and openpose_size):
+        from dancenow.video import probe
+
+        info = probe(openpose_video)
+        openpose_fps, openpose_size = openpose_fps or info.fps, openpose_size or info.size
+    res = transfer_to_file(model, source, output, poses_path, TransferConfig(smooth=not no_smooth, align_x=align_x),
+                        side_by_side=side_by_side, openpose_fps=openpose_fps, openpose_size=openpose_size)
+    wrote(res.output, f" ({res.frames} frames at {res.fps:g} fps, {res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
+
+
+@command(heavy=True)
+@click.option("-o", "--output", default="demo", show_default=True, type=click.Path(), help="Folder the demo writes its outputs to.")
+@click.option("--quick", is_flag=True, help="A version of about 2 minutes (short clips, tiny model).")
+@click.option("--reuse", is_flag=True, help="Reuse the model of a previous demo run in the folder instead of training.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps (default: the demo's schedule).")
+def demo(output, quick, reuse, steps):
+    """Run the whole pipeline with no files: render a target actor and a differently built source
+    dancer, detect the source's pose, train a model of the target, transfer the dance, and
+    score it against the ground truth.
+
+    Example: dancenow demo --quick
+    """
+    from dancenow.demo import DemoConfig, run_demo
+
+    res = run_demo(DemoConfig(out_dir=Path(output), quick=quick, reuse=reuse, train_steps=steps))
+    m = res.metrics
+    click.echo(f"demo done in {res.seconds / 60:.1f} min: SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB "
+               f"against the ground truth, transfer {m['transfer_fps']:.1f} frames/s")
+    for name in ("side_by_side", "sample", "summary", "metrics"):
+        click.echo(f"  {name:13s} {res.outputs[name]}")
