@@ -3,9 +3,9 @@ time and a same-run reference workload (so numbers from a loaded machine can be 
 
     python bench/choreo_speed.py [--model runs/choreo-salsa] [--seconds 30] [--threads 1]
 
-Without --model a freshly initialised model of the default size is timed (speed does not depend
-on the weights). Prints frames/s for mode rollout (temperature 0) and sampling (0.5), with the
-bone-length guard on and off, and the reference: a 384x1536 @ 1536 matmul loop (GFLOP/s).
+Without --model a freshly initialised 3D model of the default preset's size is timed (speed does
+not depend on the weights). Prints frames/s for mode rollout (temperature 0) and sampling (0.8),
+and the reference: a 1 x 1536 @ 1536 matmul loop (GFLOP/s).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import time
 import numpy as np
 import torch
 
-from dancenow.choreo.config import TrainConfig
+import dataclasses
+
+from dancenow.choreo.config import preset
 from dancenow.choreo.generate import Choreographer
 from dancenow.choreo.model import ChoreoModel
+from dancenow.choreo.skeleton import NUM_BONES
 
 
 def reference_gflops(seconds: float = 1.0) -> float:
@@ -44,19 +47,19 @@ def main() -> None:
         model, info = load_model(args.model)
     else:
         torch.manual_seed(0)
-        model = ChoreoModel(TrainConfig().model_config(["any", "a"])).eval()
-        P, D = model.config.joints, model.config.dims
-        info = {"fps": 30.0, "dims": D, "mean_pose": np.zeros((P, D)).tolist(), "bone_limits": None}
+        model = ChoreoModel(dataclasses.replace(preset("default").model, dims=3, styles=["any", "a"])).eval()
+        down = np.zeros((NUM_BONES, 3))
+        down[:, 1] = 1.0
+        info = {"fps": 30.0, "dims": 3, "defaults": {"direction": down, "lengths": np.full(NUM_BONES, 0.2)}}
     print(f"model: hidden {model.config.hidden} x {model.config.layers} layers, {model.config.mixtures} mixtures, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; torch threads {torch.get_num_threads()}")
     print(f"reference workload before: {reference_gflops():.1f} GFLOP/s (matrix-vector, batch 1)")
-    for guard in (True, False):
-        ch = Choreographer(model, info, guard=guard)
-        for temp in (0.0, 0.5):
-            ch(None, seconds=1.0, temperature=temp)  # warm-up
-            d = ch(None, seconds=args.seconds, temperature=temp)
-            print(f"guard {'on ' if guard and ch.guard is not None else 'off'} temperature {temp}: "
-                  f"{d.frames_per_second:7.0f} frames/s = {d.frames_per_second / d.fps:5.1f}x real time ({d.fps:g} fps)")
+    ch = Choreographer(model, info)
+    for temp in (0.0, 0.8):
+        ch(None, seconds=1.0, temperature=temp)  # warm-up
+        d = ch(None, seconds=args.seconds, temperature=temp)
+        print(f"temperature {temp}: {d.frames_per_second:7.0f} frames/s = {d.frames_per_second / d.fps:5.1f}x real time "
+              f"({d.fps:g} fps)")
     print(f"reference workload after:  {reference_gflops():.1f} GFLOP/s")
 
 

@@ -1,15 +1,21 @@
-"""Choreography: learn dance styles from poses and motion capture, generate new moves, forecast a
-dancer live, and measure it all (an LSTM + mixture density network in the manner of Graves 2013).
+"""Choreography: learn dance styles from motion capture, pose files and videos, generate new
+dance, forecast a dancer live, and measure it all (an LSTM + mixture density network in the
+manner of Graves 2013, moving a skeleton whose bones keep their lengths).
 
-    data.py      pose files / BVH / marker arrays -> Motion -> Clip (body-centred, body heights)
-    bvh.py       a small BVH reader with forward kinematics
-    mdn.py       mixture NLL, mode and sampling
-    model.py     ChoreoConfig, MDNHead, ChoreoModel
-    config.py    TrainConfig (torch-free)
-    train.py     train(cfg) -> Path, checkpoints, load_model
-    generate.py  rollout, Choreographer, GeneratedDance
-    live.py      LiveForecaster, run_live
-    evaluate.py  forecasting vs baselines, held-out NLL, long-run health
+    config.py      ChoreoConfig (the network), ChoreoTrainConfig (its training), presets (torch-free)
+    bvh.py         a small BVH reader with forward kinematics
+    readers.py     BVH / marker arrays / pose files / videos -> Motion (BODY_25 tracks, a style)
+    clips.py       Motion -> Clip (body-centred, body heights) -> ClipArrays (what the model reads)
+    skeleton.py    the 14 bones: directions, lengths, forward kinematics, mirroring, turning
+    benchmark.py   the shared dance data and the benchmark's splits
+    mdn.py         mixture NLL, mode and sampling
+    model.py       MDNHead, ChoreoModel
+    checkpoint.py  safetensors + JSON checkpoints, load_model, one writer per folder
+    train.py       train(sources, out_dir, cfg) -> the last checkpoint
+    generate.py    rollout, forecast, Choreographer, GeneratedDance
+    evaluate.py    forecasting vs baselines, held-out NLL, long-run health
+    style.py       a style classifier of motion windows, and novelty against the training data
+    live.py        LiveForecaster, run_live, live_session
 
 Importing this package is cheap: torch loads with the modules that need it.
 """

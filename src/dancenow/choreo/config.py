@@ -1,39 +1,91 @@
-"""Training settings of the choreography model, apart from train.py so that reading them
-(e.g. for command-line defaults) does not import torch."""
+"""Configuration of the choreography model and its training, torch-free (the CLI reads it before
+the heavy imports): `ChoreoConfig` is the network's shape and what generation needs to run it
+(saved in every checkpoint); `ChoreoTrainConfig` is how it is trained, holding a `ChoreoConfig`
+and no field of its own that repeats one of it. Named presets, and JSON files that override
+one (`load_config`), as synth/config.py does for the synthesis model.
+
+Lengths are in body heights, times in frames unless named `_s` (seconds).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from dancenow.choreo.model import ChoreoConfig
+from dancenow.errors import DancenowError
+
+ANY_STYLE = "any"
+CONFIG_FORMAT = "dancenow.choreo.config"
+CONFIG_VERSION = 1
+PRESETS = ("default", "small", "quick")
 
 
 @dataclass
-class TrainConfig:
-    """Everything a training run needs. Lengths are in body heights, times in frames unless
-    named `_s` (seconds)."""
+class ChoreoConfig:
+    """The network (an LSTM + mixture density head with a style embedding, model.py) and the
+    pose representation it predicts in (skeleton.py)."""
 
-    sources: list[tuple[str, str]] = field(default_factory=list)  # (pose/BVH path, style name)
-    out_dir: str = "choreo-model"
-    exclude: list[str] = field(default_factory=list)  # clip names to leave out (held-out takes)
-    # data
-    fps: float = 30.0
-    dims: int = 2  # 2: orthographic front view; 3: 3D (motion capture only)
-    front: str = "world"  # motion capture camera: "world" (the file's front) or "dancer" (see data.py)
-    openpose_fps: float | None = None  # frame rate of OpenPose JSON folders (they store none)
-    mirror: bool = True  # mirror half the stretches left/right (doubles the data, same style)
-    # model (see ChoreoConfig)
+    dims: int = 0  # 3: 3D (motion capture only); 2: front view; 0: 3 when every source is 3D, else 2
+    styles: list[str] = field(default_factory=lambda: [ANY_STYLE])  # set from the data; index 0 is "any"
+    style_dim: int = 16
     hidden: int = 384
     layers: int = 2
     mixtures: int = 8
-    style_dim: int = 16
-    # A left-out style (jpop) forecast at 0.5 s vs zero-velocity (bench/choreo_salsa_eval.py,
-    # with input_noise 0.02): dropout 0.5 +1.4%/+1.0% (two seeds, CPU); 0.3 +2.5%/+1.3% (GPU)
-    # but -1.4% (CPU); 0.1 with noise 0.005 -1.0%. Salsa stayed 30.1-31.3% below zero-velocity.
-    dropout: float = 0.5
-    velocity: bool = True  # feed pose velocities as inputs too (see ChoreoConfig)
+    dropout: float = 0.3  # between LSTM layers
+    min_log_sigma: float = -6.0  # standardised units: keeps the likelihood from blowing up
+    # Each frame is predicted as a change from a damped constant-velocity continuation of the
+    # last one (bone directions and root step move on by `damping` x their last change), so an
+    # untrained or unsure network continues the motion smoothly instead of jumping.
+    damping: float = 0.8
+    # The deterministic next frame (forecasts, temperature 0, the free-running loss): "mode" =
+    # the mean of the most likely mixture component, "mean" = the mixture's expected value.
+    point: str = "mode"
+
+    def validate(self, where: str = "model") -> "ChoreoConfig":
+        _check_int(where, "dims", self.dims, 0, 3)
+        if self.dims == 1:
+            raise DancenowError(f"{where}.dims must be 2, 3 or 0 (automatic), got 1")
+        if not self.styles or self.styles[0] != ANY_STYLE or len(set(self.styles)) != len(self.styles):
+            raise DancenowError(f"{where}.styles must start with {ANY_STYLE!r} and name each style once")
+        _check_int(where, "style_dim", self.style_dim, 1, 1024)
+        _check_int(where, "hidden", self.hidden, 1, 8192)
+        _check_int(where, "layers", self.layers, 1, 16)
+        _check_int(where, "mixtures", self.mixtures, 1, 256)
+        _check_float(where, "dropout", self.dropout, 0.0, 0.95)
+        _check_float(where, "min_log_sigma", self.min_log_sigma, -20.0, 0.0)
+        _check_float(where, "damping", self.damping, 0.0, 1.0)
+        if self.point not in ("mode", "mean"):
+            raise DancenowError(f"{where}.point must be 'mode' or 'mean', got {self.point!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "model") -> "ChoreoConfig":
+        return _from_dict(cls, d, where).validate(where)
+
+
+@dataclass
+class ChoreoTrainConfig:
+    """How a model is trained: the data's representation, the optimisation and the bookkeeping.
+    The training files, the output folder and the run's machine (threads, device) are arguments
+    of `train.train`, not settings."""
+
+    model: ChoreoConfig = field(default_factory=ChoreoConfig)
+    # data
+    fps: float = 30.0  # the model's frame rate (inputs are resampled)
+    front: str = "world"  # motion capture's front view: "world" (the file's +z) or "dancer" (see readers.py)
+    mirror: bool = True  # mirror half the stretches left/right (a plausible dance of the same style)
+    yaw: bool = True  # 3D: turn each stretch about the vertical by a random angle (facing is not style)
+    # Chance of a stretch's style ~ (its frames) ** style_balance: 1 = as the data come (salsa
+    # is 62% of the shared data), 0 = every style equally often.
+    style_balance: float = 0.5
     # optimisation
     steps: int = 2000
     batch_size: int = 32
@@ -48,11 +100,11 @@ class TrainConfig:
     transition: float = 0.2  # share of stretches that crossfade from another style into theirs
     transition_lead: int = 30  # frames of the other style first (context only)
     transition_blend: int = 15  # frames of crossfade
-    input_noise: float = 0.02  # Gaussian noise on input poses (body heights); targets correct it
-    # Free-running loss: from `rollout_context` teacher-forced frames, the model runs on its own
-    # mode predictions for `rollout_frames` frames, and the mean joint distance to the truth (body
-    # heights) is added to the NLL with this weight (0: pure teacher forcing). It trains the
-    # deterministic rollout that forecasting uses, against exposure bias.
+    input_noise: float = 0.02  # Gaussian noise on input bone directions (unit vectors); targets correct it
+    # Free-running loss: from `rollout_context` teacher-forced frames the model runs on its own
+    # mode predictions for `rollout_frames` frames; the mean joint distance to the truth (body
+    # heights) is added to the likelihood loss with this weight (0: pure teacher forcing). It
+    # trains the deterministic rollout that forecasting uses, against exposure bias.
     rollout_weight: float = 10.0
     rollout_frames: int = 30
     rollout_context: int = 30
@@ -60,18 +112,151 @@ class TrainConfig:
     seed: int = 0
     # bookkeeping
     checkpoint_every: int = 500
-    keep: int = 3
-    resume: bool = True
-    threads: int | None = None  # torch CPU threads (None: leave torch's default)
-    device: str = "auto"  # a GPU when torch sees one, else the CPU; checkpoints are saved on the CPU and load anywhere
-    progress: bool = True
+    keep: int = 2  # checkpoints kept (>= 1; an older one goes only once a newer one is written)
+    preset: str = "default"
 
-    def model_config(self, styles: list[str]) -> "ChoreoConfig":
-        from dancenow.choreo.model import ChoreoConfig
+    def validate(self) -> "ChoreoTrainConfig":
+        self.model.validate("model")
+        _check_float("train", "fps", self.fps, 1.0, 240.0)
+        if self.front not in ("world", "dancer"):
+            raise DancenowError(f"train.front must be 'world' or 'dancer', got {self.front!r}")
+        _check_float("train", "style_balance", self.style_balance, 0.0, 1.0)
+        _check_int("train", "steps", self.steps, 1, 10_000_000)
+        _check_int("train", "batch_size", self.batch_size, 1, 4096)
+        _check_int("train", "bptt", self.bptt, 2, 10_000)
+        _check_int("train", "episode", self.episode, 1, 10_000)
+        _check_float("train", "lr", self.lr, 1e-8, 1.0, low_open=False)
+        _check_float("train", "min_lr_frac", self.min_lr_frac, 0.0, 1.0)
+        _check_int("train", "warmup", self.warmup, 0, 10_000_000)
+        _check_float("train", "weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_float("train", "grad_clip", self.grad_clip, 1e-6, 1e6)
+        _check_float("train", "style_dropout", self.style_dropout, 0.0, 1.0)
+        _check_float("train", "transition", self.transition, 0.0, 1.0)
+        _check_int("train", "transition_lead", self.transition_lead, 1, 10_000)
+        _check_int("train", "transition_blend", self.transition_blend, 1, 10_000)
+        _check_float("train", "input_noise", self.input_noise, 0.0, 1.0)
+        _check_float("train", "rollout_weight", self.rollout_weight, 0.0, 1e4)
+        _check_int("train", "rollout_frames", self.rollout_frames, 1, 10_000)
+        _check_int("train", "rollout_context", self.rollout_context, 2, 10_000)
+        _check_int("train", "rollout_batch", self.rollout_batch, 1, 4096)
+        _check_int("train", "seed", self.seed, 0, 2 ** 63 - 1)
+        _check_int("train", "checkpoint_every", self.checkpoint_every, 1, 10_000_000)
+        _check_int("train", "keep", self.keep, 1, 10_000)
+        return self
 
-        return ChoreoConfig(joints=15, dims=self.dims, styles=styles, style_dim=self.style_dim,
-                            hidden=self.hidden, layers=self.layers, mixtures=self.mixtures, dropout=self.dropout,
-                            velocity=self.velocity)
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> "ChoreoTrainConfig":
+        d = {k: v for k, v in d.items() if k not in ("format", "version")}
+        return _from_dict(cls, d, where).validate()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        from dancenow.atomic import write_json
+
+        return write_json(path, self.to_dict(), indent=2)
 
 
-TRAIN_DEFAULTS = TrainConfig()
+def preset(name: str) -> ChoreoTrainConfig:
+    """A named configuration.
+
+    default: what the bench (bench/choreo_eval.py) measures and the README reports.
+    small: a quarter of the default's network and steps: a model in minutes, for a first try.
+    quick: a tiny network for smoke tests and demos; it shows the pipeline, not a good dance.
+    """
+    if name == "default":
+        return ChoreoTrainConfig(preset="default").validate()
+    if name == "small":
+        return ChoreoTrainConfig(model=ChoreoConfig(hidden=192, mixtures=4), steps=600, rollout_batch=8,
+                                 checkpoint_every=200, preset="small").validate()
+    if name == "quick":
+        return ChoreoTrainConfig(model=ChoreoConfig(hidden=32, layers=1, mixtures=2, style_dim=4, dropout=0.0),
+                                 steps=40, batch_size=8, bptt=15, episode=2, warmup=5, lr=5e-3, rollout_weight=1.0,
+                                 rollout_frames=8, rollout_context=8, rollout_batch=4, checkpoint_every=20,
+                                 preset="quick").validate()
+    raise DancenowError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+
+
+def load_config(path: str | os.PathLike) -> ChoreoTrainConfig:
+    """A config JSON; a partial file overrides the preset it names (`"preset"`, default
+    "default"), e.g. {"preset": "small", "steps": 900, "model": {"hidden": 256}}."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DancenowError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise DancenowError(f"config {path} is a folder, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DancenowError(f"{path} is not valid JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise DancenowError(f"{path} must hold a JSON object")
+    if d.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
+        raise DancenowError(f"{path} is not a dancenow choreography config (format {d.get('format')!r})")
+    if isinstance(d.get("version"), int) and d["version"] > CONFIG_VERSION:
+        raise DancenowError(f"{path} is config v{d['version']}; this dancenow reads up to v{CONFIG_VERSION}")
+    name = d.get("preset", "default")
+    if name not in PRESETS:
+        raise DancenowError(f"{path}: unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    base = preset(name).to_dict()
+    merged = _merge(base, d)
+    return ChoreoTrainConfig.from_dict(merged, str(path))
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_int(where: str, name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DancenowError(f"{where}.{name} must be a whole number in [{low}, {high}], got {value!r}")
+
+
+def _check_float(where: str, name: str, value, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (low < value if low_open else low <= value) or value > high:
+        raise DancenowError(f"{where}.{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _from_dict(cls, d: dict, where: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise DancenowError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    defaults = cls()
+    kwargs = {}
+    for name, value in d.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise DancenowError(f"{where}: {name} must be an object")
+            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise DancenowError(f"{where}: {name} must be true or false")
+            kwargs[name] = value
+        elif isinstance(default, (int, float)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise DancenowError(f"{where}: {name} must be a number")
+            if isinstance(default, int):
+                if not (math.isfinite(value) and float(value).is_integer()):
+                    raise DancenowError(f"{where}: {name} must be a whole number, got {value}")
+                value = int(value)
+            kwargs[name] = float(value) if isinstance(default, float) else value
+        elif isinstance(default, str):
+            if not isinstance(value, str):
+                raise DancenowError(f"{where}: {name} must be a string")
+            kwargs[name] = value
+        elif isinstance(default, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DancenowError(f"{where}: {name} must be a list of names")
+            kwargs[name] = list(value)
+        else:  # pragma: no cover - every field type is handled above
+            kwargs[name] = value
+    return cls(**kwargs)

@@ -2,73 +2,83 @@
 
 Forecasting (`evaluate_forecast`): from `context_s` seconds of held-out motion, predict the next
 second; the error at a horizon is the mean over the model's joints of the Euclidean distance
-between predicted and true positions, in body heights (see `data.stature`), in the model's
-space (2D front view or 3D). "body" errors are body-centred (joints relative to the mid-hip,
-the pose alone); "with root" errors add the root track, relative to the last context frame.
+between predicted and true positions, in body heights (see `clips.stature`), in the model's
+space (2D front view or 3D); a 3D model's forecasts are also scored seen from the front (z
+dropped), comparable with a 2D model's. "body" errors are body-centred (the pose alone); "with
+root" errors add the root track, relative to the last context frame.
 
-The model's forecast is its *deterministic mode rollout*: at each step the mean of the most
-probable mixture component is taken and fed back (temperature 0 in `generate.rollout`).
-Baselines, as in human-motion prediction (Martinez et al. 2017 found zero-velocity hard to beat):
+The model's forecast is its deterministic mode rollout (`generate.forecast`), or the average of
+sampled continuations. Baselines, as in human-motion prediction (Martinez et al. 2017 found
+zero-velocity hard to beat):
   zero-velocity     repeat the last observed pose (and root position);
-  constant velocity continue the last frame-to-frame displacement;
+  constant velocity continue the last frame-to-frame displacement of every joint;
+  damped velocity   the model's own prior with no network: bone directions and root step go on
+                    changing by `damping` x their last change each frame (skeleton kept);
   mean pose         the training set's mean body-centred pose (at the last root position);
   style mean pose   the mean pose of the style's own training data (when the style is known).
 
-Health (`dance_health`): statistics of a long generated dance against the training data's:
-per-bone median lengths (the issue asks for within 10%), mean joint speed, spread of poses,
-share of "frozen" seconds, and whether anything left a sane range.
+Health (`dance_health`): a long generated dance against the training data: bone lengths (how
+far any bone's length moves during the dance, and its median against the data's), mean joint
+speed, spread of poses (per-frame turned to face the camera, so turning is not counted as
+variety), share of "frozen" seconds, and whether anything left a sane range.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
-from dancenow.choreo.data import MODEL_BONES, Clip, ClipArrays, clip_arrays, pose_to_body25
-from dancenow.choreo.generate import parse_style, rollout
+from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
+from dancenow.choreo.config import ANY_STYLE
+from dancenow.choreo.generate import forecast, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
-from dancenow.choreo.model import ANY_STYLE, ChoreoModel
+from dancenow.choreo.model import ChoreoModel
+from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, project
 from dancenow.errors import DancenowError
-from dancenow.keypoints import Joint
 
 log = logging.getLogger(__name__)
 
-BONE_NAMES = [f"{Joint(a).name}-{Joint(b).name}" for a, b in MODEL_BONES]
-# The bones the health check holds to +-10%: limbs and the torso. Hip and shoulder widths are
-# left out in 2D (a dancer turning sideways shrinks them to ~0 in a front view: they measure
-# orientation, not skeleton), as are the short ankle-toe and neck-nose links (a few pixels).
-HEALTH_BONES = tuple(i for i, (a, b) in enumerate(MODEL_BONES)
-                     if {a, b} not in ({Joint.R_SHOULDER, Joint.L_SHOULDER}, {Joint.R_HIP, Joint.L_HIP},
-                                       {Joint.R_ANKLE, Joint.R_BIG_TOE}, {Joint.L_ANKLE, Joint.L_BIG_TOE},
-                                       {Joint.NECK, Joint.NOSE}))
-BASELINES = ("zero-velocity", "constant velocity", "mean pose")
+BASELINES = ("zero-velocity", "constant velocity", "damped velocity", "mean pose")
+# Bones whose front-view length changes with which way the dancer faces (orientation, not
+# skeleton) and tiny ones: left out of the 2D health check of lengths.
+_ORIENTATION_BONES = {"pelvis", "shoulders", "head", "r_foot", "l_foot"}
 
 
 # ----------------------------------------------------------------------------- statistics
 
-def bone_lengths(pose: np.ndarray) -> np.ndarray:
-    """(T, P, D) body-centred MODEL_JOINTS -> (T, n_bones) lengths, MODEL_BONES order."""
-    body = pose_to_body25(np.asarray(pose, np.float64))
-    return np.stack([np.linalg.norm(body[:, a] - body[:, b], axis=-1) for a, b in MODEL_BONES], 1)
+def face_camera(pose: np.ndarray) -> np.ndarray:
+    """3D body-centred poses (T, P, 3) each turned about the vertical to face the camera (its
+    pelvis + shoulder line along +x); 2D poses unchanged."""
+    pose = np.asarray(pose, np.float64)
+    if pose.shape[-1] != 3:
+        return pose
+    v = bone_vectors(pose)
+    across = v[:, 0] + v[:, 2]  # (T, 3)
+    ang = np.arctan2(across[:, 2], across[:, 0])
+    c, s = np.cos(ang), np.sin(ang)
+    out = pose.copy()
+    out[..., 0] = c[:, None] * pose[..., 0] + s[:, None] * pose[..., 2]
+    out[..., 2] = -s[:, None] * pose[..., 0] + c[:, None] * pose[..., 2]
+    return out
 
 
 def pose_statistics(poses: list[np.ndarray] | list[Clip], fps: float) -> dict:
     """Reference statistics of body-centred poses (a list of (T, P, D) arrays or Clips), all
     JSON-ready lists, lengths in body heights, speeds in body heights per second:
-    mean, std (P, D); bones: median length per MODEL_BONES; speed: mean per-joint speed (P,);
-    root_speed: mean root speed; frames: count."""
+    mean (P, D); std (P, D) of the poses turned to face the camera; bones: median length per
+    bone; speed: mean per-joint speed (P,); root_speed; frames."""
     arrs = [c.pose if isinstance(c, Clip) else np.asarray(c) for c in poses]
-    arrs = [a for a in arrs if len(a) > 1]
+    arrs = [np.asarray(a, np.float64) for a in arrs if len(a) > 1]
     if not arrs:
         raise DancenowError("no motion to measure (every clip is shorter than 2 frames)")
-    allp = np.concatenate(arrs).astype(np.float64)
+    allp = np.concatenate(arrs)
     speeds = np.concatenate([np.linalg.norm(np.diff(a, axis=0), axis=-1) for a in arrs]) * fps  # (N, P)
-    bones = np.nanmedian(bone_lengths(allp), 0)
-    out = {"mean": np.nanmean(allp, 0).tolist(), "std": np.nanstd(allp, 0).tolist(),
-           "bones": bones.tolist(), "speed": np.nanmean(speeds, 0).tolist(), "frames": int(len(allp))}
+    out = {"mean": np.nanmean(allp, 0).tolist(), "std": np.nanstd(face_camera(allp), 0).tolist(),
+           "bones": np.nanmedian(bone_lengths(allp), 0).tolist(), "speed": np.nanmean(speeds, 0).tolist(),
+           "frames": int(len(allp))}
     roots = [c.root for c in poses if isinstance(c, Clip) and len(c) > 1]
     if roots:
         out["root_speed"] = float(np.nanmean(np.concatenate([np.linalg.norm(np.diff(r, axis=0), axis=-1) for r in roots])) * fps)
@@ -80,8 +90,8 @@ def pose_statistics(poses: list[np.ndarray] | list[Clip], fps: float) -> dict:
 @dataclass(frozen=True)
 class ForecastReport:
     """Forecast errors (body heights) at `horizons` frames ahead, per method; `windows` forecasts
-    were averaged. nll: teacher-forced held-out negative log-likelihood, nats per standardised
-    target dimension (lower is better)."""
+    were averaged. front: the same forecasts seen from the front (3D models only). nll:
+    teacher-forced held-out negative log-likelihood, nats per standardised target dimension."""
 
     fps: float
     context: int
@@ -89,13 +99,14 @@ class ForecastReport:
     body: dict[str, tuple[float, ...]]
     with_root: dict[str, tuple[float, ...]]
     windows: int
+    front: dict[str, tuple[float, ...]] | None = None
     nll: float | None = None
     method: str = "mode rollout"
     notes: list[str] = field(default_factory=list)
 
-    def gain(self, method: str, horizon_index: int, over: str = "zero-velocity", body: bool = True) -> float:
+    def gain(self, method: str, horizon_index: int, over: str = "zero-velocity", table: str = "body") -> float:
         """Fraction by which `method`'s error is below `over`'s at one horizon (0.3 = 30% lower)."""
-        tab = self.body if body else self.with_root
+        tab = getattr(self, table)
         return 1.0 - tab[method][horizon_index] / tab[over][horizon_index]
 
     def table(self) -> str:
@@ -103,7 +114,10 @@ class ForecastReport:
         heads = [("1 frame" if h == 1 else f"{h / self.fps:g} s") for h in self.horizons]
         lines = [f"forecast from {self.context / self.fps:g} s of motion at {self.fps:g} fps, {self.windows} windows; "
                  f"model = {self.method}; mean per-joint error in body heights (vs zero-velocity)"]
-        for title, tab in (("body-centred", self.body), ("with root motion", self.with_root)):
+        tabs = [("body-centred", self.body), ("with root motion", self.with_root)]
+        if self.front:
+            tabs.append(("front view (2D)", self.front))
+        for title, tab in tabs:
             lines.append(f"{title:22s}" + "".join(f"{h:>20s}" for h in heads))
             for m, errs in tab.items():
                 cells = "".join(f"{e:9.4f} ({(1 - e / tab['zero-velocity'][i]) * 100:+5.1f}%) " for i, e in enumerate(errs))
@@ -113,79 +127,97 @@ class ForecastReport:
         return "\n".join(lines + self.notes)
 
 
-def _windows(arrays: list[ClipArrays], context: int, horizon: int, stride: int):
-    for a in arrays:
-        for s in range(0, len(a) - context - horizon + 1, stride):
-            yield a, s
+def _windows(clips: list[Clip], context: int, horizon: int, stride: int):
+    for c in clips:
+        for s in range(0, len(c) - context - horizon + 1, stride):
+            yield c, s
+
+
+def damped_velocity(model: ChoreoModel, u: np.ndarray, step: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model's prior run on its own: (B, frames, Bn, D) directions and (B, frames, D) root
+    steps from the last two context frames u (B, >=2, Bn, D), step (B, >=1, D)."""
+    a = model.config.damping
+    cur, vel, rs = u[:, -1].astype(np.float64), (u[:, -1] - u[:, -2]).astype(np.float64), step[:, -1].astype(np.float64)
+    out_u, out_s = [], []
+    for _ in range(frames):
+        vel, rs = a * vel, a * rs
+        nxt = project(cur + vel)
+        vel, cur = nxt - cur, nxt
+        out_u.append(cur)
+        out_s.append(rs)
+    return np.stack(out_u, 1), np.stack(out_s, 1)
 
 
 def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context_s: float = 1.0,
                       horizons_s: tuple[float, ...] = (0.0, 0.5, 1.0), stride_s: float = 1 / 3,
-                      style: str | None = None, batch_size: int = 128, guard: bool = True) -> ForecastReport:
+                      style: str | None = None, batch_size: int = 128, samples: int = 0) -> ForecastReport:
     """Forecast every window of `clips` (at the model's fps and dims, e.g. from `load_clips`)
     and compare with the baselines. A horizon of 0 s means the next frame. `style`: the style
-    to condition on (None: each clip's own when the model knows it, else "any"). guard: the
-    bone-length guard of generation (see `generate.rollout`), on by default as in generation."""
+    to condition on (None: each clip's own when the model knows it, else "any"). samples: 0 =
+    the mode rollout, N = the average of N sampled continuations (`generate.forecast`)."""
     fps = float(info["fps"])
-    if any(abs(c.fps - fps) > 1e-6 for c in clips) or any(c.dims != model.config.dims for c in clips):
-        raise DancenowError(f"clips must be at the model's {fps:g} fps and {model.config.dims}D")
+    D = model.config.dims
+    if any(abs(c.fps - fps) > 1e-6 for c in clips) or any(c.dims != D for c in clips):
+        raise DancenowError(f"clips must be at the model's {fps:g} fps and {D}D")
+    defaults = info["defaults"]
     context = max(2, int(round(context_s * fps)))
     horizons = tuple(max(1, int(round(h * fps))) for h in horizons_s)
     H = max(horizons)
     stride = max(1, int(round(stride_s * fps)))
-    mean_pose = np.asarray(info["mean_pose"], np.float32)
-    limits = np.asarray(info["bone_limits"]) if guard and info.get("bone_limits") else None
-    arrays = [clip_arrays(c, mean_pose) for c in clips]
-    roots = {id(a): c.root for a, c in zip(arrays, clips)}
-    wins = list(_windows(arrays, context, H, stride))
+    wins = list(_windows(clips, context, H, stride))
     if not wins:
         raise DancenowError(f"no clip is long enough for {context_s:g} s of context + {H / fps:g} s ahead")
-    style_names = [style or a.style for a, _ in wins]
     refs = info.get("reference", {})
-    style_means = all(n in refs and n != ANY_STYLE for n in style_names)
+    names = [style or c.style for c, _ in wins]
+    style_means = all(n in refs and n != ANY_STYLE for n in names)
     methods = ("model",) + BASELINES + (("style mean pose",) if style_means else ())
-    sums_b = {m: np.zeros(H) for m in methods}
-    sums_r = {m: np.zeros(H) for m in methods}
+    mean_pose = np.asarray(refs[ANY_STYLE]["mean"], np.float32)
+    sums = {t: {m: np.zeros(H) for m in methods} for t in ("body", "root", "front")}
     counts = np.zeros(H)
+    g = torch.Generator().manual_seed(0)
     for i in range(0, len(wins), batch_size):
         part = wins[i:i + batch_size]
-        pose = np.stack([a.pose[s:s + context + H] for a, s in part])  # (B, C+H, P, D)
-        step = np.stack([a.root_step[s:s + context + H] for a, s in part])
-        obs = np.stack([a.observed[s:s + context + H] for a, s in part])
-        root = np.stack([roots[id(a)][s:s + context + H] for a, s in part])
-        obs_ctx = obs[:, :context].copy()
-        obs_ctx[:, 0, -1] = 0  # the first context frame's root step reaches before the context
-        step_ctx = step[:, :context].copy()
-        step_ctx[:, 0] = 0
-        styles = torch.stack([parse_style(model, style or _known(model, a.style)) for a, _ in part])
-        pred, pstep, _ = rollout(model, torch.from_numpy(pose[:, :context]), torch.from_numpy(step_ctx),
-                                 torch.from_numpy(obs_ctx), styles, H, temperature=0.0, guard=limits)
-        preds = {"model": (pred.numpy(), np.cumsum(pstep.numpy(), 1))}
+        ctx = [clip_window(c, s, s + context, defaults) for c, s in part]
+        u = np.stack([a.u for a in ctx])
+        step = np.stack([a.root_step for a in ctx])
+        obs = np.stack([a.observed for a in ctx])
+        lengths = np.stack([a.lengths for a in ctx])[:, None, :, None]  # (B, 1, Bn, 1)
+        styles = torch.stack([parse_style(model, style or _known(model, c.style)) for c, _ in part])
+        pu, ps = forecast(model, torch.from_numpy(u), torch.from_numpy(step), torch.from_numpy(obs), styles, H,
+                          samples, g)
+        preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
+        du, ds = damped_velocity(model, u, step, H)
+        preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))
+        pose = np.stack([c.pose[s:s + context + H] for c, s in part]).astype(np.float64)
+        root = np.stack([c.root[s:s + context + H] for c, s in part]).astype(np.float64)
+        observed = np.stack([c.observed[s:s + context + H] for c, s in part])
         last, prev = pose[:, context - 1:context], pose[:, context - 2:context - 1]
         k = np.arange(1, H + 1)[None, :, None, None]
-        zero_root = np.zeros((len(part), H, pose.shape[-1]))
+        zero_root = np.zeros((len(part), H, D))
         v_root = (root[:, context - 1] - root[:, context - 2])[:, None]
         preds["zero-velocity"] = (np.repeat(last, H, 1), zero_root)
         preds["constant velocity"] = (last + k * (last - prev), k[..., 0] * v_root)
         preds["mean pose"] = (np.broadcast_to(mean_pose, (len(part), H) + mean_pose.shape), zero_root)
         if style_means:
-            sm = np.stack([np.asarray(refs[style or a.style]["mean"], np.float32) for a, _ in part])
+            sm = np.stack([np.asarray(refs[style or c.style]["mean"], np.float32) for c, _ in part])
             preds["style mean pose"] = (np.broadcast_to(sm[:, None], (len(part), H) + mean_pose.shape), zero_root)
         true = pose[:, context:]
         true_root = root[:, context:] - root[:, context - 1:context]
-        ok = obs[:, context:, :-1] > 0  # (B, H, P)
+        ok = observed[:, context:]  # (B, H, P)
         for m, (p, r) in preds.items():
-            eb = np.linalg.norm(p - true, axis=-1)  # (B, H, P)
-            er = np.linalg.norm((p + r[:, :, None]) - (true + true_root[:, :, None]), axis=-1)
-            sums_b[m] += (eb * ok).sum((0, 2))
-            sums_r[m] += (er * ok).sum((0, 2))
+            sums["body"][m] += (np.linalg.norm(p - true, axis=-1) * ok).sum((0, 2))
+            full_p, full_t = p + r[:, :, None], true + true_root[:, :, None]
+            sums["root"][m] += (np.linalg.norm(full_p - full_t, axis=-1) * ok).sum((0, 2))
+            if D == 3:
+                sums["front"][m] += (np.linalg.norm(p[..., :2] - true[..., :2], axis=-1) * ok).sum((0, 2))
         counts += ok.sum((0, 2))
     idx = [h - 1 for h in horizons]
-    body = {m: tuple(float(v) for v in (sums_b[m] / np.maximum(counts, 1))[idx]) for m in methods}
-    with_root = {m: tuple(float(v) for v in (sums_r[m] / np.maximum(counts, 1))[idx]) for m in methods}
+    table = lambda t: {m: tuple(float(v) for v in (sums[t][m] / np.maximum(counts, 1))[idx]) for m in methods}  # noqa: E731
+    arrays = [clip_arrays(c, defaults) for c in clips]
     nll = heldout_nll(model, arrays, style)
-    method = "mode rollout" + (" with bone-length guard" if limits is not None else "")
-    return ForecastReport(fps, context, horizons, body, with_root, len(wins), nll, method)
+    method = f"{model.config.point} rollout" if samples <= 0 else f"mean of {samples} sampled rollouts"
+    return ForecastReport(fps, context, horizons, table("body"), table("root"), len(wins),
+                          table("front") if D == 3 else None, nll, method)
 
 
 def _known(model: ChoreoModel, style: str) -> str:
@@ -195,16 +227,19 @@ def _known(model: ChoreoModel, style: str) -> str:
 @torch.no_grad()
 def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None = None) -> float:
     """Teacher-forced NLL over whole clips (nats per observed standardised target dimension)."""
-    P, D = model.config.joints, model.config.dims
+    from dancenow.choreo.skeleton import NUM_BONES
+
+    D = model.config.dims
     total, n = 0.0, 0.0
     for a in arrays:
         if len(a) < 2:
             continue
-        pose, step, obs = (torch.from_numpy(v)[None] for v in (a.pose, a.root_step, a.observed))
-        x = model.encode_inputs(pose[:, :-1], step[:, :-1], obs[:, :-1])
-        y = model.encode_targets(pose[:, 1:] - pose[:, :-1], step[:, 1:])
-        jm = (obs[:, 1:, :P] * obs[:, :-1, :P]).repeat_interleave(D, -1)
-        mask = torch.cat([jm, obs[:, 1:, P:].repeat_interleave(D, -1)], -1)
+        u, step, obs = (torch.from_numpy(v)[None] for v in (a.u, a.root_step, a.observed))
+        x = model.encode_inputs(u[:, :-1], step[:, :-1], obs[:, :-1])
+        vel, _ = model.velocities(u[:, :-1])
+        y = model.encode_targets(u[:, 1:], step[:, 1:], *model.prior(u[:, :-1], vel, step[:, :-1]))
+        bm = (obs[:, 1:, :NUM_BONES] * obs[:, :-1, :NUM_BONES]).repeat_interleave(D, -1)
+        mask = torch.cat([bm, obs[:, 1:, NUM_BONES:].repeat_interleave(D, -1)], -1)
         params, _ = model.run(x, parse_style(model, style or _known(model, a.style))[None])
         total += float(-mixture_log_prob(params, y, mask).sum())
         n += float(mask.sum())
@@ -217,16 +252,19 @@ def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None 
 class HealthReport:
     """A long generated dance against reference statistics (lengths in body heights).
 
-    bone_ratio: generated / reference median length per bone (BONE_NAMES order); the check
-        holds HEALTH_BONES (limbs, torso) to within 10%, and in 3D every bone.
+    length_drift: the largest relative change of any bone's length during the dance (3D: 0 up
+        to float rounding, by construction). bone_ratio: generated / reference median length per
+        bone (BONE_NAMES order); the check holds every bone to 10% in 3D, the limbs and spine in
+        2D (the others' front-view length measures which way the dancer faces).
     speed_ratio: mean joint speed generated / reference. spread_ratio: mean per-coordinate pose
-    standard deviation generated / reference. frozen_fraction: share of 1-s windows whose mean
-    joint speed is under 10% of the reference. max_extent: largest |coordinate| of any joint
-    from the root.
+    standard deviation (poses turned to face the camera) generated / reference. frozen_fraction:
+    share of 1-s windows whose mean joint speed is under 10% of the reference. max_extent:
+    largest |coordinate| of any joint from the root.
     """
 
     seconds: float
     dims: int
+    length_drift: float
     bone_ratio: tuple[float, ...]
     speed_ratio: float
     spread_ratio: float
@@ -235,11 +273,17 @@ class HealthReport:
 
     @property
     def checked_bones(self) -> tuple[int, ...]:
-        return tuple(range(len(self.bone_ratio))) if self.dims == 3 else HEALTH_BONES
+        return tuple(i for i, n in enumerate(BONE_NAMES) if self.dims == 3 or n not in _ORIENTATION_BONES)
 
     @property
     def bones_ok(self) -> bool:
-        return all(0.9 <= self.bone_ratio[i] <= 1.1 for i in self.checked_bones)
+        exact = self.dims != 3 or self.length_drift < 1e-4
+        return exact and all(0.9 <= self.bone_ratio[i] <= 1.1 for i in self.checked_bones)
+
+    @property
+    def lively(self) -> bool:
+        """Speed 0.8-1.2x and spread >= 0.8x the data's (the issue's bar)."""
+        return 0.8 <= self.speed_ratio <= 1.2 and self.spread_ratio >= 0.8
 
     @property
     def exploded(self) -> bool:
@@ -253,10 +297,10 @@ class HealthReport:
         r = np.array(self.bone_ratio)
         chk = list(self.checked_bones)
         worst = chk[int(np.argmax(np.abs(np.log(r[chk]))))]
-        return (f"{self.seconds:.0f} s: limb/torso bones {r[chk].min():.3f}-{r[chk].max():.3f} x reference "
-                f"(worst {BONE_NAMES[worst]}; all bones {r.min():.2f}-{r.max():.2f}), speed {self.speed_ratio:.2f}x, spread {self.spread_ratio:.2f}x, "
+        return (f"{self.seconds:.0f} s: bone lengths drift {self.length_drift:.1e}, median {r[chk].min():.3f}-{r[chk].max():.3f}x "
+                f"the data's (worst {BONE_NAMES[worst]}), speed {self.speed_ratio:.2f}x, spread {self.spread_ratio:.2f}x, "
                 f"frozen {self.frozen_fraction * 100:.0f}% of seconds, max extent {self.max_extent:.2f} -> "
-                f"{'healthy' if self.ok else 'UNHEALTHY'}")
+                f"{'healthy' if self.ok else 'UNHEALTHY'}, {'lively' if self.lively else 'NOT lively'}")
 
 
 def dance_health(pose: np.ndarray, fps: float, reference: dict) -> HealthReport:
@@ -268,9 +312,12 @@ def dance_health(pose: np.ndarray, fps: float, reference: dict) -> HealthReport:
     w = max(1, int(round(fps)))
     per_sec = [speed[i:i + w].mean() for i in range(0, len(speed) - w + 1, w)]
     frozen = float(np.mean(np.array(per_sec) < 0.1 * ref_speed)) if per_sec else 0.0
+    lens = bone_lengths(pose)
+    drift = float(np.nanmax(np.abs(lens / lens[:1] - 1))) if np.isfinite(lens).all() else float("inf")
     return HealthReport(
         seconds=len(pose) / fps,
         dims=pose.shape[-1],
+        length_drift=drift,
         bone_ratio=tuple(float(g / r) for g, r in zip(stats["bones"], reference["bones"])),
         speed_ratio=float(np.mean(stats["speed"]) / ref_speed),
         spread_ratio=float(np.mean(stats["std"]) / np.mean(reference["std"])),
@@ -290,61 +337,66 @@ class ChoreoReport:
     health: HealthReport | None
     health_temperature: float
     generation_frames_per_s: float | None
-    health_pull: float = 0.0  # the limb pull of that generation (generate.DEFAULT_PULL)
 
     def text(self) -> str:
         lines = [self.forecast.table()]
         if self.health is not None:
-            lines.append(f"generated dance (temperature {self.health_temperature:g}, limb pull {self.health_pull:g}): "
-                         f"{self.health.summary()}")
+            lines.append(f"generated dance (temperature {self.health_temperature:g}): {self.health.summary()}")
         if self.generation_frames_per_s:
             lines.append(f"generation speed: {self.generation_frames_per_s:.0f} frames/s "
                          f"({self.generation_frames_per_s / self.forecast.fps:.0f}x real time, batch of 1, CPU)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
         d = {"forecast": asdict(self.forecast), "health_temperature": self.health_temperature,
-             "health_pull": self.health_pull,
              "generation_frames_per_s": self.generation_frames_per_s}
         if self.health is not None:
             d["health"] = asdict(self.health) | {"bones": dict(zip(BONE_NAMES, self.health.bone_ratio)),
-                                                 "ok": self.health.ok}
+                                                 "ok": self.health.ok, "lively": self.health.lively}
         return d
+
+
+DEFAULT_TEMPERATURE = 0.8  # of generation, and of the health check
 
 
 def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str | None = None,
                    context_s: float = 1.0, stride_s: float = 1 / 3, health_seconds: float = 60.0,
-                   health_temperature: float = 1.0, random_seed: int = 0, guard: bool = True) -> ChoreoReport:
+                   health_temperature: float = DEFAULT_TEMPERATURE, random_seed: int = 0,
+                   samples: int = 0) -> ChoreoReport:
     """Forecast report on `clips`, plus health and speed of a `health_seconds` dance generated
-    from the first `context_s` of the longest clip (0: skip), at `health_temperature` (1 = the
-    model's own distribution)."""
+    from the first `context_s` of the longest clip (0: skip)."""
     from dancenow.choreo.generate import Choreographer
 
-    forecast = evaluate_forecast(model, info, clips, context_s=context_s, stride_s=stride_s, style=style, guard=guard)
-    health, fps_gen, pull = None, None, 0.0
+    report = evaluate_forecast(model, info, clips, context_s=context_s, stride_s=stride_s, style=style, samples=samples)
+    health, fps_gen = None, None
     if health_seconds > 0:
         seed = max(clips, key=len)
         seed = seed.slice(0, max(2, int(round(context_s * float(info["fps"])))))
-        ch = Choreographer(model, info, guard)
-        pull = ch.pull if ch.median is not None else 0.0
+        ch = Choreographer(model, info)
         dance = ch(seed, seconds=health_seconds, temperature=health_temperature,
                    style=style or _known(model, seed.style), random_seed=random_seed)
         ref = info["reference"].get(style or seed.style) or info["reference"][ANY_STYLE]
         health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref)
         fps_gen = dance.frames_per_second
-    return ChoreoReport(forecast, health, health_temperature, fps_gen, pull)
+    return ChoreoReport(report, health, health_temperature, fps_gen)
 
 
 def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = None, context_s: float = 1.0,
                             stride_s: float = 1 / 3, health_seconds: float = 60.0,
                             openpose_fps: float | None = None) -> ChoreoReport:
-    """`evaluate_clips` on pose/BVH files, loaded at the model's fps and dims."""
-    from dancenow.choreo.data import load_clips
+    """`evaluate_clips` on pose/BVH/video files, loaded at the model's fps and dims."""
     from dancenow.choreo.checkpoint import load_model
+    from dancenow.choreo.clips import load_clips
+    from dancenow.choreo.generate import check_seconds
 
+    for name, v in (("context", context_s), ("stride", stride_s)):
+        if not (np.isfinite(v) and 0 < v <= 60):
+            raise DancenowError(f"{name} must be > 0 and at most 60 seconds, got {v:g}")
+    if health_seconds:
+        check_seconds(health_seconds)
     model, info = load_model(model_dir)
+    if style is not None:
+        parse_style(model, style)
     clips = [c for p in paths for c in load_clips(p, style or ANY_STYLE, float(info["fps"]), int(info["dims"]),
                                                     pose_fps=openpose_fps, front=info.get("front", "world"))]
     if not clips:
@@ -357,3 +409,4 @@ def write_report(report: ChoreoReport, path):
     from dancenow.atomic import write_json
 
     return write_json(path, report.to_dict())
+

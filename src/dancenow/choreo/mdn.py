@@ -71,6 +71,12 @@ def mode(params: MixtureParams) -> torch.Tensor:
     return torch.gather(params.mu, -2, k[..., None, None].expand(*k.shape, 1, params.mu.shape[-1])).squeeze(-2)
 
 
+def mean(params: MixtureParams) -> torch.Tensor:
+    """(..., D) the mixture's expected value, sum_k pi_k mu_k: smooth in the weights and the
+    means (unlike `mode`), the best single guess under squared error."""
+    return (params.log_pi.exp().unsqueeze(-1) * params.mu).sum(-2)
+
+
 def sample(params: MixtureParams, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """(..., D) one draw from the mixture per leading index.
 

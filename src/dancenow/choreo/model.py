@@ -3,80 +3,53 @@
 Graves 2013 ("Generating Sequences With Recurrent Neural Networks") wrote handwriting one pen
 offset at a time: an LSTM reads the previous offset and emits a Gaussian mixture over the next.
 chor-rnn (Crnkovic-Friis & Crnkovic-Friis 2016) and Motion-MDRNN (Wallace et al.) did the same
-with dance motion capture. Here one step is one frame:
+with dance motion capture. Here one step is one frame, and a frame is the body's bone
+directions (skeleton.py) plus the root's step:
 
-    input  x_t = [body-centred pose_t, root displacement_t, observed mask_t (joints + root),
-                  pose velocity_t and whether it is known]                     (standardised)
-    output mixture over y_t = [pose_{t+1} - pose_t, root displacement_{t+1}]  (standardised)
+    input   x_t = [directions u_t, root step r_t, change of directions u_t - u_{t-1} and whether
+                   it is known, observed masks (bones, root step)]               (standardised)
+    prior   u'_{t+1} = u_t + damping (u_t - u_{t-1}),  r'_{t+1} = damping r_t  (damped constant
+            velocity: the motion goes on, slowing down)
+    output  a mixture over y_t = [u_{t+1} - u'_{t+1}, r_{t+1} - r'_{t+1}]       (standardised)
+    next    u_{t+1} = project(u'_{t+1} + y_u): back onto the unit sphere (3D) or disk (2D)
+
+Predicting the change from the prior means an unsure or untrained network continues the motion
+it sees smoothly, instead of jumping on the first frame. Predicting directions means positions
+(directions x the dancer's bone lengths, summed from the root) keep every bone's length.
 
 A learned style vector is appended to every input and to the mixture head's input. Style
 index 0 is "any": training swaps a stretch's style for it now and then (style dropout), so the
 model has a style-free mode for dances of unknown style. Blending styles = a weighted mix of
 their embedding vectors (train.py's style transitions make the label matter).
 
-Reading order: ChoreoConfig, MDNHead, ChoreoModel.
+Reading order: MDNHead, ChoreoModel.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 import torch.nn as nn
 
-from dancenow.choreo.mdn import MixtureParams, mixture_nll
+from dancenow.choreo.config import ChoreoConfig
+from dancenow.choreo.mdn import MixtureParams, mean, mixture_nll, mode
+from dancenow.choreo.skeleton import NUM_BONES, project
 from dancenow.errors import DancenowError
-
-ANY_STYLE = "any"
-
-
-@dataclass
-class ChoreoConfig:
-    """The network's shape; saved in every checkpoint so the checkpoint can rebuild its model."""
-
-    joints: int = 15  # len(data.MODEL_JOINTS): nose, arms, legs, big toes
-    dims: int = 2  # 2 = orthographic front view, 3 = 3D (motion capture only)
-    styles: list[str] = field(default_factory=lambda: [ANY_STYLE])  # index 0 is always "any"
-    style_dim: int = 16
-    hidden: int = 384
-    layers: int = 2
-    mixtures: int = 8
-    dropout: float = 0.1  # between LSTM layers
-    min_log_sigma: float = -6.0  # in standardised units; keeps the likelihood from blowing up
-    velocity: bool = False  # also feed each frame's pose velocity (and whether it is known)
-
-    @property
-    def pose_features(self) -> int:
-        return self.joints * self.dims
-
-    @property
-    def in_features(self) -> int:  # pose, root displacement, observed mask (joints, root step), velocity
-        return self.pose_features + self.dims + self.joints + 1 + (self.pose_features + 1 if self.velocity else 0)
-
-    @property
-    def out_features(self) -> int:  # pose delta, next root displacement
-        return self.pose_features + self.dims
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ChoreoConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 class MDNHead(nn.Module):
     """hidden (..., H) + style (..., S) -> MixtureParams over `out_features` with `mixtures`
     diagonal components."""
 
-    def __init__(self, config: ChoreoConfig):
+    def __init__(self, config: ChoreoConfig, out_features: int):
         super().__init__()
-        self.k, self.d = config.mixtures, config.out_features
+        self.k, self.d = config.mixtures, out_features
         self.min_log_sigma = config.min_log_sigma
         # the head sees the style too, so a style acts on the output directly and not only
         # through the recurrence (where a clear motion history can drown it out)
         self.proj = nn.Linear(config.hidden + config.style_dim, self.k * (1 + 2 * self.d))
+        with torch.no_grad():  # start near "the prior is right": small means, unit spreads
+            self.proj.weight.mul_(0.1)
+            self.proj.bias.zero_()
 
     def forward(self, h: torch.Tensor, style_vec: torch.Tensor) -> MixtureParams:
         """h (..., H) and style_vec (..., style_dim) -> mixture parameters."""
@@ -89,24 +62,26 @@ class MDNHead(nn.Module):
 
 
 class ChoreoModel(nn.Module):
-    """LSTM + MDN over standardised pose features, conditioned on a style."""
+    """LSTM + MDN over standardised bone directions and root steps, conditioned on a style.
+    `config.dims` must be 2 or 3 (the trainer resolves 0 from the data)."""
 
     def __init__(self, config: ChoreoConfig):
         super().__init__()
-        self.config = config
-        c = config
+        if config.dims not in (2, 3):
+            raise DancenowError(f"a model needs dims 2 or 3, got {config.dims}")
+        self.config = c = config
+        D = c.dims
+        self.n_dir = NUM_BONES * D
+        self.in_features = 2 * self.n_dir + D + 1 + NUM_BONES + 1
+        self.out_features = self.n_dir + D
         self.style_embedding = nn.Embedding(len(c.styles), c.style_dim)
-        self.lstm = nn.LSTM(c.in_features + c.style_dim, c.hidden, c.layers, batch_first=True,
+        self.lstm = nn.LSTM(self.in_features + c.style_dim, c.hidden, c.layers, batch_first=True,
                             dropout=c.dropout if c.layers > 1 else 0.0)
-        self.head = MDNHead(c)
+        self.head = MDNHead(c, self.out_features)
         # feature standardisation, set from the training data (saved with the weights)
-        self.register_buffer("x_mean", torch.zeros(c.pose_features + c.dims))
-        self.register_buffer("x_std", torch.ones(c.pose_features + c.dims))
-        self.register_buffer("y_mean", torch.zeros(c.out_features))
-        self.register_buffer("y_std", torch.ones(c.out_features))
-        if c.velocity:
-            self.register_buffer("v_mean", torch.zeros(c.pose_features))
-            self.register_buffer("v_std", torch.ones(c.pose_features))
+        for name, n in (("x", self.n_dir + D), ("v", self.n_dir), ("y", self.out_features)):
+            self.register_buffer(f"{name}_mean", torch.zeros(n))
+            self.register_buffer(f"{name}_std", torch.ones(n))
 
     # --- styles
     def style_vector(self, style: torch.Tensor) -> torch.Tensor:
@@ -115,37 +90,59 @@ class ChoreoModel(nn.Module):
             return self.style_embedding(style)
         return style.to(self.style_embedding.weight.dtype) @ self.style_embedding.weight
 
+    def style_index(self, name: str) -> int:
+        try:
+            return self.config.styles.index(name)
+        except ValueError:
+            raise DancenowError(f"unknown style {name!r}: this model knows {', '.join(self.config.styles)}") from None
+
     # --- features
-    def encode_inputs(self, pose: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
-                      prev_pose: torch.Tensor | None = None, prev_ok: torch.Tensor | None = None) -> torch.Tensor:
-        """pose (B, T, P, D) body heights, root_step (B, T, D), observed (B, T, P + 1) (joints,
-        then the root step) -> x (B, T, in). Unobserved values must already be filled in (by
-        interpolation or the mean pose): the mask tells the model they are guesses.
-        With `config.velocity`, velocities are pose differences within the sequence; the first
-        frame's uses `prev_pose` (B, P, D) where `prev_ok` (B,) says it exists (None: nowhere),
-        and is flagged unknown otherwise."""
-        raw = torch.cat([pose.flatten(-2), root_step], -1)
-        x = (raw - self.x_mean) / self.x_std
-        parts = [x, observed.to(x.dtype)]
-        if self.config.velocity:
-            B = pose.shape[0]
-            ok = torch.zeros(B, dtype=x.dtype, device=x.device) if prev_ok is None else prev_ok.to(x)
-            first = pose[:, 0] if prev_pose is None else torch.where(ok[:, None, None] > 0, prev_pose, pose[:, 0])
-            vel = pose - torch.cat([first[:, None], pose[:, :-1]], 1)  # (B, T, P, D)
-            known = torch.ones_like(x[..., :1])
-            known[:, 0, 0] = ok
-            parts += [(vel.flatten(-2) - self.v_mean) / self.v_std, known]
-        return torch.cat(parts, -1)
+    @staticmethod
+    def velocities(u: torch.Tensor, prev_u: torch.Tensor | None = None,
+                   prev_ok: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame change of directions (B, T, Bn, D) within `u` (B, T, Bn, D); the first
+        frame's uses `prev_u` (B, Bn, D) where `prev_ok` (B,) says it exists, else it is 0 and
+        flagged unknown. Returns (velocities, known (B, T, 1))."""
+        B = u.shape[0]
+        ok = torch.zeros(B, dtype=u.dtype, device=u.device) if prev_ok is None else prev_ok.to(u)
+        first = u[:, 0] if prev_u is None else torch.where(ok[:, None, None] > 0, prev_u, u[:, 0])
+        vel = u - torch.cat([first[:, None], u[:, :-1]], 1)
+        known = torch.ones(u.shape[:2] + (1,), dtype=u.dtype, device=u.device)
+        known[:, 0, 0] = ok
+        return vel, known
 
-    def encode_targets(self, pose_delta: torch.Tensor, next_root_step: torch.Tensor) -> torch.Tensor:
-        """(B, T, P, D) and (B, T, D) -> standardised targets (B, T, out)."""
-        return (torch.cat([pose_delta.flatten(-2), next_root_step], -1) - self.y_mean) / self.y_std
+    def encode_inputs(self, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
+                      prev_u: torch.Tensor | None = None, prev_ok: torch.Tensor | None = None) -> torch.Tensor:
+        """u (B, T, Bn, D) directions, root_step (B, T, D), observed (B, T, Bn + 1) -> x (B, T, in).
+        Unobserved values must already be filled in (interpolated, or the training default):
+        the mask tells the model they are guesses. `prev_u`/`prev_ok` as in `velocities`."""
+        x = (torch.cat([u.flatten(-2), root_step], -1) - self.x_mean) / self.x_std
+        vel, known = self.velocities(u, prev_u, prev_ok)
+        v = (vel.flatten(-2) - self.v_mean) / self.v_std
+        return torch.cat([x, v, known, observed.to(x.dtype)], -1)
 
-    def decode_outputs(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """standardised (..., out) -> pose delta (..., P, D) and root step (..., D), body heights."""
+    def prior(self, u: torch.Tensor, vel: torch.Tensor, root_step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The damped constant-velocity guess of the next frame: directions (..., Bn, D) (not yet
+        projected) and root step (..., D)."""
+        a = self.config.damping
+        return u + a * vel, a * root_step
+
+    def encode_targets(self, u_next: torch.Tensor, step_next: torch.Tensor, u_prior: torch.Tensor,
+                       step_prior: torch.Tensor) -> torch.Tensor:
+        """The next frame relative to its prior -> standardised targets (..., out)."""
+        y = torch.cat([(u_next - u_prior).flatten(-2), step_next - step_prior], -1)
+        return (y - self.y_mean) / self.y_std
+
+    def decode(self, y: torch.Tensor, u_prior: torch.Tensor, step_prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised outputs (..., out) + the prior -> the next frame's directions (..., Bn, D),
+        projected, and root step (..., D)."""
         raw = y * self.y_std + self.y_mean
-        c = self.config
-        return raw[..., : c.pose_features].unflatten(-1, (c.joints, c.dims)), raw[..., c.pose_features:]
+        du = raw[..., : self.n_dir].unflatten(-1, (NUM_BONES, self.config.dims))
+        return project(u_prior + du), step_prior + raw[..., self.n_dir:]
+
+    def point(self, params: MixtureParams) -> torch.Tensor:
+        """The deterministic output of a mixture (config.point: its mode or its mean)."""
+        return mean(params) if self.config.point == "mean" else mode(params)
 
     # --- network
     def run(self, x: torch.Tensor, style: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
@@ -178,9 +175,3 @@ class ChoreoModel(nn.Module):
         params, _ = self.run(x, style, state)
         loss = None if targets is None else mixture_nll(params, targets, target_mask)
         return params, loss
-
-    def style_index(self, name: str) -> int:
-        try:
-            return self.config.styles.index(name)
-        except ValueError:
-            raise DancenowError(f"unknown style {name!r}: this model knows {', '.join(self.config.styles)}") from None

@@ -1,125 +1,160 @@
-"""Train the choreography model: `train(cfg) -> Path` (the last checkpoint's folder).
+"""Train the choreography model: `train(sources, out_dir, cfg) -> Path` (the last checkpoint).
 
 Teacher-forced maximum likelihood with truncated backpropagation through time: each of the
 `batch_size` rows streams through a randomly chosen stretch of a training clip in chunks of
 `bptt` frames, carrying the LSTM state from chunk to chunk (detached) for `episode` chunks, then
 starts a fresh stretch from a zero state. Streaming teaches long-range rhythm; the frequent fresh
 starts teach the model to pick up a dance from a second of context, which is how it is used.
+Beside the likelihood, a free-running loss (`rollout_loss`) trains the deterministic forecast.
 
-Checkpoints (every `checkpoint_every` steps and at the end) are folders written atomically
-(temporary name + rename), the last `keep` kept:
-
-    out_dir/step-0001000/model.safetensors   weights + feature standardisation
-                         model.json          ChoreoConfig, training data statistics, fps, ...
-                         optimizer.pt        AdamW state (torch.load(weights_only=True))
-                         trainer.safetensors carried LSTM states, torch RNG state
-                         trainer.json        step, numpy RNG and data stream state, TrainConfig
-
-`resume=True` continues from the newest checkpoint in out_dir exactly: same weights, optimiser,
-RNG states, stream positions and carried states, so an interrupted run ends where an
-uninterrupted one would.
+Checkpoints (checkpoint.py) every `checkpoint_every` steps, at the end, and when Ctrl-C stops
+the run. `resume=True` continues from the newest intact checkpoint exactly: same weights,
+optimiser, RNG states, stream positions and carried states, so an interrupted run ends where an
+uninterrupted one would (with the same number of CPU threads: float sums depend on it).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import shutil
-from dataclasses import asdict
+import os
+import signal
+import threading
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from tqdm import tqdm
 
-from dancenow.choreo.data import (Clip, ClipArrays, MODEL_JOINTS, bone_limits, bone_medians, clip_arrays, load_clips,
-                                  mirror_arrays)
-from dancenow.choreo.checkpoint import checkpoints, save_checkpoint
-from dancenow.choreo.config import TrainConfig
-from dancenow.choreo.mdn import mixture_nll, mode
-from dancenow.choreo.model import ANY_STYLE, ChoreoModel
+from dancenow.choreo.checkpoint import (CorruptCheckpoint, checkpoint_path, list_checkpoints, load_optimizer,
+                                        load_training_state, newest_intact, optimizer_tensors, prune_checkpoints,
+                                        save_checkpoint, train_lock)
+from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clips_from_motion
+from dancenow.choreo.config import ANY_STYLE, ChoreoTrainConfig
+from dancenow.choreo.mdn import mixture_nll
+from dancenow.choreo.model import ChoreoModel
+from dancenow.choreo.readers import load_motions
+from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, joints_from_bones, mirror_bones, project,
+                                      yaw_rotation)
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
 
+# settings that may change between a run and its resumption
+_BOOKKEEPING = {"steps", "checkpoint_every", "keep", "preset"}
 
 
 # ----------------------------------------------------------------------------- data
 
-def load_training_clips(cfg: TrainConfig) -> list[Clip]:
-    """All clips of cfg.sources at cfg.fps in cfg.dims, minus cfg.exclude (matched by clip name)."""
-    if not cfg.sources:
+def load_training_clips(sources: Sequence[tuple[str, str]], cfg: ChoreoTrainConfig, exclude: Sequence[str] = (),
+                        openpose_fps: float | None = None, progress: bool = False) -> tuple[list[Clip], int]:
+    """(clips of every source at cfg.fps, minus `exclude` (matched by clip name), the dims they
+    are in): cfg.model.dims, or when 0, 3 if every source is 3D motion capture, else 2."""
+    if not sources:
         raise DancenowError("no training files given")
-    clips = []
-    for path, style in cfg.sources:
+    motions = []
+    for path, style in sources:
         if not style or style == ANY_STYLE:
             raise DancenowError(f"{path}: style name {style!r} is reserved or empty; name the style")
-        clips += load_clips(path, style, cfg.fps, cfg.dims, pose_fps=cfg.openpose_fps, front=cfg.front)
-    excluded = set(cfg.exclude)
-    kept = [c for c in clips if c.name.split("@")[0] not in excluded]
-    if not kept:
-        raise DancenowError("no training clips left after exclusions")
-    return kept
+        motions += load_motions(path, style, openpose_fps, None, cfg.front, detect_fps=cfg.fps, progress=progress)
+    dims = cfg.model.dims or (3 if all(m.dims == 3 for m in motions) else 2)
+    flat = [m for m in motions if m.dims < dims]
+    if flat:
+        raise DancenowError(f"{flat[0].name} is 2D: a 3D model needs motion capture only (use dims 2 or 0)")
+    excluded = set(exclude)
+    clips = [c for m in motions if m.name not in excluded for c in clips_from_motion(m, cfg.fps, dims)]
+    clips = [c for c in clips if len(c) >= 3]
+    if not clips:
+        raise DancenowError("no training clips left (every file excluded, or no frame with both hips)")
+    return clips, dims
 
 
-def feature_statistics(arrays: list[ClipArrays], input_noise: float = 0.0) -> dict[str, np.ndarray]:
-    """Means and standard deviations of inputs and targets over observed values, plus the mean
-    pose (P, D). Pose-delta targets are measured from noisy inputs in training, so their spread
-    includes `input_noise` (body heights). Standard deviations are floored (a constant feature
-    must not divide by ~0)."""
-    P, D = arrays[0].pose.shape[1:]
-    xs, ys = [], []
+def feature_statistics(arrays: list[ClipArrays], damping: float, input_noise: float = 0.0,
+                       yaw: bool = False) -> dict[str, np.ndarray]:
+    """Means and standard deviations of inputs, velocities and targets over observed values.
+    Targets are next frames relative to the damped constant-velocity prior, measured in training
+    from noisy inputs, so their spread includes the noise. With yaw augmentation (3D), x and z
+    of every vector are pooled: a turned dancer is as likely as one facing the camera.
+    Standard deviations are floored (a constant feature must not divide by ~0)."""
+    Bn, D = arrays[0].u.shape[1:]
+    xs, vs, ys = [], [], []
     for a in arrays:
-        ok = a.observed[:, :P]
-        x = np.concatenate([a.pose.reshape(len(a), -1), a.root_step], 1)
-        xm = np.concatenate([np.repeat(ok, D, 1), np.repeat(a.observed[:, P:], D, 1)], 1)
-        xs.append(np.where(xm > 0, x, np.nan))
-        d = a.pose[1:] - a.pose[:-1]
-        dm = np.repeat(ok[1:] * ok[:-1], D, 1)
-        y = np.concatenate([d.reshape(len(d), -1), a.root_step[1:]], 1)
-        ym = np.concatenate([dm, np.repeat(a.observed[1:, P:], D, 1)], 1)
-        ys.append(np.where(ym > 0, y, np.nan))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    x_mean, y_mean = np.nan_to_num(np.nanmean(x, 0)), np.nan_to_num(np.nanmean(y, 0))
-    x_std = np.maximum(np.nan_to_num(np.nanstd(x, 0), nan=1.0), 1e-3)
-    y_std = np.nan_to_num(np.nanstd(y, 0), nan=1.0)
-    y_std[: P * D] = np.sqrt(y_std[: P * D] ** 2 + input_noise ** 2)
-    y_std = np.maximum(y_std, 1e-4)
-    mean_pose = x_mean[: P * D].reshape(P, D)
-    # velocity inputs: pose deltas between two noisy inputs (mean 0 by symmetry of the data)
-    v_std = np.sqrt(np.nan_to_num(np.nanstd(y[:, : P * D], 0), nan=1.0) ** 2 + 2 * input_noise ** 2)
-    return {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std, "mean_pose": mean_pose,
-            "v_mean": np.zeros(P * D), "v_std": np.maximum(v_std, 1e-4)}
+        ok = np.repeat(a.observed[:, :Bn], D, 1) > 0
+        x = np.concatenate([a.u.reshape(len(a), -1), a.root_step], 1)
+        xm = np.concatenate([ok, np.repeat(a.observed[:, Bn:], D, 1) > 0], 1)
+        xs.append(np.where(xm, x, np.nan))
+        vel = np.diff(a.u, axis=0).reshape(len(a) - 1, -1)
+        vs.append(np.where(ok[1:] & ok[:-1], vel, np.nan))
+        if len(a) >= 3:
+            prior = a.u[1:-1] + damping * (a.u[1:-1] - a.u[:-2])
+            res = (a.u[2:] - prior).reshape(len(a) - 2, -1)
+            rstep = a.root_step[2:] - damping * a.root_step[1:-1]
+            ym = np.concatenate([ok[2:] & ok[1:-1] & ok[:-2], np.repeat(a.observed[2:, Bn:] * a.observed[1:-1, Bn:], D, 1) > 0], 1)
+            ys.append(np.where(ym, np.concatenate([res, rstep], 1), np.nan))
+    x, v, y = np.concatenate(xs), np.concatenate(vs), np.concatenate(ys)
+    stats = {}
+    for name, arr in (("x", x), ("v", v), ("y", y)):
+        mean, var = np.nan_to_num(np.nanmean(arr, 0)), np.nan_to_num(np.nanvar(arr, 0), nan=1.0)
+        if yaw and D == 3:
+            mean, var = _pool_yaw(mean, var)
+        stats[f"{name}_mean"], stats[f"{name}_std"] = mean, np.sqrt(var)
+    n = Bn * D
+    stats["y_std"][:n] = np.sqrt(stats["y_std"][:n] ** 2 + ((1 + damping) * input_noise) ** 2)
+    stats["v_std"] = np.sqrt(stats["v_std"] ** 2 + 2 * input_noise ** 2)
+    for k, floor in (("x_std", 1e-3), ("v_std", 1e-4), ("y_std", 1e-4)):
+        stats[k] = np.maximum(stats[k], floor)
+    return stats
+
+
+def _pool_yaw(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics of 3-vectors (flattened, ..., 3 per vector) under a uniformly random turn
+    about y: x and z get mean 0 and the same variance (the average second moment)."""
+    m, v = mean.reshape(-1, 3).copy(), var.reshape(-1, 3).copy()
+    second = 0.5 * (v[:, 0] + m[:, 0] ** 2 + v[:, 2] + m[:, 2] ** 2)
+    m[:, [0, 2]] = 0.0
+    v[:, 0] = v[:, 2] = second
+    return m.reshape(mean.shape), v.reshape(var.shape)
+
+
+def training_defaults(arrays: list[ClipArrays]) -> dict[str, list]:
+    """What fills a bone a clip never shows, and a dancer's lengths when none are known: the
+    training data's mean direction (projected) and median lengths."""
+    u = np.concatenate([a.u for a in arrays]).astype(np.float64)
+    return {"direction": project(u.mean(0)).tolist(), "lengths": np.median([a.lengths for a in arrays], 0).tolist()}
 
 
 class Stream:
     """The truncated-BPTT batch stream: `batch_size` rows, each walking through a stretch of a
-    random clip (chosen in proportion to its length), `episode` chunks long.
+    random clip (clips chosen by length, styles by `style_balance`), `episode` chunks long.
 
     A share `transition` of the stretches are style transitions: they open with
-    `transition_lead` frames of a clip of another style, crossfade (body-centred poses and root
-    steps, linearly over `transition_blend` frames) into the clip of the labelled style and go
-    on in it. The lead-in is context only (not a target). Without them the style label would be
+    `transition_lead` frames of a clip of another style, crossfade (directions and root steps,
+    linearly over `transition_blend` frames) into the clip of the labelled style and go on in
+    it. The lead-in is context only (not a target). Without them the style label would be
     redundant (the motion history always shows the style), and a model would learn to ignore
     it; with them, the label is the only clue to where a dance is heading, which is what style
-    choice and blending at generation need. The crossfade is synthetic, and a guess at how a
-    dancer changes style.
+    choice and blending at generation need. The crossfade is synthetic, a guess at how a dancer
+    changes style. Stretches are mirrored (`mirror`) and, in 3D, turned about the vertical
+    (`yaw`) at random.
 
     The stream's state is a small recipe per row plus the numpy RNG: saved in checkpoints, so
     training resumes exactly."""
 
-    def __init__(self, arrays: list[ClipArrays], style_ids: list[int], cfg: TrainConfig, rng: np.random.Generator):
+    def __init__(self, arrays: list[ClipArrays], style_ids: list[int], cfg: ChoreoTrainConfig, rng: np.random.Generator):
         self.arrays, self.style_ids, self.cfg, self.rng = arrays, style_ids, cfg, rng
-        lengths = np.array([len(a) - 1 for a in arrays], np.float64)  # transitions per clip
-        self.p = lengths / lengths.sum()
+        self.p = clip_weights(arrays, style_ids, cfg.style_balance)
         B = cfg.batch_size
         self.recipe: list[dict | None] = [None] * B
         self.buf: list[tuple[np.ndarray, ...] | None] = [None] * B
         self.pos = np.zeros(B, np.int64)  # position within the row's stretch
         self.left = np.zeros(B, np.int64)  # chunks left in the stretch; 0 = start a new one
         self.style = np.zeros(B, np.int64)
+
+    def _augment(self) -> dict:
+        mirror = bool(self.cfg.mirror and self.rng.random() < 0.5)
+        yaw = float(self.rng.uniform(0, 2 * np.pi)) if self.cfg.yaw and self.arrays[0].u.shape[-1] == 3 else 0.0
+        return {"mirror": mirror, "yaw": yaw}
 
     def _new_stretch(self, r: int) -> None:
         cfg = self.cfg
@@ -128,108 +163,106 @@ class Stream:
         lead, lead_start = -1, 0
         if cfg.transition > 0 and self.rng.random() < cfg.transition:
             need = cfg.transition_lead + cfg.transition_blend
-            others = [i for i, a in enumerate(self.arrays) if self.style_ids[i] != self.style_ids[c] and len(a) >= need]
+            others = [i for i, a in enumerate(self.arrays)
+                      if self.style_ids[i] != self.style_ids[c] and len(a) >= need]
             if others:
-                w = np.array([len(self.arrays[i]) - need + 1 for i in others], np.float64)
-                lead = others[int(self.rng.choice(len(others), p=w / w.sum()))]
+                lead = int(others[int(self.rng.integers(len(others)))])
                 lead_start = int(self.rng.integers(0, len(self.arrays[lead]) - need + 1))
-        start = int(self.rng.integers(0, max(1, n - 1 - cfg.bptt) + 1))
+        span = cfg.episode * cfg.bptt + 1
+        start = int(self.rng.integers(0, max(1, n - span + 1)))
         dropped = lead < 0 and self.rng.random() < cfg.style_dropout
-        mirror = bool(cfg.mirror and self.rng.random() < 0.5)
-        self.recipe[r] = {"clip": c, "start": start, "lead": lead, "lead_start": lead_start, "mirror": mirror}
+        self.recipe[r] = {"clip": c, "start": start, "lead": lead, "lead_start": lead_start, **self._augment()}
         self.buf[r] = self._build(self.recipe[r])
         self.style[r] = 0 if dropped else self.style_ids[c]
         self.pos[r] = 0
         self.left[r] = max(1, math.ceil((len(self.buf[r][0]) - 1) / cfg.bptt))
 
     def _build(self, rc: dict) -> tuple[np.ndarray, ...]:
-        """A row's stretch from its recipe: pose, root_step, observed, target_ok (frames that are
+        """A row's stretch from its recipe: u, root_step, observed, target_ok (frames that are
         training targets)."""
         cfg = self.cfg
         a = self.arrays[rc["clip"]]
         need = cfg.episode * cfg.bptt + 1
         s = rc["start"]
-        if rc["lead"] < 0:
-            e = min(len(a), s + need)
-            pose, step, obs = a.pose[s:e], a.root_step[s:e], a.observed[s:e]
-            ok = np.ones(e - s, bool)
-        else:
+        e = min(len(a), s + need)
+        u, step, obs = a.u[s:e].copy(), a.root_step[s:e].copy(), a.observed[s:e].copy()
+        ok = np.ones(e - s, bool)
+        if rc["lead"] >= 0:
             b, ls, n_lead, n_blend = self.arrays[rc["lead"]], rc["lead_start"], cfg.transition_lead, cfg.transition_blend
-            e = min(len(a), s + need)  # the lead-in comes on top of the usual stretch
-            pose, step, obs = a.pose[s:e].copy(), a.root_step[s:e].copy(), a.observed[s:e].copy()
             k = min(n_blend, e - s)
             w = (np.arange(1, k + 1, dtype=np.float32) / (n_blend + 1))  # weight of the new style
             fade = slice(ls + n_lead, ls + n_lead + k)
-            pose[:k] = (1 - w[:, None, None]) * b.pose[fade] + w[:, None, None] * pose[:k]
+            u[:k] = project((1 - w[:, None, None]) * b.u[fade] + w[:, None, None] * u[:k])
             step[:k] = (1 - w[:, None]) * b.root_step[fade] + w[:, None] * step[:k]
             obs[:k] = np.minimum(obs[:k], b.observed[fade])
             head = slice(ls, ls + n_lead)
-            pose = np.concatenate([b.pose[head], pose])
+            u = np.concatenate([b.u[head], u])
             step = np.concatenate([b.root_step[head], step])
             obs = np.concatenate([b.observed[head], obs])
-            ok = np.concatenate([np.zeros(n_lead, bool), np.ones(e - s, bool)])
-        if rc["mirror"]:
-            pose, step, obs = mirror_arrays(pose, step, obs)
-        return pose, step, obs, ok
+            ok = np.concatenate([np.zeros(n_lead, bool), ok])
+        u, step, obs = augment(u, step, obs, rc["mirror"], rc.get("yaw", 0.0))
+        return u, step, obs, ok
 
     def next(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The next chunk: arrays pose (B, L+1, P, D), root_step (B, L+1, D), observed
-        (B, L+1, P+1) (frame L is the last target), valid (B, L+1) (frames that exist and may be
-        targets), prev (B, P, D) the frame before and prev_ok (B,) whether it counts, style (B,),
-        noise (B, L+1, P, D) (frame 0 is the previous frame's); and `reset` (B,) bool: rows
-        whose LSTM state must be zeroed."""
+        """The next chunk: arrays u (B, L+1, Bn, D), root_step (B, L+1, D), observed
+        (B, L+1, Bn+1) (frame L is the last target), valid (B, L+1) (frames that exist and may
+        be targets), prev (B, Bn, D) the frame before and prev_ok (B,) whether it counts, style
+        (B,), noise (B, L+1, Bn, D) (frame 0 is the previous frame's); and `reset` (B,) bool:
+        rows whose LSTM state must be zeroed."""
         cfg, L = self.cfg, self.cfg.bptt
         B = cfg.batch_size
-        P, D = self.arrays[0].pose.shape[1:]
+        Bn, D = self.arrays[0].u.shape[1:]
         reset = self.left <= 0
         for r in np.flatnonzero(reset):
             self._new_stretch(int(r))
-        pose = np.zeros((B, L + 1, P, D), np.float32)
+        u = np.zeros((B, L + 1, Bn, D), np.float32)
         step = np.zeros((B, L + 1, D), np.float32)
-        obs = np.zeros((B, L + 1, P + 1), np.float32)
+        obs = np.zeros((B, L + 1, Bn + 1), np.float32)
         valid = np.zeros((B, L + 1), bool)
-        prev = np.zeros((B, P, D), np.float32)  # the frame before the chunk (for velocities)
+        prev = np.zeros((B, Bn, D), np.float32)
         prev_ok = ~reset  # a fresh stretch starts like a forecast window: no frame before it
         for r in range(B):
-            bp, bs, bo, bok = self.buf[r]
+            bu, bs, bo, bok = self.buf[r]
             s = int(self.pos[r])
-            e = min(len(bp), s + L + 1)
-            pose[r, : e - s], step[r, : e - s], obs[r, : e - s] = bp[s:e], bs[s:e], bo[s:e]
+            e = min(len(bu), s + L + 1)
+            u[r, : e - s], step[r, : e - s], obs[r, : e - s] = bu[s:e], bs[s:e], bo[s:e]
             valid[r, : e - s] = bok[s:e]
             if s > 0:
-                prev[r] = bp[s - 1]
+                prev[r] = bu[s - 1]
             self.pos[r] = s + L
             self.left[r] -= 1
-            if self.pos[r] >= len(bp) - 1:
+            if self.pos[r] >= len(bu) - 1:
                 self.left[r] = 0
-        noise = (self.rng.standard_normal((B, L + 1, P, D)) * cfg.input_noise).astype(np.float32)
-        return {"pose": pose, "root_step": step, "observed": obs, "valid": valid, "prev": prev,
+        noise = (self.rng.standard_normal((B, L + 1, Bn, D)) * cfg.input_noise).astype(np.float32)
+        return {"u": u, "root_step": step, "observed": obs, "valid": valid, "prev": prev,
                 "prev_ok": prev_ok, "style": self.style.copy(), "noise": noise}, reset
 
-    def windows(self, n: int, length: int) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """`n` random windows of exactly `length` frames (clips long enough, by length), for the
-        free-running loss: arrays as in `next` (without noise) and their style ids."""
+    def windows(self, n: int, length: int) -> dict[str, np.ndarray] | None:
+        """`n` random windows of exactly `length` frames (clips long enough, by the stream's
+        weights), augmented like the stream, for the free-running loss: u, root_step,
+        observed, lengths (n, Bn), style (n,)."""
         ok = [i for i, a in enumerate(self.arrays) if len(a) >= length]
         if not ok:
             return None
-        w = np.array([len(self.arrays[i]) - length + 1 for i in ok], np.float64)
-        P, D = self.arrays[0].pose.shape[1:]
-        pose = np.zeros((n, length, P, D), np.float32)
+        w = self.p[ok] / self.p[ok].sum()
+        Bn, D = self.arrays[0].u.shape[1:]
+        u = np.zeros((n, length, Bn, D), np.float32)
         step = np.zeros((n, length, D), np.float32)
-        obs = np.zeros((n, length, P + 1), np.float32)
+        obs = np.zeros((n, length, Bn + 1), np.float32)
+        lengths = np.zeros((n, Bn), np.float32)
         style = np.zeros(n, np.int64)
         for r in range(n):
-            c = ok[int(self.rng.choice(len(ok), p=w / w.sum()))]
+            c = ok[int(self.rng.choice(len(ok), p=w))]
             a = self.arrays[c]
             s = int(self.rng.integers(0, len(a) - length + 1))
-            pr, st, ob = a.pose[s:s + length], a.root_step[s:s + length], a.observed[s:s + length]
-            if self.cfg.mirror and self.rng.random() < 0.5:
-                pr, st, ob = mirror_arrays(pr, st, ob)
-            pose[r], step[r], obs[r] = pr, st, ob
+            aug = self._augment()
+            u[r], step[r], obs[r] = augment(a.u[s:s + length], a.root_step[s:s + length], a.observed[s:s + length],
+                                            aug["mirror"], aug["yaw"])
+            lengths[r] = a.lengths[list(BONE_FLIP)] if aug["mirror"] else a.lengths
             style[r] = 0 if self.rng.random() < self.cfg.style_dropout else self.style_ids[c]
         obs[:, 0, -1] = 0  # the first root step reaches before the window
         step[:, 0] = 0
-        return {"pose": pose, "root_step": step, "observed": obs, "style": style}, style
+        return {"u": u, "root_step": step, "observed": obs, "lengths": lengths, "style": style}
 
     def state_dict(self) -> dict:
         return {"recipe": self.recipe, "pos": self.pos.tolist(), "left": self.left.tolist(),
@@ -242,21 +275,27 @@ class Stream:
         self.rng.bit_generator.state = d["rng"]
 
 
-def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray]):
-    """Stream chunk -> (x, targets, target_mask, style) tensors. Input poses get the noise;
-    targets are measured from the noisy input, so the model learns to steer back."""
-    P, D = model.config.joints, model.config.dims
-    t = _on(model, chunk)
-    pose, step, obs, valid, noise = t["pose"], t["root_step"], t["observed"], t["valid"], t["noise"]
-    noisy = pose[:, :-1] + noise[:, 1:]
-    prev = t["prev"] + noise[:, 0]
-    x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
-    y = model.encode_targets(pose[:, 1:] - noisy, step[:, 1:])
-    joint_ok = obs[:, 1:, :P] * obs[:, :-1, :P] * (valid[:, 1:] & valid[:, :-1])[..., None]
-    root_ok = obs[:, 1:, P:] * valid[:, 1:, None]
-    mask = torch.cat([joint_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
-    return x, y, mask, t["style"]
+def clip_weights(arrays: list[ClipArrays], style_ids: list[int], balance: float) -> np.ndarray:
+    """Chance of drawing each clip: its share of its style's frames, times its style's chance,
+    which goes as (the style's frames) ** balance."""
+    lengths = np.array([len(a) - 1 for a in arrays], np.float64)
+    ids = np.array(style_ids)
+    per_style = {s: lengths[ids == s].sum() for s in set(style_ids)}
+    total = sum(v ** balance for v in per_style.values())
+    return np.array([lengths[i] / per_style[s] * per_style[s] ** balance / total for i, s in enumerate(style_ids)])
 
+
+def augment(u: np.ndarray, step: np.ndarray, obs: np.ndarray, mirror: bool, yaw: float):
+    """A stretch mirrored left/right and turned by `yaw` radians about the vertical (3D)."""
+    if mirror:
+        u, step, obs = mirror_bones(u, step, obs)
+    if yaw:
+        rot = yaw_rotation(yaw)
+        u, step = u @ rot.T, step @ rot.T
+    return u.astype(np.float32), step.astype(np.float32), obs
+
+
+# ----------------------------------------------------------------------------- losses
 
 def _on(model: ChoreoModel, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """numpy arrays -> tensors on the model's device."""
@@ -264,157 +303,272 @@ def _on(model: ChoreoModel, arrays: dict[str, np.ndarray]) -> dict[str, torch.Te
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in arrays.items()}
 
 
+def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray]):
+    """Stream chunk -> (x, targets, target_mask, style) tensors. Input directions get the noise;
+    targets are the clean next frames relative to the prior from the noisy inputs, so the
+    model learns to steer back."""
+    Bn, D = NUM_BONES, model.config.dims
+    t = _on(model, chunk)
+    u, step, obs, valid, noise = t["u"], t["root_step"], t["observed"], t["valid"], t["noise"]
+    noisy = project(u[:, :-1] + noise[:, 1:])
+    prev = project(t["prev"] + noise[:, 0])
+    x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
+    vel, _ = model.velocities(noisy, prev, t["prev_ok"])
+    u_prior, step_prior = model.prior(noisy, vel, step[:, :-1])
+    y = model.encode_targets(u[:, 1:], step[:, 1:], u_prior, step_prior)
+    bone_ok = obs[:, 1:, :Bn] * obs[:, :-1, :Bn] * (valid[:, 1:] & valid[:, :-1])[..., None]
+    root_ok = obs[:, 1:, Bn:] * valid[:, 1:, None]
+    mask = torch.cat([bone_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
+    return x, y, mask, t["style"]
+
+
 def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -> torch.Tensor:
-    """Mean distance (body heights) between the model's free-running mode rollout and the truth
-    over the frames after `context`: joints (body-centred) plus the root track. Gradients reach
-    the chosen components' means through every fed-back step."""
-    P = model.config.joints
+    """Mean distance (body heights) between the model's free-running point rollout and the truth
+    over the frames after `context`: joints (body-centred, the window's bone lengths) plus the
+    root track. Gradients reach the mixture (the chosen component's mean, or every mean and
+    weight for config.point "mean") through every fed-back step."""
     t = _on(model, win)
-    pose, step, obs, style = t["pose"], t["root_step"], t["observed"], t["style"]
-    params, state = model.run(model.encode_inputs(pose[:, :context], step[:, :context], obs[:, :context]), style)
+    u, step, obs, lengths, style = t["u"], t["root_step"], t["observed"], t["lengths"], t["style"]
+    Bn = NUM_BONES
+    params, state = model.run(model.encode_inputs(u[:, :context], step[:, :context], obs[:, :context]), style)
     last = params[:, -1]
-    cur = pose[:, context - 1]  # (B, P, D)
+    prev, cur, cur_step = u[:, context - 2], u[:, context - 1], step[:, context - 1]
     root = torch.zeros_like(step[:, 0])
     true_root = torch.zeros_like(root)
     ones = torch.ones_like(obs[:, 0])
     style_vec = model.style_vector(style)
-    has_prev = torch.ones(pose.shape[0], dtype=torch.bool, device=pose.device)
+    has_prev = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
+    L = lengths[..., None]
     total, count = 0.0, 0.0
-    for t in range(context, pose.shape[1]):
-        prev = cur
-        delta, rstep = model.decode_outputs(mode(last))
-        cur = cur + delta
-        root = root + rstep
-        true_root = true_root + step[:, t]
-        ok = obs[:, t, :P]
-        err = torch.linalg.vector_norm(cur - pose[:, t], dim=-1)  # (B, P)
-        err_root = torch.linalg.vector_norm(root - true_root, dim=-1)  # (B,)
+    for k in range(context, u.shape[1]):
+        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step))
+        root = root + nstep
+        true_root = true_root + step[:, k]
+        err = torch.linalg.vector_norm(joints_from_bones(nxt * L) - joints_from_bones(u[:, k] * L), dim=-1)  # (n, P)
+        ok = obs[:, k, :Bn].amin(-1, keepdim=True)  # (n, 1): a frame with any bone unobserved is skipped
+        err_root = torch.linalg.vector_norm(root - true_root, dim=-1)
         total = total + (err * ok).sum() + err_root.sum()
-        count = count + ok.sum() + err_root.numel()
-        if t + 1 < pose.shape[1]:
-            x = model.encode_inputs(cur[:, None], rstep[:, None], ones[:, None], prev, has_prev)[:, 0]
+        count = count + ok.sum() * err.shape[1] + err_root.numel()
+        if k + 1 < u.shape[1]:
+            x = model.encode_inputs(nxt[:, None], nstep[:, None], ones[:, None], cur, has_prev)[:, 0]
             last, state = model.step(x, style_vec, state)
+        prev, cur, cur_step = cur, nxt, nstep
     return total / max(float(count), 1.0)
 
 
 # ----------------------------------------------------------------------------- training
 
-def _lr(cfg: TrainConfig, step: int) -> float:
+def _lr(cfg: ChoreoTrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-# TrainConfig fields that may change between a run and its resumption
-_BOOKKEEPING = {"steps", "out_dir", "checkpoint_every", "keep", "resume", "threads", "progress", "device"}
-
-
 def _fingerprint(arrays: list[ClipArrays]) -> list:
     return [[a.name, a.style, len(a)] for a in arrays]
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train (or resume) and return the last checkpoint's folder."""
-    from dancenow.choreo.evaluate import pose_statistics  # the health checks' reference numbers
+def _settings(cfg_dict: dict) -> dict:
+    """A config dict without the settings a resumed run may change."""
+    return {k: v for k, v in cfg_dict.items() if k not in _BOOKKEEPING and k not in ("format", "version")}
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+
+def check_output_dir(out_dir: str | os.PathLike) -> Path:
+    """A training folder must be a folder (or not exist yet), not a file or under one."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DancenowError(f"{out} exists and is not a folder: give a folder for the model")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DancenowError(f"cannot write {out}: {parent} is a file")
+            if not os.access(parent, os.W_OK):
+                raise DancenowError(f"cannot write {out}: {parent} is not writable")
+            break
+    return out
+
+
+def train(sources: Sequence[tuple[str, str]], out_dir: str | os.PathLike, cfg: ChoreoTrainConfig,
+          exclude: Sequence[str] = (), resume: bool = True, threads: int | None = None, device: str = "auto",
+          openpose_fps: float | None = None, progress: bool = True) -> Path:
+    """Train (or resume) a model of the `(file, style)` sources into `out_dir` and return the
+    last checkpoint's folder. Every setting, the device and the folder are checked before
+    anything is written; a second run into the same folder is refused while this one lives."""
+    from dancenow.choreo.evaluate import pose_statistics  # the health checks' reference numbers
     from dancenow.compute import resolve_device
 
-    dev = resolve_device(cfg.device)
-    out = Path(cfg.out_dir)
-    clips = load_training_clips(cfg)
+    cfg.validate()
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= 1024):
+        raise DancenowError(f"threads must be a whole number in [1, 1024], got {threads!r}")
+    dev = resolve_device(device)
+    out = check_output_dir(out_dir)
+    if threads:
+        torch.set_num_threads(threads)
+    clips, dims = load_training_clips(sources, cfg, exclude, openpose_fps, progress)
     styles = [ANY_STYLE] + sorted({c.style for c in clips})
     style_of = {s: i for i, s in enumerate(styles)}
-    raw = [clip_arrays(c, np.zeros((len(MODEL_JOINTS), cfg.dims))) for c in clips]
-    stats = feature_statistics(raw, cfg.input_noise)
-    arrays = [clip_arrays(c, stats["mean_pose"]) for c in clips]  # fill never-seen joints with the mean
+    raw = [clip_arrays(c, _fallback_defaults(dims)) for c in clips]
+    defaults = training_defaults(raw)
+    arrays = [clip_arrays(c, defaults) for c in clips]
+    stats = feature_statistics(arrays, cfg.model.damping, cfg.input_noise, cfg.yaw)
+
+    with train_lock(out):
+        return _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, out, resume, threads, dev,
+                             progress, pose_statistics)
+
+
+def _fallback_defaults(dims: int) -> dict:
+    """Defaults before the data's are known: straight down (3D, 2D) and unit lengths."""
+    d = np.zeros((NUM_BONES, dims))
+    d[:, 1] = 1.0
+    return {"direction": d, "lengths": np.full(NUM_BONES, 0.1)}
+
+
+def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, out, resume, threads, dev, progress,
+                  pose_statistics) -> Path:
+    import dataclasses
 
     torch.manual_seed(cfg.seed)
-    model = ChoreoModel(cfg.model_config(styles))
-    for k in ("x_mean", "x_std", "y_mean", "y_std") + (("v_mean", "v_std") if cfg.velocity else ()):
-        getattr(model, k).copy_(torch.from_numpy(stats[k].astype(np.float32)))
+    model = ChoreoModel(dataclasses.replace(cfg.model, dims=dims, styles=styles))
+    for k, v in stats.items():
+        getattr(model, k).copy_(torch.from_numpy(v.astype(np.float32)))
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = Stream(arrays, [style_of[a.style] for a in arrays], cfg, np.random.default_rng(cfg.seed))
     info = {
-        "fps": cfg.fps, "dims": cfg.dims, "front": cfg.front, "joints": list(MODEL_JOINTS),
-        "mean_pose": stats["mean_pose"].tolist(), "bone_limits": bone_limits(clips).tolist(),
-        "bone_median": bone_medians(clips).tolist(),
+        "fps": cfg.fps, "dims": dims, "front": cfg.front, "joints": list(MODEL_JOINTS), "bones": list(BONE_NAMES),
+        "defaults": defaults,
         "reference": {s: pose_statistics([c for c in clips if c.style == s], cfg.fps) for s in styles[1:]}
         | {ANY_STYLE: pose_statistics(clips, cfg.fps)},
-        "clips": _fingerprint(arrays), "train_config": asdict(cfg),
+        "clips": _fingerprint(arrays), "train_config": cfg.to_dict(),
     }
-    B, H = cfg.batch_size, cfg.hidden
-    h = torch.zeros(cfg.layers, B, H, device=dev)
-    c = torch.zeros(cfg.layers, B, H, device=dev)
+    B, H = cfg.batch_size, cfg.model.hidden
+    h = torch.zeros(cfg.model.layers, B, H, device=dev)
+    c = torch.zeros(cfg.model.layers, B, H, device=dev)
     step = 0
 
-    found = checkpoints(out) if cfg.resume else []
+    previous = list_checkpoints(out)  # another run's (--no-resume): deleted once a new one exists
+    found = previous if resume else []
     if found:
-        ck = found[-1]
-        meta = json.loads((ck / "trainer.json").read_text())
-        if meta["clips"] != _fingerprint(arrays):
+        try:
+            meta, model_t, trainer, trainer_t = newest_intact(found, load_training_state)
+        except CorruptCheckpoint as e:
+            raise DancenowError(f"every checkpoint in {out} is damaged ({e}); use --no-resume to start afresh") from None
+        ck = checkpoint_path(out, int(trainer["step"]))
+        if trainer["clips"] != _fingerprint(arrays):
             raise DancenowError(f"cannot resume from {ck}: the training data differ from that run's (use a new folder or --no-resume)")
-        old_cfg, new_cfg = meta["config"], json.loads(json.dumps(asdict(cfg)))
-        changed = sorted(k for k in new_cfg if k not in _BOOKKEEPING and old_cfg.get(k) != new_cfg[k])
+        old, new = _settings(trainer["config"]), _settings(json_roundtrip(cfg.to_dict()))
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             raise DancenowError(f"cannot resume from {ck}: settings differ from that run's ({', '.join(changed)}); "
                                 "use a new folder or --no-resume")
-        if old_cfg.get("steps") != cfg.steps:
-            log.warning("resuming with %d steps instead of %s: the learning-rate schedule changes", cfg.steps, old_cfg.get("steps"))
-        model.load_state_dict(load_file(str(ck / "model.safetensors")))
-        opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
-        stream.load_state_dict(meta["stream"])
-        tt = load_file(str(ck / "trainer.safetensors"))
-        h, c = tt["h"].to(dev), tt["c"].to(dev)
-        torch.set_rng_state(tt["torch_rng"])
-        step = int(meta["step"])
+        if trainer["config"].get("steps") != cfg.steps:
+            log.warning("resuming with %d steps instead of %s: the learning-rate schedule changes", cfg.steps,
+                        trainer["config"].get("steps"))
+        now_threads = torch.get_num_threads()
+        if trainer.get("threads") not in (None, now_threads):
+            log.warning("resuming with %d CPU threads where the checkpoint's run had %s: results will not be "
+                        "bit-identical to an uninterrupted run", now_threads, trainer["threads"])
+        try:
+            model.load_state_dict(model_t)
+            load_optimizer(opt, {k: v.to(dev) for k, v in trainer_t.items()}, trainer["optimizer"])
+            stream.load_state_dict(trainer["stream"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise DancenowError(f"cannot resume from {ck}: {type(e).__name__}: {str(e).splitlines()[0][:100]}") from None
+        h, c = trainer_t["h"].to(dev), trainer_t["c"].to(dev)
+        torch.set_rng_state(trainer_t["torch_rng"])
+        step = int(trainer["step"])
+        previous = []
         log.info("resuming from %s (step %d)", ck, step)
-    elif out.exists() and any(out.iterdir()) and not cfg.resume:
-        log.warning("%s is not empty: its old checkpoints will be replaced as new ones are written", out)
-        for old in checkpoints(out):
-            shutil.rmtree(old, ignore_errors=True)
+    elif previous:
+        log.warning("%s holds checkpoints of an earlier run: they are replaced once this run writes its first", out)
 
     def save() -> Path:
-        trainer = {"step": step, "stream": stream.state_dict(), "clips": _fingerprint(arrays), "config": asdict(cfg)}
-        path = save_checkpoint(out / f"step-{step:07d}", model, {**info, "step": step}, opt, trainer,
-                               {"h": h, "c": c, "torch_rng": torch.get_rng_state()})
-        for old in checkpoints(out)[: -cfg.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        nonlocal previous
+        opt_t, opt_meta = optimizer_tensors(opt)
+        trainer = {"step": step, "stream": stream.state_dict(), "clips": _fingerprint(arrays), "config": cfg.to_dict(),
+                   "optimizer": opt_meta, "threads": torch.get_num_threads(), "device": str(dev)}
+        path = save_checkpoint(checkpoint_path(out, step), model, {**info, "step": step}, trainer,
+                               {**opt_t, "h": h, "c": c, "torch_rng": torch.get_rng_state()})
+        for old in previous:  # the earlier run's, now that this one has a checkpoint
+            if old != path:
+                import shutil
+
+                shutil.rmtree(old, ignore_errors=True)
+        previous = []
+        prune_checkpoints(out, cfg.keep, path)
         return path
 
+    stop = _CtrlC()
     model.train()
     last = None
-    bar = tqdm(total=cfg.steps, initial=step, desc="choreo train", unit="step", disable=not cfg.progress)
-    while step < cfg.steps:
-        chunk, reset = stream.next()
-        keep = torch.from_numpy(~reset).to(h)[None, :, None]
-        h, c = h * keep, c * keep  # fresh stretches start from a zero state
-        x, y, mask, style = batch_tensors(model, chunk)
-        for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
-        params, (h, c) = model.run(x, style, (h, c))
-        loss = nll = mixture_nll(params, y, mask)
-        if cfg.rollout_weight > 0:
-            win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
-            if win is not None:
-                loss = loss + cfg.rollout_weight * rollout_loss(model, win[0], cfg.rollout_context)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        h, c = h.detach(), c.detach()
-        step += 1
-        bar.update(1)
-        if step % 10 == 0:
-            bar.set_postfix(nll=f"{nll.item():.3f}", loss=f"{loss.item():.3f}")
-        if not math.isfinite(loss.item()):
-            raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            last = save()
+    bar = tqdm(total=cfg.steps, initial=step, desc="choreo train", unit="step", disable=not progress)
+    with stop:
+        while step < cfg.steps:
+            chunk, reset = stream.next()
+            keep = torch.from_numpy(~reset).to(h)[None, :, None]
+            h, c = h * keep, c * keep  # fresh stretches start from a zero state
+            x, y, mask, style = batch_tensors(model, chunk)
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, step)
+            params, (h, c) = model.run(x, style, (h, c))
+            loss = nll = mixture_nll(params, y, mask)
+            if cfg.rollout_weight > 0:
+                win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
+                if win is not None:
+                    loss = loss + cfg.rollout_weight * rollout_loss(model, win, cfg.rollout_context)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            h, c = h.detach(), c.detach()
+            step += 1
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(nll=f"{nll.item():.3f}", loss=f"{loss.item():.3f}")
+            if not math.isfinite(loss.item()):
+                raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                last = save()
+            elif stop.requested:
+                save()
+                log.warning("interrupted: saved step %d; run the same command again to continue", step)
+                raise KeyboardInterrupt
     bar.close()
     if last is None:  # resumed a finished run
-        last = found[-1] if found else save()
+        last = list_checkpoints(out)[-1] if list_checkpoints(out) else save()
     return last
+
+
+def json_roundtrip(d: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(d))
+
+
+class _CtrlC:
+    """While active, the first Ctrl-C only asks the training loop to stop after its step (it
+    then saves a checkpoint); a second one stops at once. Only in the main thread (signals
+    cannot be caught elsewhere)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Ctrl-C: saving a checkpoint after this step (press again to stop at once)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+

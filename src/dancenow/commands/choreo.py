@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dancenow.choreo.config import TRAIN_DEFAULTS  # torch-free: defaults for --help
+from dancenow.choreo.config import PRESETS  # torch-free
 from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
 
 
@@ -20,66 +20,62 @@ def choreo() -> None:
 
 @command("train", group=choreo, heavy=True)
 @click.argument("poses", nargs=-1, type=click.Path())
-@click.option("--style", default=None, help="Style name of the POSES.")
+@click.option("--style", default=None, help="Style name of the POSES (pose files, BVH motion capture or videos).")
 @click.option("--add", "add", type=(str, str), multiple=True, metavar="STYLE PATTERN",
               help="More training files of another style (glob pattern, quoted). Repeatable.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model folder (checkpoints go here).")
+@click.option("--preset", "preset_name", default="default", show_default=True, type=click.Choice(PRESETS),
+              help="Network size and schedule.")
+@click.option("--config", "config_path", type=click.Path(), default=None,
+              help="A JSON config; its settings override the preset it names (default: default).")
 @click.option("--exclude", multiple=True, help="Leave out a take by name (file stem), e.g. 60_01_scaled. Repeatable.")
-@click.option("--steps", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.steps, show_default=True, help="Training steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.batch_size, show_default=True)
-@click.option("--hidden", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.hidden, show_default=True, help="LSTM width.")
-@click.option("--layers", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.layers, show_default=True, help="LSTM layers.")
-@click.option("--mixtures", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.mixtures, show_default=True, help="Gaussian mixture components.")
-@click.option("--lr", type=POSITIVE, default=TRAIN_DEFAULTS.lr, show_default=True, help="Peak learning rate.")
-@click.option("--rollout-weight", type=click.FloatRange(min=0), default=TRAIN_DEFAULTS.rollout_weight, show_default=True,
-              help="Weight of the free-running (1 s rollout) loss beside the likelihood; 0 = pure teacher forcing.")
-@click.option("--dims", type=click.Choice(["2", "3"]), default="2", show_default=True,
-              help="2: front-view 2D poses; 3: 3D (motion capture only).")
-@click.option("--fps", type=POSITIVE, default=TRAIN_DEFAULTS.fps, show_default=True, help="Frame rate the model works at (inputs are resampled).")
+@click.option("--steps", type=int, default=None, help="Training steps (default: the preset's or config's).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the preset's or config's, 0).")
+@click.option("--no-resume", is_flag=True,
+              help="Start afresh even if the folder holds checkpoints (they go once the new run has one).")
 @click.option("--openpose-fps", type=POSITIVE, default=None, help="Frame rate of OpenPose JSON folders (they store none).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.checkpoint_every, show_default=True)
-@click.option("--keep", type=click.IntRange(min=1), default=TRAIN_DEFAULTS.keep, show_default=True, help="Checkpoints kept.")
-@click.option("--no-resume", is_flag=True, help="Start afresh even if the folder holds checkpoints.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: the idle cores).")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: the idle cores).")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
-def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, layers, mixtures, lr, rollout_weight,
-                 dims, fps, openpose_fps, seed, checkpoint_every, keep, no_resume, threads, device):
-    """Train a style model on pose files (.npz, OpenPose folders) and BVH motion capture. Resumes
-    from the folder's newest checkpoint unless --no-resume.
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def choreo_train(poses, style, add, output, preset_name, config_path, exclude, steps, seed, no_resume, openpose_fps,
+                 threads, device, quiet):
+    """Train a style model on pose files (.npz, OpenPose folders), BVH motion capture or videos
+    (the dancer's poses are detected first). Motion capture alone trains a 3D model; anything
+    2D trains a front-view one (the kind `choreo live` needs). Resumes from the folder's newest
+    checkpoint unless --no-resume; Ctrl-C saves a checkpoint.
 
     Example: dancenow choreo train data/cmu_salsa/*.bvh --style salsa --add folk 'data/ucy/*.bvh' -o model/
     """
-    from dancenow.choreo.data import training_sources
-    from dancenow.choreo.train import TrainConfig, train
+    from dancenow.choreo.config import load_config, preset
+    from dancenow.choreo.readers import training_sources
+    from dancenow.choreo.train import train
 
-    cfg = TrainConfig(sources=training_sources(poses, style, add), out_dir=output, exclude=list(exclude), steps=steps,
-                      batch_size=batch_size, hidden=hidden, layers=layers, mixtures=mixtures, lr=lr,
-                      rollout_weight=rollout_weight, dims=int(dims), fps=fps, seed=seed,
-                      checkpoint_every=checkpoint_every, keep=keep, resume=not no_resume, threads=threads,
-                      openpose_fps=openpose_fps, device=device)
-    wrote(train(cfg))
+    cfg = load_config(config_path) if config_path else preset(preset_name)
+    if steps is not None:
+        cfg.steps = steps
+    if seed is not None:
+        cfg.seed = seed
+    wrote(train(training_sources(poses, style, add), output, cfg, exclude=list(exclude), resume=not no_resume,
+                threads=threads, device=device, openpose_fps=openpose_fps, progress=not quiet))
 
 
 @command("generate", group=choreo, heavy=True)
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
 @click.option("--prime", "prime_path", type=click.Path(), default=None,
-              help="Pose/BVH file whose last --prime-seconds the dance continues; default: the mean pose, standing still.")
+              help="Pose/BVH/video file whose last --prime-seconds the dance continues; default: a typical pose, standing still.")
 @click.option("--prime-seconds", type=POSITIVE, default=1.0, show_default=True, help="How much of --prime to use.")
-@click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance.")
+@click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance (at most 3600).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
-              help="Randomness: 0 = most likely moves (deterministic; settles into stillness), 1 = the model's full spread.")
+              help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full spread.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
 @click.option("--no-prime-frames", is_flag=True, help="Leave the --prime motion out of the output.")
-@click.option("--limb-pull", type=click.FloatRange(0, 1), default=None,
-              help="Share of the way limbs return to their typical length each frame (default 0.7; 0 = the network alone).")
 @click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(),
               help="dance.npz (poses, ready for `dancenow transfer`), an OpenPose folder, or dance.mp4 (stick figure). Repeatable.")
 @openpose_options
 def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, style, seed, size,
-                    no_prime_frames, limb_pull, outputs, openpose_fps, openpose_size, openpose_video):
+                    no_prime_frames, outputs, openpose_fps, openpose_size, openpose_video):
     """Generate new dance moves in a learned style (or a blend), continuing a prime motion.
 
     Example: dancenow choreo generate --model model/ --prime start.npz --seconds 30 --style salsa=0.7,folk=0.3 -o dance.npz -o dance.mp4
@@ -88,7 +84,7 @@ def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, 
 
     dance = generate_to_files(model_dir, outputs, prime=prime_path, prime_seconds=prime_seconds, seconds=seconds,
                               temperature=temperature, style=style, seed=seed, size=size,
-                              include_prime=not no_prime_frames, limb_pull=limb_pull, openpose_fps=openpose_fps,
+                              include_prime=not no_prime_frames, openpose_fps=openpose_fps,
                               openpose_size=openpose_size, openpose_video=openpose_video)
     for out in outputs:
         wrote(out)
@@ -107,14 +103,15 @@ def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, 
 @click.option("--context", type=POSITIVE, default=1.0, show_default=True, help="Seconds of observed motion used.")
 @click.option("--style", default=None, help='Style or blend to predict in (default: any).')
 @click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="0 = most likely continuation.")
-@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="Forecast every N-th frame (to keep up on a slow machine).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="Forecast every N-th model frame (to keep up on a slow machine).")
 @click.option("--record", type=click.Path(), default=None, help="Save what is shown to this .mp4.")
 @click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, temperature, every, record, no_window,
                 max_frames):
     """Forecast a dancer live: the observed figure and the model's predicted continuation side
-    by side, in a window, and/or recorded.
+    by side, at the camera's frame rate, in a window and/or recorded. Needs a 2D model (trained
+    from video or pose files, or with dims 2).
 
     Example: dancenow choreo live --model model/ --source dance.mp4 --record live.mp4
     """
@@ -123,9 +120,9 @@ def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, 
     config = LiveConfig(context_s=context, horizon_s=horizon, style=style, temperature=temperature, every=every)
     stats = live_session(model_dir, source, camera, poses_path, config, show=False if no_window else None,
                          record=record, max_frames=max_frames)
-    click.echo(f"{stats.frames} frames, {stats.forecasts} forecasts; forecast latency mean "
+    click.echo(f"{stats.frames} frames at {stats.fps:g} fps, {stats.forecasts} forecasts; forecast latency mean "
                f"{stats.mean_latency_s * 1000:.1f} ms, worst {stats.max_latency_s * 1000:.1f} ms "
-               f"(real time needs < {stats.frame_budget_s * 1000:.0f} ms)")
+               f"(real time needs < {stats.frame_budget_s * 1000:.0f} ms); shown at {stats.shown_per_s:.0f} frames/s")
     if record:
         wrote(record)
 
@@ -142,7 +139,8 @@ def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, 
 @click.option("-o", "--output", type=click.Path(), default=None, help="Also write the report as .json.")
 def choreo_evaluate(poses, model_dir, style, context, stride, health_seconds, openpose_fps, output):
     """Forecast held-out motion 1 frame, 0.5 s and 1 s ahead against the zero-velocity, constant
-    velocity and mean-pose baselines; held-out likelihood; health of a long generated dance.
+    velocity, damped velocity and mean-pose baselines; held-out likelihood; health of a long
+    generated dance.
 
     Example: dancenow choreo evaluate data/cmu_salsa/60_01_scaled.bvh --model model/ --style salsa
     """

@@ -1,0 +1,236 @@
+"""The choreography benchmark (issue 18): one table for forecasting, health, style and novelty.
+
+    python bench/choreo_eval.py                        # seeds 0 and 1, every style left out in turn
+    python bench/choreo_eval.py --seeds 0 --leave-out folk,jpop --runs runs/choreo-eval
+
+For every seed it trains (or resumes, in --runs) with the default settings (preset "default")
+on the shared dance data (../shared/data/dance):
+  - "all": every style, the CMU salsa takes 01-03 of both partners held out;
+  - "without X" for each left-out style X: X never seen (and the salsa takes still held out).
+Then it measures, on the CPU:
+  forecasting  from 1 s of motion, 1 frame / 0.5 s / 1 s ahead, mean per-joint error in body
+               heights, body-centred, in 3D (and seen from the front), against zero-velocity,
+               constant velocity, damped velocity (the model's prior alone) and mean-pose
+               baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
+  health       60 s generations from a held-out second of salsa at the default temperature:
+               bone-length drift, speed and spread against the data's, frozen seconds;
+  style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
+               (salsa's training takes and the first 70% of every other take), its accuracy on
+               the held-out rest; then the share of windows of generated dances (30 s from a
+               neutral standing pose, first 2 s dropped, 3 dances per style) it names right, and
+               where a 50/50 blend lands between its parents;
+  novelty      distance of each generated second to the nearest training second, beside the
+               same for held-out real salsa (RMS bone-direction difference, about radians);
+  speed        generated frames per second, batch of 1.
+One torch thread by default: the machines this runs on are shared; timings say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dancenow.choreo.benchmark import SHARED_STYLES, is_salsa_test, shared_sources, training_split
+from dancenow.choreo.checkpoint import load_model
+from dancenow.choreo.clips import load_clips
+from dancenow.choreo.config import preset
+from dancenow.choreo.evaluate import DEFAULT_TEMPERATURE, dance_health, evaluate_forecast
+from dancenow.choreo.generate import Choreographer, write_dance
+from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
+from dancenow.choreo.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+FPS = 30.0
+BLEND = ("salsa", "folk")
+
+
+def load_data(root: Path, dims: int) -> dict[str, list]:
+    data: dict[str, list] = {}
+    for p, s in shared_sources(root):
+        data.setdefault(s, []).extend(load_clips(p, s, FPS, dims))
+    return data
+
+
+def classifier_split(data: dict[str, list]) -> tuple[list, list]:
+    """(train, held-out) real examples (pose, root, style) for the style classifier."""
+    train_ex, held = [], []
+    for style, clips in data.items():
+        for c in clips:
+            if style == "salsa":
+                (held if is_salsa_test(c.name) else train_ex).append((c.pose, c.root, style))
+            else:
+                k = int(len(c) * 0.7)
+                train_ex.append((c.pose[:k], c.root[:k], style))
+                held.append((c.pose[k:], c.root[k:], style))
+    return train_ex, held
+
+
+def train_model(args, seed: int, leave_out: str | None) -> Path:
+    name = f"all-seed{seed}" if leave_out is None else f"without-{leave_out}-seed{seed}"
+    sources, exclude = training_split(args.data, leave_out)
+    cfg = preset("default")
+    cfg.seed = seed
+    if args.steps:
+        cfg.steps = args.steps
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ckpt = train(sources, Path(args.runs) / name, cfg, exclude=exclude, threads=args.threads, device=args.device,
+                 progress=False)
+    print(f"trained {name}: {ckpt} (this call {(time.process_time() - cpu0) / 60:.1f} CPU min, "
+          f"{(time.perf_counter() - wall0) / 60:.1f} wall min)", flush=True)
+    return ckpt
+
+
+def generated_style(ch: Choreographer, clf: StyleClassifier, styles: list[str], seconds: float, temperature: float,
+                    n: int = 3) -> dict:
+    """Per style (and the blend): share of windows named that style, mean probability of each
+    style, over `n` generated dances from the neutral standing pose."""
+    out = {}
+    specs = [s for s in styles if s in clf.styles] + ([f"{BLEND[0]}=0.5,{BLEND[1]}=0.5"] if all(b in styles for b in BLEND) else [])
+    for spec in specs:
+        probs = []
+        for k in range(n):
+            d = ch(None, seconds=seconds, temperature=temperature, style=spec, random_seed=100 + k)
+            skip = d.seed_frames + int(2 * FPS)
+            probs.append(clf.proba(d.pose[skip:], d.root[skip:]))
+        p = np.concatenate(probs)
+        entry = {"mean_prob": dict(zip(clf.styles, p.mean(0).round(4).tolist()))}
+        if "=" not in spec:
+            entry["recognised"] = float(np.mean(np.argmax(p, 1) == clf.styles.index(spec)))
+        out[spec] = entry
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "dance"))
+    ap.add_argument("--runs", default="runs/choreo-eval", help="model folders (training resumes there)")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--leave-out", default="all", help="styles left out in turn: all, none, or a comma list")
+    ap.add_argument("--steps", type=int, default=None, help="override the default preset's steps (not for the issue's figures)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="training device; everything is measured on the CPU")
+    ap.add_argument("--videos", default=None, help="folder for a 30 s generated salsa video per seed")
+    ap.add_argument("--json", default=None, help="write every figure as JSON here")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    left = list(SHARED_STYLES) if args.leave_out == "all" else [] if args.leave_out == "none" else args.leave_out.split(",")
+    data = None
+    results: dict = {"seeds": seeds, "left_out": left, "temperature": DEFAULT_TEMPERATURE, "runs": {}}
+
+    models = {}
+    for seed in seeds:
+        for lo in [None] + left:
+            models[(seed, lo)] = train_model(args, seed, lo)
+    model0, info0 = load_model(models[(seeds[0], None)])
+    data = load_data(Path(args.data), int(info0["dims"]))
+    salsa_test = [c for c in data["salsa"] if is_salsa_test(c.name)]
+
+    # the style classifier and the novelty reference (real data only)
+    clf_train, clf_held = classifier_split(data)
+    clf = StyleClassifier.fit(clf_train, FPS)
+    results["classifier_heldout_accuracy"] = clf.accuracy(clf_held)
+    train_clips = [c for s, cs in data.items() for c in cs if not is_salsa_test(c.name)]
+    reference = training_seconds([c.pose for c in train_clips], FPS)
+    real_nov = np.concatenate([novelty(c.pose, FPS, reference) for c in salsa_test])
+    results["novelty_real_heldout_salsa"] = np.percentile(real_nov, [10, 50, 90]).tolist()
+
+    for seed in seeds:
+        r: dict = {}
+        model, info = load_model(models[(seed, None)])
+        rep = evaluate_forecast(model, info, salsa_test, style="salsa")
+        r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll}
+        ch = Choreographer(model, info)
+        seed_clip = max(salsa_test, key=len).slice(0, int(FPS))
+        health = []
+        for k in range(2):
+            d = ch(seed_clip, seconds=60, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=k)
+            h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
+            health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
+                           "summary": h.summary()})
+        r["health"] = health
+        r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, DEFAULT_TEMPERATURE)
+        gen = [ch(None, seconds=30, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=200 + k) for k in range(3)]
+        nov = np.concatenate([novelty(d.pose[d.seed_frames + int(2 * FPS):], FPS, reference) for d in gen])
+        r["novelty_generated_salsa"] = np.percentile(nov, [10, 50, 90]).tolist()
+        r["near_copies"] = float(np.mean(nov < np.percentile(real_nov, 5)))
+        if args.videos:
+            Path(args.videos).mkdir(parents=True, exist_ok=True)
+            d = ch(salsa_test[0].slice(300, 330), seconds=30, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=seed)
+            write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.mp4")
+            write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.npz")
+        r["left_out"] = {}
+        for lo in left:
+            m, inf = load_model(models[(seed, lo)])
+            lrep = evaluate_forecast(m, inf, data[lo], style="any")
+            r["left_out"][lo] = {"body": lrep.body, "front": lrep.front, "windows": lrep.windows}
+        results["runs"][seed] = r
+        print(f"seed {seed} measured", flush=True)
+
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+
+
+def _gain(tab: dict, h: int) -> float:
+    return 100 * (1 - tab["model"][h] / tab["zero-velocity"][h])
+
+
+def print_table(res: dict) -> None:
+    seeds = res["seeds"]
+    runs = res["runs"]
+    H = ("1 frame", "0.5 s", "1 s")
+    print("\n== forecasting: mean per-joint error, body heights, body-centred 3D; % = below zero-velocity "
+          "(front view in brackets)")
+    head = f"{'set':26s}{'ahead':>8s}" + "".join(f"{'model s' + str(s):>18s}" for s in seeds) + \
+        f"{'zero-vel':>10s}{'const-vel':>10s}{'damped':>10s}{'mean pose':>10s}"
+    print(head)
+    sets = [("held-out salsa (salsa)", lambda r: r["salsa"])] + \
+        [(f"left-out {lo} (any)", lambda r, lo=lo: r["left_out"][lo]) for lo in res["left_out"]]
+    for title, get in sets:
+        first = get(runs[seeds[0]])
+        for h, name in enumerate(H):
+            cells = ""
+            for s in seeds:
+                t = get(runs[s])
+                front = f"[{_gain(t['front'], h):+.0f}]" if t.get("front") else ""
+                cells += f"{t['body']['model'][h]:8.4f} {_gain(t['body'], h):+5.1f}%{front:>5s}"
+            b = first["body"]
+            print(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
+                  f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
+    print(f"\n== health: 60 s salsa generations at temperature {res['temperature']:g} (two sampling seeds per model)")
+    for s in seeds:
+        for h in runs[s]["health"]:
+            print(f"  model seed {s}: {h['summary']}; {h['frames_per_s']:.0f} frames/s")
+    acc = res["classifier_heldout_accuracy"]
+    print("\n== style: classifier of 2-s windows, held-out accuracy "
+          + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
+    for s in seeds:
+        gs = runs[s]["generated_style"]
+        rec = ", ".join(f"{k} {v['recognised'] * 100:.0f}%" for k, v in gs.items() if "recognised" in v)
+        print(f"  model seed {s}: generated dances recognised as their style: {rec}")
+        blend = [k for k in gs if "=" in k]
+        if blend:
+            a, b = BLEND
+            pa = [gs[a]["mean_prob"][a], gs[blend[0]]["mean_prob"][a], gs[b]["mean_prob"][a]]
+            pb = [gs[a]["mean_prob"][b], gs[blend[0]]["mean_prob"][b], gs[b]["mean_prob"][b]]
+            print(f"    P({a}) for {a} / 50-50 blend / {b}: {pa[0]:.2f} / {pa[1]:.2f} / {pa[2]:.2f}; "
+                  f"P({b}): {pb[0]:.2f} / {pb[1]:.2f} / {pb[2]:.2f}")
+    r = res["novelty_real_heldout_salsa"]
+    print(f"\n== novelty: distance to the nearest training second (10th/50th/90th percentile); "
+          f"held-out real salsa {r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f}")
+    for s in seeds:
+        g = runs[s]["novelty_generated_salsa"]
+        print(f"  model seed {s}: generated salsa {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}; "
+              f"near-copies (closer than 95% of real held-out seconds) {runs[s]['near_copies'] * 100:.0f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Generation: seeded, bodies that keep their bones exactly for a minute and more, the first
+forecast frame as good as constant velocity, style blends between their parents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dancenow.choreo import readers as R
+from dancenow.choreo.clips import clips_from_motion
+from dancenow.choreo.config import ChoreoConfig
+from dancenow.choreo.generate import Choreographer, check_seconds
+from dancenow.choreo.model import ChoreoModel
+from dancenow.choreo.skeleton import MODEL_JOINTS, NUM_BONES, bone_lengths
+from dancenow.errors import DancenowError
+from dancenow.keypoints import Joint
+
+from .helpers import FPS, synthetic_dance
+
+
+def _clip(arms_up, seconds, seed):
+    return clips_from_motion(R.motion_from_poses(synthetic_dance(arms_up, seconds=seconds, seed=seed), "s"), FPS, 2)[0]
+
+
+def test_bone_lengths_exact_over_a_60_s_generation_in_3d():
+    """By construction, not by training: an untrained 3D network sampled at full temperature."""
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=32, layers=2, mixtures=3, style_dim=4, styles=["any", "a"])).eval()
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=(NUM_BONES, 3))
+    info = {"fps": FPS, "dims": 3, "defaults": {"direction": direction / np.linalg.norm(direction, axis=-1, keepdims=True),
+                                                 "lengths": rng.uniform(0.05, 0.3, NUM_BONES)}}
+    dance = Choreographer(model, info)(None, seconds=60, temperature=1.0, style="a", random_seed=1)
+    assert dance.pose.shape == (1 + 1800, 15, 3)
+    lens = bone_lengths(dance.pose)
+    np.testing.assert_allclose(lens, np.broadcast_to(info["defaults"]["lengths"], lens.shape), rtol=1e-5)
+    assert np.abs(dance.pose).max() < 2.0
+
+
+def test_generation_is_seeded(two_style_model):
+    ch = Choreographer(*two_style_model)
+    seed = _clip(0.9, 1.0, 7)
+    a = ch(seed, seconds=4, temperature=0.8, style="up", random_seed=3)
+    b = ch(seed, seconds=4, temperature=0.8, style="up", random_seed=3)
+    c = ch(seed, seconds=4, temperature=0.8, style="up", random_seed=4)
+    assert np.array_equal(a.pose, b.pose) and np.array_equal(a.root, b.root)
+    assert not np.array_equal(a.pose, c.pose)
+    assert a.pose.shape == (30 + 120, 15, 2) and a.seed_frames == 30
+    np.testing.assert_allclose(a.pose[:30], seed.pose, atol=1e-6)
+    assert a.frames_per_second > 30  # faster than real time even on a loaded CPU
+    # 2D: no bone ever looks longer than the dancer's
+    assert (bone_lengths(a.pose[30:]) <= a.lengths + 1e-5).all()
+
+
+def test_first_forecast_frame_is_as_good_as_constant_velocity(two_style_model):
+    from dancenow.choreo.evaluate import evaluate_forecast
+
+    model, info = two_style_model
+    held_out = [_clip(0.9, 4.0, 21), _clip(0.0, 4.0, 22)]  # unseen phases of the smooth training dances
+    rep = evaluate_forecast(model, info, held_out, stride_s=0.25)
+    first = rep.body["model"][0]
+    assert first <= rep.body["constant velocity"][0], rep.table()
+    assert first < 0.5 * rep.body["zero-velocity"][0], rep.table()
+
+
+def test_blended_style_lies_between_its_parents(two_style_model):
+    ch = Choreographer(*two_style_model)
+    wrists = [MODEL_JOINTS.index(j) for j in (Joint.R_WRIST, Joint.L_WRIST)]
+    seed = _clip(0.45, 1.0, 5)  # 1 s of the same dance with the arms half raised, neither style's
+
+    def wrist_height(style):  # mean wrist y over the last 2 of 4 s (body heights, y down: smaller = higher)
+        d = ch(seed, seconds=4, temperature=0.0, style=style)
+        return float(d.pose[-60:, wrists, 1].mean())
+
+    up, down, half = wrist_height("up"), wrist_height("down"), wrist_height("up=0.5,down=0.5")
+    assert down - up > 0.08  # the styles part by more than 0.08 body heights
+    assert up + 0.05 * (down - up) < half < down - 0.05 * (down - up)
+
+
+def test_absurd_lengths_are_refused_with_the_bound():
+    with pytest.raises(DancenowError, match="at most 3600"):
+        check_seconds(1e7)
+    with pytest.raises(DancenowError, match="> 0"):
+        check_seconds(float("nan"))
