@@ -35,6 +35,7 @@ def two_style_model(styles_dir, tmp_path_factory):
 
     torch.set_num_threads(1)
     cfg = tiny_cfg(model=dict(hidden=48), steps=300, lr=3e-3, warmup=10, checkpoint_every=1000,
-                   style_dropout=0.1, rollout_weight=1.0, rollout_frames=10, rollout_context=10, rollout_batch=4)
+                   style_dropout=0.1, rollout_weight=1.0, rollout_frames=10, rollout_context=10, rollout_batch=4,
+                   input_noise=0.2)
     ckpt = train(style_sources(styles_dir), tmp_path_factory.mktemp("two") / "m", cfg, threads=1, progress=False)
     return load_model(ckpt)

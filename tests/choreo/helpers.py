@@ -62,6 +62,6 @@ def tiny_cfg(**kw) -> ChoreoTrainConfig:
     model = dict(hidden=32, layers=1, mixtures=2, style_dim=4, dropout=0.0)
     model.update(kw.pop("model", {}))
     base = dict(steps=6, batch_size=8, bptt=15, episode=2, warmup=5, lr=5e-3, checkpoint_every=3, keep=2,
-                rollout_weight=0.0, input_noise=0.01)
+                rollout_weight=0.0, input_noise=0.2)
     base.update(kw)
     return dataclasses.replace(ChoreoTrainConfig(model=ChoreoConfig(**model)), **base).validate()

@@ -80,12 +80,12 @@ def test_generate_bounds_and_unknown_styles(styles_dir, tmp_path):
 
 def test_train_from_a_real_dance_video(shared_data, tmp_path):
     """`choreo train dance.mp4 --style me`: poses detected with the pose stage, a 2D model
-    trained, and it generates (3 s of a real street-dance clip)."""
+    trained, and it generates (2 s of a real street-dance clip)."""
     from dancenow.choreo.checkpoint import load_model
     from dancenow.video import read_frames, write_video
 
     src = shared_data / "footage" / "s1_streetdance_outdoor.mp4"
-    frames = [f for _, f in zip(range(90), read_frames(src))]
+    frames = [f for _, f in zip(range(60), read_frames(src))]
     write_video(tmp_path / "dance.mp4", frames, 29.97)
     r = CliRunner()
     res = r.invoke(main, ["choreo", "train", str(tmp_path / "dance.mp4"), "--style", "me", "-o", str(tmp_path / "m"),
@@ -93,7 +93,7 @@ def test_train_from_a_real_dance_video(shared_data, tmp_path):
     assert res.exit_code == 0, res.output
     model, info = load_model(tmp_path / "m")
     assert info["dims"] == 2 and model.config.styles == ["any", "me"]
-    assert info["clips"][0][2] >= 80  # the dancer was found in (nearly) every one of the 90 frames
+    assert info["clips"][0][2] >= 55  # the dancer was found in (nearly) every one of the 60 frames
     res = r.invoke(main, ["choreo", "generate", "--model", str(tmp_path / "m"), "--prime", str(tmp_path / "dance.mp4"),
                           "--seconds", "2", "--style", "me", "-o", str(tmp_path / "g.npz")])
     assert res.exit_code == 0, res.output

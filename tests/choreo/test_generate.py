@@ -83,3 +83,22 @@ def test_absurd_lengths_are_refused_with_the_bound():
         check_seconds(1e7)
     with pytest.raises(DancenowError, match="> 0"):
         check_seconds(float("nan"))
+
+
+def test_a_dancer_turned_about_the_vertical_is_forecast_turned_the_same_way():
+    """3D models read every frame in the body's heading frame: facing is not style."""
+    from dancenow.choreo.generate import forecast
+    from dancenow.choreo.skeleton import project, yaw_rotation
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    rng = np.random.default_rng(0)
+    u = project(rng.normal(size=(1, 10, NUM_BONES, 3))).astype(np.float32)
+    step = rng.normal(0, 0.01, (1, 10, 3)).astype(np.float32)
+    obs = np.ones((1, 10, NUM_BONES + 1), np.float32)
+    rot = yaw_rotation(1.1)
+    style = torch.tensor([1])
+    pu, ps = forecast(model, *(torch.from_numpy(v) for v in (u, step, obs)), style, 20)
+    tu, ts = forecast(model, torch.from_numpy(u @ rot.T), torch.from_numpy(step @ rot.T), torch.from_numpy(obs), style, 20)
+    np.testing.assert_allclose(tu.numpy(), pu.numpy() @ rot.T, atol=1e-4)
+    np.testing.assert_allclose(ts.numpy(), ps.numpy() @ rot.T, atol=1e-5)

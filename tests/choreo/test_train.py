@@ -28,8 +28,9 @@ def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
 
 
 def _cfg(**kw):
-    return tiny_cfg(steps=6, checkpoint_every=4, keep=2, rollout_weight=0.5, rollout_frames=4, rollout_context=4,
-                    rollout_batch=3, **kw)
+    base = dict(steps=6, checkpoint_every=4, keep=2, rollout_weight=0.5, rollout_frames=4, rollout_context=4,
+                rollout_batch=3)
+    return tiny_cfg(**{**base, **kw})
 
 
 def _interrupt_at(monkeypatch, call: int, how: str):

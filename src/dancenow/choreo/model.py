@@ -8,14 +8,19 @@ directions (skeleton.py) plus the root's step:
 
     input   x_t = [directions u_t, root step r_t, change of directions u_t - u_{t-1} and whether
                    it is known, observed masks (bones, root step)]               (standardised)
+            (3D: every vector turned into the heading frame of frame t, skeleton.heading_frames)
     prior   u'_{t+1} = u_t + damping (u_t - u_{t-1}),  r'_{t+1} = damping r_t  (damped constant
             velocity: the motion goes on, slowing down)
-    output  a mixture over y_t = [u_{t+1} - u'_{t+1}, r_{t+1} - r'_{t+1}]       (standardised)
+    output  a mixture over y_t = [u_{t+1} - u'_{t+1}, r_{t+1} - r'_{t+1}]       (standardised,
+            3D: in the heading frame of frame t)
     next    u_{t+1} = project(u'_{t+1} + y_u): back onto the unit sphere (3D) or disk (2D)
 
 Predicting the change from the prior means an unsure or untrained network continues the motion
 it sees smoothly, instead of jumping on the first frame. Predicting directions means positions
-(directions x the dancer's bone lengths, summed from the root) keep every bone's length.
+(directions x the dancer's bone lengths, summed from the root) keep every bone's length. Reading
+and predicting in the body's own heading frame means facing is not style, and hips and
+shoulders cannot drift apart unnoticed (with camera-frame directions, sampled 60 s dances
+twisted the torso by 40-130 degrees; real dancers stay within about 25).
 
 A learned style vector is appended to every input and to the mixture head's input. Style
 index 0 is "any": training swaps a stretch's style for it now and then (style dropout), so the
@@ -32,7 +37,7 @@ import torch.nn as nn
 
 from dancenow.choreo.config import ChoreoConfig
 from dancenow.choreo.mdn import MixtureParams, mean, mixture_nll, mode
-from dancenow.choreo.skeleton import NUM_BONES, project
+from dancenow.choreo.skeleton import NUM_BONES, heading_frames, project
 from dancenow.errors import DancenowError
 
 
@@ -111,14 +116,31 @@ class ChoreoModel(nn.Module):
         known[:, 0, 0] = ok
         return vel, known
 
+    def frame(self, u: torch.Tensor) -> torch.Tensor | None:
+        """The heading frames (..., 3, 3) of directions (..., Bn, 3); None in 2D (the front view
+        is the frame)."""
+        return heading_frames(u) if self.config.dims == 3 else None
+
+    @staticmethod
+    def turn(frame: torch.Tensor | None, v: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        """Vectors v (..., D) or (..., n, D) into a frame (..., D, D) (or back with `inverse`)."""
+        if frame is None:
+            return v
+        f = frame.transpose(-1, -2) if inverse else frame
+        if v.dim() == f.dim() - 1:
+            return (f @ v.unsqueeze(-1)).squeeze(-1)
+        return v @ f.transpose(-1, -2)
+
     def encode_inputs(self, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
                       prev_u: torch.Tensor | None = None, prev_ok: torch.Tensor | None = None) -> torch.Tensor:
         """u (B, T, Bn, D) directions, root_step (B, T, D), observed (B, T, Bn + 1) -> x (B, T, in).
         Unobserved values must already be filled in (interpolated, or the training default):
         the mask tells the model they are guesses. `prev_u`/`prev_ok` as in `velocities`."""
-        x = (torch.cat([u.flatten(-2), root_step], -1) - self.x_mean) / self.x_std
+        f = self.frame(u)
         vel, known = self.velocities(u, prev_u, prev_ok)
-        v = (vel.flatten(-2) - self.v_mean) / self.v_std
+        raw = torch.cat([self.turn(f, u).flatten(-2), self.turn(f, root_step)], -1)
+        x = (raw - self.x_mean) / self.x_std
+        v = (self.turn(f, vel).flatten(-2) - self.v_mean) / self.v_std
         return torch.cat([x, v, known, observed.to(x.dtype)], -1)
 
     def prior(self, u: torch.Tensor, vel: torch.Tensor, root_step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,17 +150,19 @@ class ChoreoModel(nn.Module):
         return u + a * vel, a * root_step
 
     def encode_targets(self, u_next: torch.Tensor, step_next: torch.Tensor, u_prior: torch.Tensor,
-                       step_prior: torch.Tensor) -> torch.Tensor:
-        """The next frame relative to its prior -> standardised targets (..., out)."""
-        y = torch.cat([(u_next - u_prior).flatten(-2), step_next - step_prior], -1)
+                       step_prior: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+        """The next frame relative to its prior, in `frame` (that of the frame predicted from)
+        -> standardised targets (..., out)."""
+        y = torch.cat([self.turn(frame, u_next - u_prior).flatten(-2), self.turn(frame, step_next - step_prior)], -1)
         return (y - self.y_mean) / self.y_std
 
-    def decode(self, y: torch.Tensor, u_prior: torch.Tensor, step_prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardised outputs (..., out) + the prior -> the next frame's directions (..., Bn, D),
-        projected, and root step (..., D)."""
+    def decode(self, y: torch.Tensor, u_prior: torch.Tensor, step_prior: torch.Tensor,
+               frame: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised outputs (..., out) in `frame` + the prior -> the next frame's directions
+        (..., Bn, D), projected, and root step (..., D)."""
         raw = y * self.y_std + self.y_mean
-        du = raw[..., : self.n_dir].unflatten(-1, (NUM_BONES, self.config.dims))
-        return project(u_prior + du), step_prior + raw[..., self.n_dir:]
+        du = self.turn(frame, raw[..., : self.n_dir].unflatten(-1, (NUM_BONES, self.config.dims)), inverse=True)
+        return project(u_prior + du), step_prior + self.turn(frame, raw[..., self.n_dir:], inverse=True)
 
     def point(self, params: MixtureParams) -> torch.Tensor:
         """The deterministic output of a mixture (config.point: its mode or its mean)."""

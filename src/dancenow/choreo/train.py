@@ -35,12 +35,14 @@ from dancenow.choreo.config import ANY_STYLE, ChoreoTrainConfig
 from dancenow.choreo.mdn import mixture_nll
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import load_motions
-from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, joints_from_bones, mirror_bones, project,
-                                      yaw_rotation)
+from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, heading_frames, joints_from_bones,
+                                      mirror_bones, project)
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
 
+# the bones drift recovery turns (ChoreoTrainConfig.drift): pelvis, spine, shoulder line, head
+TORSO_BONES = tuple(BONE_NAMES.index(n) for n in ("pelvis", "spine", "shoulders", "head"))
 # settings that may change between a run and its resumption
 _BOOKKEEPING = {"steps", "checkpoint_every", "keep", "preset"}
 
@@ -71,50 +73,59 @@ def load_training_clips(sources: Sequence[tuple[str, str]], cfg: ChoreoTrainConf
 
 
 def feature_statistics(arrays: list[ClipArrays], damping: float, input_noise: float = 0.0,
-                       yaw: bool = False) -> dict[str, np.ndarray]:
-    """Means and standard deviations of inputs, velocities and targets over observed values.
-    Targets are next frames relative to the damped constant-velocity prior, measured in training
-    from noisy inputs, so their spread includes the noise. With yaw augmentation (3D), x and z
-    of every vector are pooled: a turned dancer is as likely as one facing the camera.
-    Standard deviations are floored (a constant feature must not divide by ~0)."""
+                       drift: float = 0.0, drift_return: float = 0.1) -> dict[str, np.ndarray]:
+    """Means and standard deviations of inputs, velocities and targets over observed values, in
+    the heading frame of each frame (3D; model.py), and `noise` (Bn,): the training noise on
+    each bone's direction, `input_noise` times the bone's typical change per frame. Targets are
+    next frames relative to the damped constant-velocity prior, measured in training from noisy
+    inputs, so their spread includes the noise. Standard deviations are floored (a constant
+    feature must not divide by ~0, nor one much smaller than its kind's median)."""
     Bn, D = arrays[0].u.shape[1:]
     xs, vs, ys = [], [], []
+
+    def turn(frames, v):  # (T, 3, 3) frames, (T, ..., D) vectors
+        if frames is None:
+            return v
+        return np.einsum("tij,t...j->t...i", frames, v)
+
     for a in arrays:
+        f = heading_frames(a.u.astype(np.float64)) if D == 3 else None
         ok = np.repeat(a.observed[:, :Bn], D, 1) > 0
-        x = np.concatenate([a.u.reshape(len(a), -1), a.root_step], 1)
+        x = np.concatenate([turn(f, a.u).reshape(len(a), -1), turn(f, a.root_step)], 1)
         xm = np.concatenate([ok, np.repeat(a.observed[:, Bn:], D, 1) > 0], 1)
         xs.append(np.where(xm, x, np.nan))
-        vel = np.diff(a.u, axis=0).reshape(len(a) - 1, -1)
+        vel = turn(None if f is None else f[1:], np.diff(a.u, axis=0)).reshape(len(a) - 1, -1)
         vs.append(np.where(ok[1:] & ok[:-1], vel, np.nan))
         if len(a) >= 3:
+            ft = None if f is None else f[1:-1]
             prior = a.u[1:-1] + damping * (a.u[1:-1] - a.u[:-2])
-            res = (a.u[2:] - prior).reshape(len(a) - 2, -1)
-            rstep = a.root_step[2:] - damping * a.root_step[1:-1]
+            res = turn(ft, a.u[2:] - prior).reshape(len(a) - 2, -1)
+            rstep = turn(ft, a.root_step[2:] - damping * a.root_step[1:-1])
             ym = np.concatenate([ok[2:] & ok[1:-1] & ok[:-2], np.repeat(a.observed[2:, Bn:] * a.observed[1:-1, Bn:], D, 1) > 0], 1)
             ys.append(np.where(ym, np.concatenate([res, rstep], 1), np.nan))
     x, v, y = np.concatenate(xs), np.concatenate(vs), np.concatenate(ys)
     stats = {}
     for name, arr in (("x", x), ("v", v), ("y", y)):
-        mean, var = np.nan_to_num(np.nanmean(arr, 0)), np.nan_to_num(np.nanvar(arr, 0), nan=1.0)
-        if yaw and D == 3:
-            mean, var = _pool_yaw(mean, var)
-        stats[f"{name}_mean"], stats[f"{name}_std"] = mean, np.sqrt(var)
+        stats[f"{name}_mean"] = np.nan_to_num(np.nanmean(arr, 0))
+        stats[f"{name}_std"] = np.sqrt(np.nan_to_num(np.nanvar(arr, 0), nan=1.0))
     n = Bn * D
-    stats["y_std"][:n] = np.sqrt(stats["y_std"][:n] ** 2 + ((1 + damping) * input_noise) ** 2)
-    stats["v_std"] = np.sqrt(stats["v_std"] ** 2 + 2 * input_noise ** 2)
+    # Noise in proportion to how much each bone moves: an absolute 0.02 drowned the spine's
+    # frame-to-frame change (about 0.01) and, through the targets, widened the mixture that
+    # sampling draws from, so sampled dances shook the torso and twisted hips from shoulders.
+    # Floors: a feature that never changes in the data (a bone a synthetic or very still dancer
+    # never moves) must not turn the model's tiny float changes into huge standardised inputs.
+    for k in ("x_std", "v_std", "y_std"):
+        stats[k] = np.maximum(stats[k], 0.1 * np.median(stats[k]))
+    noise = input_noise * np.sqrt(np.mean(stats["v_std"].reshape(Bn, D) ** 2, -1))  # (Bn,)
+    per_dim = np.repeat(noise, D)
+    torso = np.zeros((Bn, D))
+    torso[list(TORSO_BONES)] = drift_return * drift  # what a target takes back of the drift
+    stats["y_std"][:n] = np.sqrt(stats["y_std"][:n] ** 2 + ((1 + damping) * per_dim) ** 2 + torso.ravel() ** 2)
+    stats["v_std"] = np.sqrt(stats["v_std"] ** 2 + 2 * per_dim ** 2)
+    stats["noise"] = noise
     for k, floor in (("x_std", 1e-3), ("v_std", 1e-4), ("y_std", 1e-4)):
         stats[k] = np.maximum(stats[k], floor)
     return stats
-
-
-def _pool_yaw(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Statistics of 3-vectors (flattened, ..., 3 per vector) under a uniformly random turn
-    about y: x and z get mean 0 and the same variance (the average second moment)."""
-    m, v = mean.reshape(-1, 3).copy(), var.reshape(-1, 3).copy()
-    second = 0.5 * (v[:, 0] + m[:, 0] ** 2 + v[:, 2] + m[:, 2] ** 2)
-    m[:, [0, 2]] = 0.0
-    v[:, 0] = v[:, 2] = second
-    return m.reshape(mean.shape), v.reshape(var.shape)
 
 
 def training_defaults(arrays: list[ClipArrays]) -> dict[str, list]:
@@ -135,14 +146,16 @@ class Stream:
     redundant (the motion history always shows the style), and a model would learn to ignore
     it; with them, the label is the only clue to where a dance is heading, which is what style
     choice and blending at generation need. The crossfade is synthetic, a guess at how a dancer
-    changes style. Stretches are mirrored (`mirror`) and, in 3D, turned about the vertical
-    (`yaw`) at random.
+    changes style. Half the stretches are mirrored (`mirror`).
 
     The stream's state is a small recipe per row plus the numpy RNG: saved in checkpoints, so
     training resumes exactly."""
 
-    def __init__(self, arrays: list[ClipArrays], style_ids: list[int], cfg: ChoreoTrainConfig, rng: np.random.Generator):
+    def __init__(self, arrays: list[ClipArrays], style_ids: list[int], cfg: ChoreoTrainConfig, rng: np.random.Generator,
+                 noise: np.ndarray | None = None):
         self.arrays, self.style_ids, self.cfg, self.rng = arrays, style_ids, cfg, rng
+        # per-bone standard deviation of the input noise (feature_statistics' "noise")
+        self.noise = np.full(arrays[0].u.shape[1], cfg.input_noise) if noise is None else np.asarray(noise)
         self.p = clip_weights(arrays, style_ids, cfg.style_balance)
         B = cfg.batch_size
         self.recipe: list[dict | None] = [None] * B
@@ -152,9 +165,7 @@ class Stream:
         self.style = np.zeros(B, np.int64)
 
     def _augment(self) -> dict:
-        mirror = bool(self.cfg.mirror and self.rng.random() < 0.5)
-        yaw = float(self.rng.uniform(0, 2 * np.pi)) if self.cfg.yaw and self.arrays[0].u.shape[-1] == 3 else 0.0
-        return {"mirror": mirror, "yaw": yaw}
+        return {"mirror": bool(self.cfg.mirror and self.rng.random() < 0.5)}
 
     def _new_stretch(self, r: int) -> None:
         cfg = self.cfg
@@ -200,14 +211,16 @@ class Stream:
             step = np.concatenate([b.root_step[head], step])
             obs = np.concatenate([b.observed[head], obs])
             ok = np.concatenate([np.zeros(n_lead, bool), ok])
-        u, step, obs = augment(u, step, obs, rc["mirror"], rc.get("yaw", 0.0))
+        if rc["mirror"]:
+            u, step, obs = mirror_bones(u, step, obs)
         return u, step, obs, ok
 
     def next(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The next chunk: arrays u (B, L+1, Bn, D), root_step (B, L+1, D), observed
         (B, L+1, Bn+1) (frame L is the last target), valid (B, L+1) (frames that exist and may
         be targets), prev (B, Bn, D) the frame before and prev_ok (B,) whether it counts, style
-        (B,), noise (B, L+1, Bn, D) (frame 0 is the previous frame's); and `reset` (B,) bool:
+        (B,), noise (B, L+1, Bn, D) (frame 0 is the previous frame's), offset (B, Bn, D) the
+        chunk's drift on the torso bones (see ChoreoTrainConfig.drift); and `reset` (B,) bool:
         rows whose LSTM state must be zeroed."""
         cfg, L = self.cfg, self.cfg.bptt
         B = cfg.batch_size
@@ -233,9 +246,11 @@ class Stream:
             self.left[r] -= 1
             if self.pos[r] >= len(bu) - 1:
                 self.left[r] = 0
-        noise = (self.rng.standard_normal((B, L + 1, Bn, D)) * cfg.input_noise).astype(np.float32)
+        noise = (self.rng.standard_normal((B, L + 1, Bn, D)) * self.noise[:, None]).astype(np.float32)
+        offset = np.zeros((B, Bn, D), np.float32)
+        offset[:, list(TORSO_BONES)] = self.rng.standard_normal((B, len(TORSO_BONES), D)) * cfg.drift
         return {"u": u, "root_step": step, "observed": obs, "valid": valid, "prev": prev,
-                "prev_ok": prev_ok, "style": self.style.copy(), "noise": noise}, reset
+                "prev_ok": prev_ok, "style": self.style.copy(), "noise": noise, "offset": offset}, reset
 
     def windows(self, n: int, length: int) -> dict[str, np.ndarray] | None:
         """`n` random windows of exactly `length` frames (clips long enough, by the stream's
@@ -255,10 +270,10 @@ class Stream:
             c = ok[int(self.rng.choice(len(ok), p=w))]
             a = self.arrays[c]
             s = int(self.rng.integers(0, len(a) - length + 1))
-            aug = self._augment()
-            u[r], step[r], obs[r] = augment(a.u[s:s + length], a.root_step[s:s + length], a.observed[s:s + length],
-                                            aug["mirror"], aug["yaw"])
-            lengths[r] = a.lengths[list(BONE_FLIP)] if aug["mirror"] else a.lengths
+            u[r], step[r], obs[r], lengths[r] = a.u[s:s + length], a.root_step[s:s + length], a.observed[s:s + length], a.lengths
+            if self._augment()["mirror"]:
+                u[r], step[r], obs[r] = mirror_bones(u[r], step[r], obs[r])
+                lengths[r] = a.lengths[list(BONE_FLIP)]
             style[r] = 0 if self.rng.random() < self.cfg.style_dropout else self.style_ids[c]
         obs[:, 0, -1] = 0  # the first root step reaches before the window
         step[:, 0] = 0
@@ -285,16 +300,6 @@ def clip_weights(arrays: list[ClipArrays], style_ids: list[int], balance: float)
     return np.array([lengths[i] / per_style[s] * per_style[s] ** balance / total for i, s in enumerate(style_ids)])
 
 
-def augment(u: np.ndarray, step: np.ndarray, obs: np.ndarray, mirror: bool, yaw: float):
-    """A stretch mirrored left/right and turned by `yaw` radians about the vertical (3D)."""
-    if mirror:
-        u, step, obs = mirror_bones(u, step, obs)
-    if yaw:
-        rot = yaw_rotation(yaw)
-        u, step = u @ rot.T, step @ rot.T
-    return u.astype(np.float32), step.astype(np.float32), obs
-
-
 # ----------------------------------------------------------------------------- losses
 
 def _on(model: ChoreoModel, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -303,19 +308,23 @@ def _on(model: ChoreoModel, arrays: dict[str, np.ndarray]) -> dict[str, torch.Te
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in arrays.items()}
 
 
-def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray]):
-    """Stream chunk -> (x, targets, target_mask, style) tensors. Input directions get the noise;
-    targets are the clean next frames relative to the prior from the noisy inputs, so the
-    model learns to steer back."""
+def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray], drift_return: float = 0.1):
+    """Stream chunk -> (x, targets, target_mask, style) tensors. Input directions get the noise
+    and the torso drift; targets are the next frames, keeping (1 - drift_return) of the drift,
+    relative to the prior from the noisy inputs, so the model learns to steer back to the
+    motion (with targets relative to the clean prior, which the network cannot see, a small
+    model forecast synthetic dances 2-3x worse a frame ahead)."""
     Bn, D = NUM_BONES, model.config.dims
     t = _on(model, chunk)
     u, step, obs, valid, noise = t["u"], t["root_step"], t["observed"], t["valid"], t["noise"]
-    noisy = project(u[:, :-1] + noise[:, 1:])
-    prev = project(t["prev"] + noise[:, 0])
+    off = t["offset"][:, None] if "offset" in t else 0.0
+    noisy = project(u[:, :-1] + off + noise[:, 1:])
+    prev = project(t["prev"] + (off[:, 0] if "offset" in t else 0.0) + noise[:, 0])
+    target = project(u[:, 1:] + (1 - drift_return) * off) if "offset" in t else u[:, 1:]
     x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
     vel, _ = model.velocities(noisy, prev, t["prev_ok"])
     u_prior, step_prior = model.prior(noisy, vel, step[:, :-1])
-    y = model.encode_targets(u[:, 1:], step[:, 1:], u_prior, step_prior)
+    y = model.encode_targets(target, step[:, 1:], u_prior, step_prior, model.frame(noisy))
     bone_ok = obs[:, 1:, :Bn] * obs[:, :-1, :Bn] * (valid[:, 1:] & valid[:, :-1])[..., None]
     root_ok = obs[:, 1:, Bn:] * valid[:, 1:, None]
     mask = torch.cat([bone_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
@@ -341,7 +350,7 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
     L = lengths[..., None]
     total, count = 0.0, 0.0
     for k in range(context, u.shape[1]):
-        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step))
+        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step), model.frame(cur))
         root = root + nstep
         true_root = true_root + step[:, k]
         err = torch.linalg.vector_norm(joints_from_bones(nxt * L) - joints_from_bones(u[:, k] * L), dim=-1)  # (n, P)
@@ -370,8 +379,16 @@ def _fingerprint(arrays: list[ClipArrays]) -> list:
 
 
 def _settings(cfg_dict: dict) -> dict:
-    """A config dict without the settings a resumed run may change."""
-    return {k: v for k, v in cfg_dict.items() if k not in _BOOKKEEPING and k not in ("format", "version")}
+    """A config dict, flat ("model.hidden": ...), without the settings a resumed run may change."""
+    flat = {}
+    for k, v in cfg_dict.items():
+        if k in _BOOKKEEPING or k in ("format", "version"):
+            continue
+        if isinstance(v, dict):
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[k] = v
+    return flat
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> Path:
@@ -411,7 +428,7 @@ def train(sources: Sequence[tuple[str, str]], out_dir: str | os.PathLike, cfg: C
     raw = [clip_arrays(c, _fallback_defaults(dims)) for c in clips]
     defaults = training_defaults(raw)
     arrays = [clip_arrays(c, defaults) for c in clips]
-    stats = feature_statistics(arrays, cfg.model.damping, cfg.input_noise, cfg.yaw)
+    stats = feature_statistics(arrays, cfg.model.damping, cfg.input_noise, cfg.drift, cfg.drift_return)
 
     with train_lock(out):
         return _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, out, resume, threads, dev,
@@ -432,10 +449,11 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     torch.manual_seed(cfg.seed)
     model = ChoreoModel(dataclasses.replace(cfg.model, dims=dims, styles=styles))
     for k, v in stats.items():
-        getattr(model, k).copy_(torch.from_numpy(v.astype(np.float32)))
+        if k != "noise":
+            getattr(model, k).copy_(torch.from_numpy(v.astype(np.float32)))
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    stream = Stream(arrays, [style_of[a.style] for a in arrays], cfg, np.random.default_rng(cfg.seed))
+    stream = Stream(arrays, [style_of[a.style] for a in arrays], cfg, np.random.default_rng(cfg.seed), stats["noise"])
     info = {
         "fps": cfg.fps, "dims": dims, "front": cfg.front, "joints": list(MODEL_JOINTS), "bones": list(BONE_NAMES),
         "defaults": defaults,
@@ -509,7 +527,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             chunk, reset = stream.next()
             keep = torch.from_numpy(~reset).to(h)[None, :, None]
             h, c = h * keep, c * keep  # fresh stretches start from a zero state
-            x, y, mask, style = batch_tensors(model, chunk)
+            x, y, mask, style = batch_tensors(model, chunk, cfg.drift_return)
             for g in opt.param_groups:
                 g["lr"] = _lr(cfg, step)
             params, (h, c) = model.run(x, style, (h, c))
