@@ -39,8 +39,8 @@ import torch
 from dancenow.choreo.benchmark import SHARED_STYLES, is_salsa_test, shared_sources, training_split
 from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
-from dancenow.choreo.config import preset
-from dancenow.choreo.evaluate import DEFAULT_TEMPERATURE, dance_health, evaluate_forecast
+from dancenow.choreo.config import DEFAULT_TEMPERATURE, preset
+from dancenow.choreo.evaluate import dance_health, evaluate_forecast
 from dancenow.choreo.generate import Choreographer, write_dance
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train

@@ -29,13 +29,16 @@ def style_sources(folder: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def two_style_model(styles_dir, tmp_path_factory):
-    """A small 2D model of the two synthetic styles, (model, info); about 7 CPU-seconds."""
+    """A small 2D model of the two synthetic styles, (model, info); about 7 CPU-seconds. Drift
+    recovery is off: these dancers never move their torso, and a model this small and brief
+    cannot learn to tell a drifted torso from a still one precisely (the bench measures the
+    default settings on real dance)."""
     from dancenow.choreo.checkpoint import load_model
     from dancenow.choreo.train import train
 
     torch.set_num_threads(1)
     cfg = tiny_cfg(model=dict(hidden=48), steps=300, lr=3e-3, warmup=10, checkpoint_every=1000,
                    style_dropout=0.1, rollout_weight=1.0, rollout_frames=10, rollout_context=10, rollout_batch=4,
-                   input_noise=0.2)
+                   input_noise=0.2, drift=0.0)
     ckpt = train(style_sources(styles_dir), tmp_path_factory.mktemp("two") / "m", cfg, threads=1, progress=False)
     return load_model(ckpt)

@@ -172,3 +172,18 @@ def test_a_3d_model_from_motion_capture(shared_data, tmp_path):
                    threads=1, progress=False)
     model, info = K.load_model(ckpt)
     assert info["dims"] == 3 and model.config.dims == 3 and model.config.styles == ["any", "folk"]
+
+
+def test_playing_a_stretch_at_another_speed(styles_dir):
+    cfg = tiny_cfg()
+    clips, _ = T.load_training_clips(style_sources(styles_dir)[:1], cfg)
+    a = clip_arrays(clips[0])
+    u, step, obs = T.played(a, 10, 20, 1.0)
+    assert np.array_equal(u, a.u[10:30]) and np.array_equal(step, a.root_step[10:30])
+    u2, step2, obs2 = T.played(a, 10, 20, 2.0)  # twice as fast: every other frame
+    np.testing.assert_allclose(u2, a.u[10:50:2], atol=1e-6)
+    root = np.cumsum(a.root_step, 0)
+    np.testing.assert_allclose(step2[1:], root[12:50:2] - root[10:48:2], atol=1e-6)
+    u5, _, _ = T.played(a, 10, 20, 0.5)  # half speed: in-between frames interpolated, on the disk
+    np.testing.assert_allclose(u5[::2], a.u[10:20], atol=1e-6)
+    assert (np.linalg.norm(u5, axis=-1) <= 1 + 1e-6).all() and obs2[0, -1] == 0

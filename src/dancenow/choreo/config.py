@@ -23,6 +23,8 @@ ANY_STYLE = "any"
 CONFIG_FORMAT = "dancenow.choreo.config"
 CONFIG_VERSION = 1
 PRESETS = ("default", "small", "quick")
+# Sampling temperature of generation (and of the benchmark's health check): see README.
+DEFAULT_TEMPERATURE = 0.8
 
 
 @dataclass
@@ -44,7 +46,7 @@ class ChoreoConfig:
     damping: float = 0.8
     # The deterministic next frame (forecasts, temperature 0, the free-running loss): "mode" =
     # the mean of the most likely mixture component, "mean" = the mixture's expected value.
-    point: str = "mode"
+    point: str = "mean"
 
     def validate(self, where: str = "model") -> "ChoreoConfig":
         _check_int(where, "dims", self.dims, 0, 3)
@@ -82,6 +84,13 @@ class ChoreoTrainConfig:
     fps: float = 30.0  # the model's frame rate (inputs are resampled)
     front: str = "world"  # motion capture's front view: "world" (the file's +z) or "dancer" (see readers.py)
     mirror: bool = True  # mirror half the stretches left/right (a plausible dance of the same style)
+    # Playback speed: a share `speed_change` of the stretches is played at a speed drawn
+    # log-uniformly from [speed_min, speed_max], so the model continues the tempo it sees instead
+    # of its styles' (a model that never saw the Motion-MDRNN improvisation, 5x slower than
+    # salsa, forecast it 87% worse than standing still, and its first frame twice as far off).
+    speed_change: float = 0.5
+    speed_min: float = 0.25
+    speed_max: float = 1.5
     # Chance of a stretch's style ~ (its frames) ** style_balance: 1 = as the data come (salsa
     # is 62% of the shared data), 0 = every style equally often.
     style_balance: float = 0.5
@@ -102,14 +111,16 @@ class ChoreoTrainConfig:
     # Gaussian noise on the input bone directions, as a share of each bone's typical change per
     # frame; targets are measured from the noisy input, so the model learns to steer back.
     input_noise: float = 0.2
-    # Drift recovery: every chunk's input torso bones (pelvis, spine, shoulder line, head) are
-    # turned by a random offset (about `drift` radians) held over the chunk, and each target
+    # Drift recovery: in every chunk the input torso bones (pelvis, spine, shoulder line, head)
+    # drift, from a random frame on, by a random offset (about `drift` radians), and each target
     # keeps only (1 - drift_return) of it: the model learns to bring a leaning or twisted torso
-    # back a share per frame. Without it, 60 s sampled dances twisted hips from shoulders by
-    # 25-70 degrees (median; real dancers 11) and leaned 20-40 degrees (real 5): sampling noise
-    # piled up where teacher-forced training never went.
-    drift: float = 0.15
-    drift_return: float = 0.1
+    # back, a share per frame, to where the dancer held it before. Without it, 60 s sampled
+    # dances twisted hips from shoulders by 25-70 degrees (median; real dancers 11) and leaned
+    # 20-40 degrees (real 5): sampling noise piled up where teacher-forced training never went.
+    # (Held over whole chunks instead, it pulled an unseen skeleton's torso toward the others':
+    # the first forecast frame of the Motion-MDRNN markers was 15x constant velocity's error.)
+    drift: float = 0.3
+    drift_return: float = 0.25
     # Free-running loss: from `rollout_context` teacher-forced frames the model runs on its own
     # mode predictions for `rollout_frames` frames; the mean joint distance to the truth (body
     # heights) is added to the likelihood loss with this weight (0: pure teacher forcing). It
@@ -130,6 +141,9 @@ class ChoreoTrainConfig:
         if self.front not in ("world", "dancer"):
             raise DancenowError(f"train.front must be 'world' or 'dancer', got {self.front!r}")
         _check_float("train", "style_balance", self.style_balance, 0.0, 1.0)
+        _check_float("train", "speed_change", self.speed_change, 0.0, 1.0)
+        _check_float("train", "speed_min", self.speed_min, 0.05, 1.0)
+        _check_float("train", "speed_max", self.speed_max, 1.0, 4.0)
         _check_int("train", "steps", self.steps, 1, 10_000_000)
         _check_int("train", "batch_size", self.batch_size, 1, 4096)
         _check_int("train", "bptt", self.bptt, 2, 10_000)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
-from dancenow.choreo.config import ANY_STYLE
+from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
 from dancenow.choreo.generate import forecast, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
@@ -377,9 +377,6 @@ class ChoreoReport:
             d["health"] = asdict(self.health) | {"bones": dict(zip(BONE_NAMES, self.health.bone_ratio)),
                                                  "ok": self.health.ok, "lively": self.health.lively}
         return d
-
-
-DEFAULT_TEMPERATURE = 0.8  # of generation, and of the health check
 
 
 def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str | None = None,

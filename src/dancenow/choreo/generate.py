@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_pose_sequence
-from dancenow.choreo.config import ANY_STYLE
+from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
 from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import facing_yaw, joints_from_bones, project, yaw_rotation
@@ -187,7 +187,8 @@ class Choreographer:
         return ClipArrays(u[None].copy(), L.copy(), np.zeros((1, D), np.float32), np.ones((1, Bn + 1), np.float32),
                           pose[None].astype(np.float32), ANY_STYLE, "typical pose")
 
-    def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0, temperature: float = 0.8,
+    def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0,
+                 temperature: float = DEFAULT_TEMPERATURE,
                  style: str | dict[str, float] | None = None, random_seed: int = 0) -> GeneratedDance:
         """Continue `seed` (default: `still_seed()`) by `seconds` of dance."""
         check_seconds(seconds)
@@ -249,7 +250,7 @@ def write_stick_video(seq: PoseSequence, path: str | os.PathLike, seed_frames: i
 
 
 def generate_to_files(model_dir: str | os.PathLike, outputs, prime: str | os.PathLike | None = None,
-                      prime_seconds: float = 1.0, seconds: float = 30.0, temperature: float = 0.8,
+                      prime_seconds: float = 1.0, seconds: float = 30.0, temperature: float = DEFAULT_TEMPERATURE,
                       style: str | None = None, seed: int = 0, size: tuple[int, int] = (512, 512),
                       include_prime: bool = True, openpose_fps: float | None = None,
                       openpose_size: tuple[int, int] | None = None,

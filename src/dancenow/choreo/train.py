@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # the bones drift recovery turns (ChoreoTrainConfig.drift): pelvis, spine, shoulder line, head
 TORSO_BONES = tuple(BONE_NAMES.index(n) for n in ("pelvis", "spine", "shoulders", "head"))
+DRIFT_RAMP = 10  # frames over which a chunk's torso drift appears
 # settings that may change between a run and its resumption
 _BOOKKEEPING = {"steps", "checkpoint_every", "keep", "preset"}
 
@@ -167,6 +168,14 @@ class Stream:
     def _augment(self) -> dict:
         return {"mirror": bool(self.cfg.mirror and self.rng.random() < 0.5)}
 
+    def _speed(self) -> float:
+        """A playback speed: 1, or for a share `speed_change` of stretches one drawn
+        log-uniformly from [speed_min, speed_max]."""
+        cfg = self.cfg
+        if cfg.speed_change > 0 and self.rng.random() < cfg.speed_change:
+            return float(np.exp(self.rng.uniform(np.log(cfg.speed_min), np.log(cfg.speed_max))))
+        return 1.0
+
     def _new_stretch(self, r: int) -> None:
         cfg = self.cfg
         c = int(self.rng.choice(len(self.arrays), p=self.p))
@@ -179,10 +188,12 @@ class Stream:
             if others:
                 lead = int(others[int(self.rng.integers(len(others)))])
                 lead_start = int(self.rng.integers(0, len(self.arrays[lead]) - need + 1))
-        span = cfg.episode * cfg.bptt + 1
+        speed = self._speed()
+        span = int(math.ceil((cfg.episode * cfg.bptt) * speed)) + 1
         start = int(self.rng.integers(0, max(1, n - span + 1)))
         dropped = lead < 0 and self.rng.random() < cfg.style_dropout
-        self.recipe[r] = {"clip": c, "start": start, "lead": lead, "lead_start": lead_start, **self._augment()}
+        self.recipe[r] = {"clip": c, "start": start, "lead": lead, "lead_start": lead_start, "speed": speed,
+                          **self._augment()}
         self.buf[r] = self._build(self.recipe[r])
         self.style[r] = 0 if dropped else self.style_ids[c]
         self.pos[r] = 0
@@ -194,13 +205,11 @@ class Stream:
         cfg = self.cfg
         a = self.arrays[rc["clip"]]
         need = cfg.episode * cfg.bptt + 1
-        s = rc["start"]
-        e = min(len(a), s + need)
-        u, step, obs = a.u[s:e].copy(), a.root_step[s:e].copy(), a.observed[s:e].copy()
-        ok = np.ones(e - s, bool)
+        u, step, obs = played(a, rc["start"], need, rc.get("speed", 1.0))
+        ok = np.ones(len(u), bool)
         if rc["lead"] >= 0:
             b, ls, n_lead, n_blend = self.arrays[rc["lead"]], rc["lead_start"], cfg.transition_lead, cfg.transition_blend
-            k = min(n_blend, e - s)
+            k = min(n_blend, len(u))
             w = (np.arange(1, k + 1, dtype=np.float32) / (n_blend + 1))  # weight of the new style
             fade = slice(ls + n_lead, ls + n_lead + k)
             u[:k] = project((1 - w[:, None, None]) * b.u[fade] + w[:, None, None] * u[:k])
@@ -219,8 +228,8 @@ class Stream:
         """The next chunk: arrays u (B, L+1, Bn, D), root_step (B, L+1, D), observed
         (B, L+1, Bn+1) (frame L is the last target), valid (B, L+1) (frames that exist and may
         be targets), prev (B, Bn, D) the frame before and prev_ok (B,) whether it counts, style
-        (B,), noise (B, L+1, Bn, D) (frame 0 is the previous frame's), offset (B, Bn, D) the
-        chunk's drift on the torso bones (see ChoreoTrainConfig.drift); and `reset` (B,) bool:
+        (B,), noise and offset (B, L+1, Bn, D) (frame 0 is the previous frame's; offset: the
+        torso drift, see ChoreoTrainConfig.drift); and `reset` (B,) bool:
         rows whose LSTM state must be zeroed."""
         cfg, L = self.cfg, self.cfg.bptt
         B = cfg.batch_size
@@ -247,8 +256,14 @@ class Stream:
             if self.pos[r] >= len(bu) - 1:
                 self.left[r] = 0
         noise = (self.rng.standard_normal((B, L + 1, Bn, D)) * self.noise[:, None]).astype(np.float32)
-        offset = np.zeros((B, Bn, D), np.float32)
-        offset[:, list(TORSO_BONES)] = self.rng.standard_normal((B, len(TORSO_BONES), D)) * cfg.drift
+        # the torso drifts in over `DRIFT_RAMP` frames from a random frame of the chunk on, after
+        # frames the model sees undisturbed: it learns to bring the torso back to where this
+        # dancer held it, not to where other dancers do
+        o = np.zeros((B, Bn, D))
+        o[:, list(TORSO_BONES)] = self.rng.standard_normal((B, len(TORSO_BONES), D)) * cfg.drift
+        start = self.rng.uniform(0, L, B)
+        ramp = np.clip((np.arange(-1, L)[None] - start[:, None]) / DRIFT_RAMP, 0.0, 1.0)  # (B, L+1)
+        offset = (ramp[..., None, None] * o[:, None]).astype(np.float32)  # frame 0 is the previous frame's
         return {"u": u, "root_step": step, "observed": obs, "valid": valid, "prev": prev,
                 "prev_ok": prev_ok, "style": self.style.copy(), "noise": noise, "offset": offset}, reset
 
@@ -269,8 +284,12 @@ class Stream:
         for r in range(n):
             c = ok[int(self.rng.choice(len(ok), p=w))]
             a = self.arrays[c]
-            s = int(self.rng.integers(0, len(a) - length + 1))
-            u[r], step[r], obs[r], lengths[r] = a.u[s:s + length], a.root_step[s:s + length], a.observed[s:s + length], a.lengths
+            speed = self._speed()
+            speed = min(speed, (len(a) - 1) / max(1, length - 1))  # the window must fit in the clip
+            span = int(math.ceil((length - 1) * speed)) + 1
+            s = int(self.rng.integers(0, len(a) - span + 1))
+            u[r], step[r], obs[r] = played(a, s, length, speed)
+            lengths[r] = a.lengths
             if self._augment()["mirror"]:
                 u[r], step[r], obs[r] = mirror_bones(u[r], step[r], obs[r])
                 lengths[r] = a.lengths[list(BONE_FLIP)]
@@ -288,6 +307,29 @@ class Stream:
         self.buf = [None if rc is None else self._build(rc) for rc in self.recipe]
         self.pos, self.left, self.style = (np.array(d[k], np.int64) for k in ("pos", "left", "style"))
         self.rng.bit_generator.state = d["rng"]
+
+
+def played(a: ClipArrays, start: int, frames: int, speed: float = 1.0):
+    """(u, root_step, observed) of up to `frames` frames of a clip from `start`, played at
+    `speed` (2 = twice as fast): directions interpolated and put back on their sphere or disk,
+    the root track interpolated, a frame observed where both its neighbours are. Speed 1 is
+    the plain slice."""
+    if speed == 1.0:
+        e = min(len(a), start + frames)
+        return a.u[start:e].copy(), a.root_step[start:e].copy(), a.observed[start:e].copy()
+    t = start + np.arange(frames) * speed
+    t = t[t <= len(a) - 1]
+    i0 = np.floor(t).astype(int)
+    i1 = np.minimum(i0 + 1, len(a) - 1)
+    w = (t - i0)[:, None]
+    u = project((1 - w[..., None]) * a.u[i0] + w[..., None] * a.u[i1]).astype(np.float32)
+    root = np.cumsum(a.root_step, 0)
+    r = (1 - w) * root[i0] + w * root[i1]
+    step = np.zeros_like(r)
+    step[1:] = r[1:] - r[:-1]
+    obs = np.minimum(a.observed[i0], a.observed[i1]).copy()
+    obs[0, -1] = 0  # the first root step reaches before the stretch
+    return u, step.astype(np.float32), obs
 
 
 def clip_weights(arrays: list[ClipArrays], style_ids: list[int], balance: float) -> np.ndarray:
@@ -317,10 +359,10 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray], drift_return
     Bn, D = NUM_BONES, model.config.dims
     t = _on(model, chunk)
     u, step, obs, valid, noise = t["u"], t["root_step"], t["observed"], t["valid"], t["noise"]
-    off = t["offset"][:, None] if "offset" in t else 0.0
-    noisy = project(u[:, :-1] + off + noise[:, 1:])
-    prev = project(t["prev"] + (off[:, 0] if "offset" in t else 0.0) + noise[:, 0])
-    target = project(u[:, 1:] + (1 - drift_return) * off) if "offset" in t else u[:, 1:]
+    off = t["offset"] if "offset" in t else torch.zeros_like(noise)
+    noisy = project(u[:, :-1] + off[:, 1:] + noise[:, 1:])
+    prev = project(t["prev"] + off[:, 0] + noise[:, 0])
+    target = project(u[:, 1:] + (1 - drift_return) * off[:, 1:])
     x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
     vel, _ = model.velocities(noisy, prev, t["prev_ok"])
     u_prior, step_prior = model.prior(noisy, vel, step[:, :-1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dancenow.choreo.config import PRESETS  # torch-free
+from dancenow.choreo.config import DEFAULT_TEMPERATURE, PRESETS  # torch-free
 from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
 
 
@@ -65,7 +65,7 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
               help="Pose/BVH/video file whose last --prime-seconds the dance continues; default: a typical pose, standing still.")
 @click.option("--prime-seconds", type=POSITIVE, default=1.0, show_default=True, help="How much of --prime to use.")
 @click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance (at most 3600).")
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
+@click.option("--temperature", type=click.FloatRange(min=0), default=DEFAULT_TEMPERATURE, show_default=True,
               help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full spread.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
