@@ -50,37 +50,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+GOOD = "(good)"
 OUTCOMES = ("clean", "messy", "traceback", "accepted", "destroyed", "unbounded", "disk-fill", "signal", "leftovers")
 FSIZE_LIMIT = 2 << 30  # bytes any one file of a case may reach
 
 
 # ----------------------------------------------------------------------------- fixtures
 
-BVH = """HIERARCHY
-ROOT Hips
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
-  JOINT Spine
-  {
-    OFFSET 0 10 0
-    CHANNELS 3 Zrotation Xrotation Yrotation
-    End Site
-    {
-      OFFSET 0 10 0
-    }
-  }
-}
-MOTION
-Frames: {frames}
-Frame Time: {ft}
-{rows}
-"""
+# a small skeleton with the UCY joint names (dancenow.choreo.data.SKELETONS["ucy54"]), in cm
+_JOINTS = [("Hips", None, (0, 90, 0)), ("Spine", "Hips", (0, 10, 0)), ("Neck", "Spine", (0, 40, 0)),
+           ("Head", "Neck", (0, 10, 0))]
+for _side, _x in (("Left", 1), ("Right", -1)):
+    _JOINTS += [(f"{_side}Arm", "Spine", (18 * _x, 35, 0)), (f"{_side}ForeArm", f"{_side}Arm", (28 * _x, 0, 0)),
+                (f"{_side}Hand", f"{_side}ForeArm", (25 * _x, 0, 0)), (f"{_side}UpLeg", "Hips", (10 * _x, -5, 0)),
+                (f"{_side}Leg", f"{_side}UpLeg", (0, -42, 0)), (f"{_side}Foot", f"{_side}Leg", (0, -42, 0)),
+                (f"{_side}ToeBase", f"{_side}Foot", (0, -5, 12))]
 
 
-def _bvh(frames=40, ft="0.0333333", value=None):
-    rows = "\n".join(" ".join(str(value if value is not None else (0.1 * t + k)) for k in range(9)) for t in range(frames))
-    return BVH.format(frames=frames, ft=ft, rows=rows)
+def _bvh(frames=60, ft="0.0333333", value=None):
+    """A BVH text: the skeleton above dancing a little (sines), `value` in every channel if given."""
+    import math
+
+    lines = ["HIERARCHY"]
+
+    def node(name, depth):
+        pad = "  " * depth
+        parent_off = next(o for n, _, o in _JOINTS if n == name)
+        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}  OFFSET {parent_off[0]} {parent_off[1]} {parent_off[2]}")
+        lines.append(f"{pad}  CHANNELS " + ("6 Xposition Yposition Zposition " if depth == 0 else "3 ") + "Zrotation Xrotation Yrotation")
+        kids = [n for n, p, _ in _JOINTS if p == name]
+        for k in kids:
+            node(k, depth + 1)
+        if not kids:
+            lines.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET 0 5 0", pad + "  }"])
+        lines.append(pad + "}")
+
+    node("Hips", 0)
+    n = 3 + 3 * len(_JOINTS)
+    lines += ["MOTION", f"Frames: {frames}", f"Frame Time: {ft}"]
+    for t in range(frames):
+        row = [value if value is not None else f"{20 * math.sin(0.2 * t + k):.3f}" for k in range(n)]
+        if value is None:
+            row[1] = "90"
+        lines.append(" ".join(str(v) for v in row))
+    return "\n".join(lines) + "\n"
 
 
 def build_fixtures(d: Path) -> None:
@@ -206,10 +221,13 @@ def build_fixtures(d: Path) -> None:
     (d / "ft0.bvh").write_text(_bvh(ft="0"))
     (d / "ft_huge.bvh").write_text(_bvh(ft="1e300"))
     (d / "ft_tiny.bvh").write_text(_bvh(ft="1e-300"))
-    (d / "badchan.bvh").write_text(_bvh().replace("Zrotation Xrotation Yrotation\n    End", "Qrotation Xrotation Yrotation\n    End"))
-    (d / "unbalanced.bvh").write_text(_bvh().replace("  }\n}\nMOTION", "MOTION"))
+    (d / "badchan.bvh").write_text(_bvh().replace("3 Zrotation", "3 Qrotation", 1))
+    (d / "unbalanced.bvh").write_text(_bvh().replace("}\nMOTION", "MOTION"))
     (d / "offset_nan.bvh").write_text(_bvh().replace("OFFSET 0 10 0", "OFFSET nan 10 0", 1))
     (d / "offset_short.bvh").write_text(_bvh().replace("OFFSET 0 10 0", "OFFSET 0 10", 1))
+    (d / "chan_count.bvh").write_text(_bvh().replace("CHANNELS 3", "CHANNELS 4", 1))
+    (d / "no_joints.bvh").write_text("HIERARCHY\nMOTION\nFrames: 2\nFrame Time: 0.03\n1 2\n3 4\n")
+    (d / "huge_frames.bvh").write_text(_bvh().replace("Frames: 60", "Frames: 100000000000"))
     (d / "binary.bvh").write_bytes(os.urandom(2000))
 
     # malformed models and data
@@ -310,7 +328,8 @@ BAD_INPUTS = {
             ("truncated", "trunc_motion.bvh"), ("malformed-bvh", "nan.bvh"), ("zero-frame", "frames0.bvh"),
             ("malformed-bvh", "ft0.bvh"), ("malformed-bvh", "ft_huge.bvh"), ("malformed-bvh", "ft_tiny.bvh"),
             ("malformed-bvh", "badchan.bvh"), ("malformed-bvh", "unbalanced.bvh"), ("malformed-bvh", "offset_nan.bvh"),
-            ("malformed-bvh", "offset_short.bvh"), ("malformed-bvh", "binary.bvh"), ("directory", "adir")],
+            ("malformed-bvh", "offset_short.bvh"), ("malformed-bvh", "binary.bvh"), ("malformed-bvh", "chan_count.bvh"),
+            ("malformed-bvh", "no_joints.bvh"), ("malformed-bvh", "huge_frames.bvh"), ("directory", "adir")],
     "model": [("missing", "nothere"), ("directory", "empty_dir"), ("malformed-model", "model_corrupt"),
               ("malformed-model", "model_badjson"), ("text-renamed", "notes.txt"), ("malformed-model", "cmodel")],
     "cmodel": [("missing", "nothere"), ("directory", "empty_dir"), ("malformed-model", "cmodel_corrupt"),
@@ -388,6 +407,9 @@ def _fill(cmd: Cmd, **over) -> list[str]:
 def make_cases(commands: list[Cmd]) -> list[Case]:
     cases: list[Case] = []
     for cmd in commands:
+        # 0. the good invocation, which must succeed (else every case below fails for nothing)
+        if not cmd.slow:
+            cases.append(Case(cmd.name, GOOD, _fill(cmd), "the good invocation"))
         # 1. bad inputs: every malformed file in the first slot of each kind, the core ones in others
         kinds_seen = set()
         for slot, (kind, _) in cmd.inputs.items():
@@ -616,7 +638,10 @@ def run_cases(cases: list[Case], sandbox: Path, pristine: Path, timeout: float, 
             tail = [ln for ln in text.splitlines() if ln.strip()][-3:]
             results.append(dict(cmd=case.cmd, cls=case.cls, note=case.note, argv=argv, rc=rc, outcomes=sorted(got),
                                 seconds=round(secs, 1), tail=tail, destroyed=destroyed[:5], new=new[:5]))
-            if verbose or got - {"clean"}:
+            if case.cls == GOOD:
+                got = {"ok"} if rc == 0 else {"FAILED"}
+                results[-1]["outcomes"] = sorted(got)
+            if verbose or got - {"clean", "ok"}:
                 print(f"[{i + 1}/{len(cases)}] {case.cmd:16s} {case.cls:18s} {case.note[:40]:40s} -> {','.join(sorted(got))} "
                       f"({secs:.0f} s) {tail[-1][:100] if tail else ''}", flush=True)
     return results
@@ -625,6 +650,8 @@ def run_cases(cases: list[Case], sandbox: Path, pristine: Path, timeout: float, 
 def table(results: list[dict]) -> str:
     by = collections.defaultdict(collections.Counter)
     skipped = collections.Counter()
+    good = [r for r in results if r["cls"] == GOOD]
+    results = [r for r in results if r["cls"] != GOOD]
     for r in results:
         if "skipped" in r:
             skipped[r["cls"]] += 1
@@ -639,6 +666,8 @@ def table(results: list[dict]) -> str:
         total.update(by[cls])
         lines.append(f"| {cls} | " + " | ".join(str(by[cls][c]) for c in cols) + " |")
     lines.append("| **all** | " + " | ".join(f"**{total[c]}**" for c in cols) + " |")
+    failed = [r["cmd"] for r in good if r["rc"] != 0]
+    lines.append(f"good invocations: {len(good) - len(failed)}/{len(good)} succeeded" + (f" (failed: {', '.join(failed)})" if failed else ""))
     if skipped:
         lines.append(f"skipped (need root for a mount): {dict(skipped)}")
     return "\n".join(lines)
