@@ -155,9 +155,11 @@ def build_fixtures(d: Path) -> None:
     (d / "dir.mp4").mkdir()
     import av
 
-    with av.open(str(d / "zero.mp4"), "w", format="mp4") as c:  # a valid container with no frames
-        s = c.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+    c = av.open(str(d / "zero.mp4"), "w", format="mp4")  # a container with a header and no frames
+    s = c.add_stream("libx264", rate=30)
+    s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+    c.start_encoding()
+    c.close()
     (d / "text.png").write_text("not an image\n")
 
     # malformed pose files
@@ -577,14 +579,18 @@ def mounts(sandbox: Path, need: set[str]):
 
 
 def _fill_disk(full: Path) -> None:
-    """Leave about 64 KB free in the tmpfs."""
+    """Fill the tmpfs to the last byte."""
     filler = full / "filler"
     with contextlib.suppress(OSError):
         filler.unlink()
-    free = shutil.disk_usage(full).free
-    with open(filler, "wb") as f:
-        with contextlib.suppress(OSError):
-            f.write(b"\0" * max(0, free - (64 << 10)))
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for block in (1 << 16, 1 << 12, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * block)
+    finally:
+        os.close(fd)
 
 
 def run_cases(cases: list[Case], sandbox: Path, pristine: Path, timeout: float, verbose: bool) -> list[dict]:

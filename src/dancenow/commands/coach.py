@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
 from dancenow.commands import POSITIVE, SECONDS, command, wrote
 
 
-@command("coach")
+@command("coach", outputs={"output": guard.REPORT_DIR})
 @click.argument("reference", type=click.Path())
 @click.argument("attempt", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Report folder (report.html, report.json).")
