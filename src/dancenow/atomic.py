@@ -55,6 +55,8 @@ def _failed_write(path: Path, e: BaseException) -> BaseException:
     `path`; anything else (e.g. an input that vanished) as it is."""
     if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:
         return DancenowError(f"cannot write {path}: {_WRITE_ERRORS[e.errno]} (nothing was written)")
+    if isinstance(e, Exception) and "No space left on device" in str(e):  # wrapped by a library (safetensors, PyAV)
+        return DancenowError(f"cannot write {path}: {_WRITE_ERRORS[errno.ENOSPC]} (nothing was written)")
     return e
 
 

@@ -379,6 +379,13 @@ def preallocate(f, nbytes: int, path: str | os.PathLike) -> None:
         raise DancenowError(f"cannot write {path}: {e.strerror} ({human_bytes(nbytes)} needed)") from None
 
 
+def reserve(path: str | os.PathLike) -> None:
+    """Reserve the whole length of the file at `path` (e.g. a fresh memory map, which numpy makes
+    sparse): a full disk then fails here as one line instead of SIGBUS while the map is written."""
+    with open(path, "r+b") as f:
+        preallocate(f, os.fstat(f.fileno()).st_size, path)
+
+
 # ----------------------------------------------------------------------------- one writer per folder
 
 LOCK_NAME = ".dancenow.lock"

@@ -251,6 +251,12 @@ def _as_sequence(poses, video) -> PoseSequence:
     return load_poses(poses, video=video if isinstance(video, (str, os.PathLike)) else None)
 
 
+def _reserve(path) -> None:
+    from dancenow.guard import reserve
+
+    reserve(path)
+
+
 def _check_prepare_inputs(video, out_dir, size, poses, fps, holdout, margin):
     """Everything `prepare` can check before it writes: numbers within bounds, the output folder,
     the video (readable, not too long at `fps`), the poses (loaded once here), and room on disk
@@ -394,6 +400,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
             stream = iter(video)
         with atomic_file(out / "frames.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size[1], size[0], 3))
+            _reserve(tmp)  # a full disk: one line now, not SIGBUS while the map is written
             got, extra, tolerance = 0, 0, max(2, n // 100)
             for frame in tqdm(stream, total=n, unit="frame", desc="frames", disable=not progress):
                 if got == n:  # frames beyond the poses: a few are rounding, many a mismatch
@@ -425,6 +432,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
         _save_npy(out / "keypoints.npy", kp_model)
         with atomic_file(out / "labels.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size[1], size[0], 3))
+            _reserve(tmp)
             for t in tqdm(range(n), unit="frame", desc="labels", disable=not progress):
                 mm[t] = render_label(kp_model[t], size, size)
             mm.flush()
