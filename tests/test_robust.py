@@ -500,3 +500,37 @@ def test_every_generated_actor_renders():
         actor = actor_from_seed(seed)
         frames = list(render_frames(actor, perform(actor, dance, (32, 32))))
         assert len(frames) == 3 and frames[0].shape == (32, 32, 3), seed
+
+
+_HOLD_LOCK = """
+import sys, time
+from dancenow.guard import run_lock
+with run_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("argv", [["prepare", "v.mp4", "--poses", "v.npz", "--size", "32x32", "-o", "busy", "-q"],
+                                  ["train", "data", "-o", "busy", "--config", "tiny_config.json", "--steps", "1", "-q"],
+                                  ["choreo", "train", "v.npz", "--style", "a", "-o", "busy", *_TINY_TRAIN]],
+                         ids=lambda a: " ".join(a[:2]))
+def test_a_second_writer_of_a_run_folder_gets_one_line(argv, sandbox, pristine, monkeypatch):
+    """Run folders are continued, not replaced, so two writers would interleave: the second one
+    is refused while the first (another process) holds the folder."""
+    import subprocess
+    import sys
+
+    copy, before = pristine
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(sandbox / "busy")], stdout=subprocess.PIPE, env=env)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        res = _invoke(sandbox, argv, monkeypatch)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert res.exit_code == 1 and f"is in use by process {holder.pid}" in res.output, res.output
+    after = _snapshot(sandbox)
+    _restore(sandbox, copy, before, after)
+    assert sorted(set(after) - set(before)) == ["busy/", "busy/.dancenow.lock"]  # the dead holder's lock only
