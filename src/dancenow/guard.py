@@ -429,6 +429,7 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
         raise DancenowError(f"cannot create {folder}: {e.strerror or e}") from None
     path = folder / LOCK_NAME
     ok = False
+    fd = -1
     try:
         while True:
             try:
@@ -440,6 +441,7 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
             except BlockingIOError:
                 owner = _lock_owner(fd)
                 os.close(fd)
+                fd = -1
                 raise DancenowError(f"{folder} is in use by {owner} ({what}): wait for it to finish or stop it") from None
             # the holder before us may have removed the file after we opened it: lock the file
             # that is at the path now, or two writers would hold two different files
@@ -450,8 +452,16 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode())
+            fd = -1
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode())
+        except OSError as e:  # a full disk: give the folder back as it was
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            os.close(fd)
+            fd = -1
+            raise DancenowError(f"cannot write {path}: {e.strerror or e}") from None
         _HELD[key] = 1
         try:
             yield folder

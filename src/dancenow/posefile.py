@@ -37,14 +37,19 @@ _B25_FROM_B25B = {0: 0, 1: 17, 2: 6, 3: 8, 4: 10, 5: 5, 6: 7, 7: 9, 9: 12, 10: 1
 
 def save_npz(seq: PoseSequence, path: str | os.PathLike) -> Path:
     """Write `seq` as our versioned .npz (atomically)."""
+    import io
+
     path = Path(path)
+    # compressed in memory first: numpy leaves its zip file open when a write fails (a full
+    # disk), and its clean-up later prints a traceback; the file write below fails cleanly
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf, format=np.array(NPZ_FORMAT), version=np.array(NPZ_VERSION),
+        layout=np.array(LAYOUT), keypoints=seq.keypoints.astype(np.float32),
+        fps=np.array(seq.fps, np.float64), size=np.array([seq.width, seq.height], np.int64),
+    )
     with atomic_file(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f, format=np.array(NPZ_FORMAT), version=np.array(NPZ_VERSION),
-                layout=np.array(LAYOUT), keypoints=seq.keypoints.astype(np.float32),
-                fps=np.array(seq.fps, np.float64), size=np.array([seq.width, seq.height], np.int64),
-            )
+        tmp.write_bytes(buf.getbuffer())
     return path
 
 
