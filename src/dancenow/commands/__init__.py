@@ -119,6 +119,8 @@ def _errors_to_exit(fn, heavy: bool, outputs: dict | None = None, path_params: s
         except Exception as e:  # a bug: still one line for the user, the traceback with --verbose
             if _verbose():
                 raise
+            if "No space left on device" in str(e):  # an OSError a library wrapped in its own type
+                raise click.ClickException(_os_error_line(OSError(errno.ENOSPC, "No space left on device"))) from None
             first = str(e).splitlines()[0] if str(e) else ""
             raise click.ClickException(f"internal error ({type(e).__name__}: {first[:200]}); "
                                        "`dancenow --verbose ...` shows the traceback: please report it") from None
