@@ -285,8 +285,6 @@ def check_outputs(outputs: Iterable[tuple], inputs: Iterable = (), force: bool =
 
 
 def _check_one(path: Path, real: Path, kind: Kind, inputs: list[tuple[Path, Path]], force: bool) -> None:
-    if kind.suffixes and path.suffix.lower() not in kind.suffixes:
-        raise DancenowError(f"output {path}: a {kind.name} must end in {' or '.join(kind.suffixes)}")
     for given, inp in inputs:
         if real == inp or (path.exists() and given.exists() and _samefile(path, given)):
             raise DancenowError(f"output {path} is the input {given}: choose another output path")
@@ -294,9 +292,11 @@ def _check_one(path: Path, real: Path, kind: Kind, inputs: list[tuple[Path, Path
             raise DancenowError(f"output {path} is inside the input folder {given}: choose another output path")
         if _inside(inp, real):
             raise DancenowError(f"the input {given} is inside the output {path}: choose another output path")
-    # the nearest existing folder above the output must be a writable folder
-    parent = real.parent
-    while not parent.exists() and not parent.is_symlink():
+    if kind.suffixes and path.suffix.lower() not in kind.suffixes:
+        raise DancenowError(f"output {path}: a {kind.name} must end in {' or '.join(kind.suffixes)}")
+    # the nearest existing folder above the output must be a writable folder (named as given)
+    parent = path.parent
+    while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise DancenowError(f"cannot write {path}: {parent} is {_describe(parent)}, not a folder")
