@@ -21,8 +21,8 @@ Outcomes counted (a case may count under several):
   accepted    exit 0 on bad input (listed in the details: some may be harmless)
   destroyed   a file that existed before the case was changed or removed
   unbounded   still running at --timeout seconds (killed)
-  disk-fill   tried to write past the file-size limit (SIGXFSZ; every case runs under a 2 GB
-              RLIMIT_FSIZE so that a probe can never fill the real disk)
+  disk-fill   tried to write past the file-size limit (EFBIG "File too large", or SIGXFSZ; every
+              case runs under a 2 GB RLIMIT_FSIZE so that a probe can never fill the real disk)
   signal      killed by another signal (SIGBUS, SIGSEGV, ...)
   leftovers   failed, and new files or folders remain
 
@@ -540,7 +540,7 @@ def classify(rc: int | None, text: str, destroyed: list[str], new: list[str]) ->
     got = set()
     if rc is None:
         got.add("unbounded")
-    elif rc == -signal.SIGXFSZ:
+    elif rc == -signal.SIGXFSZ or "File too large" in text:  # Python ignores SIGXFSZ: EFBIG instead
         got.add("disk-fill")
     elif rc < 0:
         got.add("signal")
