@@ -188,3 +188,12 @@ def test_serve_refuses_a_busy_port_in_one_line(tmp_path):
     assert res.exit_code == 1 and res.output.startswith("Error: cannot listen on 127.0.0.1:") and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["serve", "--work-dir", str(tmp_path / "w"), "--model", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "model folder not found" in res.output
+
+
+def test_one_server_per_work_folder(server):
+    from click.testing import CliRunner
+
+    from dancenow.cli import main
+
+    res = CliRunner().invoke(main, ["serve", "--port", "0", "--work-dir", str(server.work_dir)])
+    assert res.exit_code == 1 and "another dancenow serve is using" in res.output

@@ -109,6 +109,7 @@ def create_app(config: WebConfig):
     work = Path(config.work_dir)
     (work / "uploads").mkdir(parents=True, exist_ok=True)
     (work / "jobs").mkdir(parents=True, exist_ok=True)
+    lock = _lock_work_dir(work)
     store = JobStore(work / "app.db")
     runner = JobRunner(store, config)
     ctx = Context(store, config)
@@ -123,7 +124,7 @@ def create_app(config: WebConfig):
             runner.stop()
 
     app = FastAPI(title="dancenow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.store, app.state.runner, app.state.config = store, runner, config
+    app.state.store, app.state.runner, app.state.config, app.state.lock = store, runner, config, lock
 
     def error(message: str, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -348,6 +349,20 @@ def create_app(config: WebConfig):
         raise _NotFound("not found")
 
     return app
+
+
+def _lock_work_dir(work: Path):
+    """Hold the work folder for this server: a second server on the same folder would take the
+    first one's running jobs for orphans and end them."""
+    import fcntl
+
+    f = open(work / "server.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise DancenowError(f"another dancenow serve is using {work}: stop it, or give --work-dir another folder") from None
+    return f
 
 
 class _NotFound(DancenowError):

@@ -227,8 +227,7 @@ const RESULTS = {
     const m = job.result.metrics || {};
     return [
       h("div", {}, h("span", { class: "score", text: `${fmt(m.score, 0)}/100` }),
-        h("span", { class: "muted", text: `  timing ${m.timing_s >= 0 ? "+" : ""}${fmt(m.timing_s, 2)} s (+ = late)` })),
-      h("ul", {}, ...(m.tips || []).map((t) => h("li", { text: t }))),
+        h("span", { class: "muted", text: `  timing ${m.timing_s >= 0 ? "+" : ""}${fmt(m.timing_s, 2)} s (+ = late) · ${(m.tips || []).length} tips in the report` })),
       h("iframe", { class: "report", src: fileUrl(job, "report"), title: "coach report", sandbox: "" }),
       h("div", { class: "links" }, h("a", { href: fileUrl(job, "report"), target: "_blank", rel: "noopener", text: "open the report in a tab" }),
         h("a", { href: fileUrl(job, "report", true), text: "download report.html" }), h("a", { href: fileUrl(job, "json", true), text: "report.json" })),
@@ -266,10 +265,14 @@ class JobCard {
         h("span", { class: "muted small", text: when(job.created) }), h("span", { class: "spacer" }), this.cancel, this.retry, this.remove),
       h("div", { class: "bar" }, this.bar), this.stage, this.error, this.live, this.results, this.logBox);
     this.logBox.addEventListener("toggle", () => this.loadLog());
+    // the log shows while the job works, and folds away when it is done (unless opened by hand)
+    this.autoLog = job.state === "queued" || job.state === "running";
+    this.logBox.open = this.autoLog;
     this.built = null;
   }
 
   async act(what) {
+    if (what === "delete" && !window.confirm("Delete this job and its files (a trained model too)?")) return;
     try {
       if (what === "delete") await api("DELETE", `/api/jobs/${this.id}`);
       else await api("POST", `/api/jobs/${this.id}/${what}`);
@@ -302,6 +305,7 @@ class JobCard {
     this.updateLive(job);
     if (job.state === "done" && this.built !== job.finished) {
       this.built = job.finished;
+      if (this.autoLog) this.logBox.open = this.autoLog = false;
       this.results.replaceChildren(...RESULTS[job.kind](job));
       this.live.replaceChildren();
     } else if (job.state !== "done" && this.built) {
