@@ -50,7 +50,7 @@ def _work(job_dir: Path) -> Path:
 
 # ----------------------------------------------------------------------------- uploads
 
-IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"RIFF")
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM")  # PNG, JPEG, BMP (WebP: RIFF....WEBP)
 VIDEO_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
 
 
@@ -62,7 +62,7 @@ def sniff(path: Path) -> str:
         return "npz"
     if head.lstrip().upper().startswith(b"HIERARCHY"):
         return "bvh"
-    if head.startswith(IMAGE_MAGIC[:3]) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP") or head.startswith(b"BM"):
+    if head.startswith(IMAGE_MAGIC) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
         return "image"
     return "video"
 
@@ -355,10 +355,8 @@ def _normalization_plot(seq, model, model_dir: Path, path: Path) -> None:
 
     filled, _ = hold_last_pose(seq)
     norm = prepare_source(seq, model.body_stats)
-    target = None
-    for cand in (model_dir.parent / "data" / "poses.npz",):
-        if cand.is_file():
-            target = load_poses(cand)
+    target_poses = model_dir.parent / "data" / "poses.npz"  # a model trained here; else its stats alone
+    target = load_poses(target_poses) if target_poses.is_file() else None
     plot_normalization(filled, target, norm, fit_stats(filled), model.body_stats, path)
 
 
