@@ -196,4 +196,4 @@ def test_one_server_per_work_folder(server):
     from dancenow.cli import main
 
     res = CliRunner().invoke(main, ["serve", "--port", "0", "--work-dir", str(server.work_dir)])
-    assert res.exit_code == 1 and "another dancenow serve is using" in res.output
+    assert res.exit_code == 1 and "is in use by process" in res.output and "work folder" in res.output

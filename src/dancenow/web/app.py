@@ -109,7 +109,6 @@ def create_app(config: WebConfig):
     work = Path(config.work_dir)
     (work / "uploads").mkdir(parents=True, exist_ok=True)
     (work / "jobs").mkdir(parents=True, exist_ok=True)
-    lock = _lock_work_dir(work)
     store = JobStore(work / "app.db")
     runner = JobRunner(store, config)
     ctx = Context(store, config)
@@ -124,7 +123,7 @@ def create_app(config: WebConfig):
             runner.stop()
 
     app = FastAPI(title="dancenow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.store, app.state.runner, app.state.config, app.state.lock = store, runner, config, lock
+    app.state.store, app.state.runner, app.state.config = store, runner, config
 
     def error(message: str, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -351,20 +350,6 @@ def create_app(config: WebConfig):
     return app
 
 
-def _lock_work_dir(work: Path):
-    """Hold the work folder for this server: a second server on the same folder would take the
-    first one's running jobs for orphans and end them."""
-    import fcntl
-
-    f = open(work / "server.lock", "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise DancenowError(f"another dancenow serve is using {work}: stop it, or give --work-dir another folder") from None
-    return f
-
-
 class _NotFound(DancenowError):
     status = 404
 
@@ -435,6 +420,8 @@ def serve(config: WebConfig, ready: Callable[[str], None] | None = None) -> None
     and marked so). `ready(url)` is called once the port is bound."""
     import uvicorn
 
+    from dancenow.guard import run_lock
+
     config = config.validate()
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -445,9 +432,11 @@ def serve(config: WebConfig, ready: Callable[[str], None] | None = None) -> None
         sock.close()
         raise DancenowError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
     config = replace(config, port=sock.getsockname()[1])
-    app = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=5))
-    if ready is not None:
-        ready(config.url)
-    server.run(sockets=[sock])
+    # one server per work folder: a second would take the first one's running jobs for orphans
+    with sock, run_lock(config.work_dir, "the web app's work folder"):
+        app = create_app(config)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                               timeout_graceful_shutdown=5))
+        if ready is not None:
+            ready(config.url)
+        server.run(sockets=[sock])
