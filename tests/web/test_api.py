@@ -76,14 +76,30 @@ def test_uploads_are_checked_by_content_and_stored_under_generated_names(server,
 
 
 def test_a_transfer_from_the_demo_dancers_then_its_model_reused(server, tmp_path):
-    """No files at all: the synthetic world's dancers; results appear only once the job is done."""
+    """No files at all: the synthetic world's dancers; results appear only once the job is done.
+    A choreography training queued meanwhile waits: one training at a time."""
+    from dancenow.posefile import save_poses
+    from dancenow.world import render_clip
+
     status, job = request(server, "POST", "/api/jobs", body={"kind": "transfer", "params": {
         "target": {"actor": "ana", "seconds": 4}, "source": {"actor": "ben", "seconds": 1}, "preset": "quick", "steps": 6}})
     assert status == 200 and job["state"] in ("queued", "running") and job["title"] == "ana dances like ben"
     assert "path" not in str(job["params"])
+    _, poses = render_clip("chloe", 6.0, (256, 256), seed=8)  # "my own motion", as a pose file
+    status, motion = request(server, "POST", "/api/uploads?name=mine.npz", data=save_poses(poses, tmp_path / "mine.npz").read_bytes())
+    status, choreo = request(server, "POST", "/api/jobs", body={"kind": "choreo_train", "params": {
+        "source": "uploads", "steps": 5, "uploads": [{"upload": motion["id"], "style": "Mine"}]}})
+    assert status == 200 and choreo["title"] == "choreography: mine (5 steps)", choreo
     status, res = request(server, "GET", f"/api/jobs/{job['id']}/files/result")
     assert status == 404 and "finished job" in res["error"]  # never a partial result
-    job = wait_job(server, job["id"])
+
+    def both():
+        states = [request(server, "GET", f"/api/jobs/{j}")[1]["state"] for j in (job["id"], choreo["id"])]
+        assert states != ["running", "running"], "two trainings ran at once"
+        return states == ["done", "done"] or "failed" in states
+
+    wait_for(both, 240, "the transfer, then the choreography training", every=0.3)
+    job = request(server, "GET", f"/api/jobs/{job['id']}")[1]
     assert job["state"] == "done", job
     assert set(job["result"]["files"]) >= {"result", "side_by_side", "plot", "metrics", "still"}
     m = job["result"]["metrics"]
@@ -97,19 +113,42 @@ def test_a_transfer_from_the_demo_dancers_then_its_model_reused(server, tmp_path
     status, models = request(server, "GET", "/api/models?kind=synth")
     assert {"id": f"job:{job['id']}", "job": job["id"]}.items() <= models[0].items()
 
-    from dancenow.posefile import save_poses
-    from dancenow.world import render_clip
-
-    _, poses = render_clip("dev", 1.0, (256, 256), seed=5)  # a source given as poses: nothing to detect
+    # the finished model, another source (given as poses: nothing to detect), no training
+    _, poses = render_clip("dev", 1.0, (256, 256), seed=5)
     status, up = request(server, "POST", "/api/uploads?name=dev.npz", data=save_poses(poses, tmp_path / "dev.npz").read_bytes())
     assert status == 200 and up["kind"] == "poses"
     status, again = request(server, "POST", "/api/jobs", body={"kind": "transfer", "params": {
         "model": f"job:{job['id']}", "source": {"upload": up["id"]}}})
     assert status == 200, again
+
+    # meanwhile the choreography model learned from the upload plays, in its style
+    choreo = request(server, "GET", f"/api/jobs/{choreo['id']}")[1]
+    assert choreo["state"] == "done", choreo
+    status, session = request(server, "POST", "/api/choreo/sessions", body={"model": f"job:{choreo['id']}"})
+    assert status == 200 and session["styles"] == ["mine"] and session["fps"] == 30
+    seen = []
+    for _ in range(2):
+        status, chunk = request(server, "POST", f"/api/choreo/sessions/{session['session']}/frames",
+                                body={"n": 15, "temperature": 0.5, "style": {"mine": 1}})
+        assert status == 200 and len(chunk["frames"]) == 15 and len(chunk["frames"][0]) == 25
+        seen.append(chunk["first"])
+    assert seen == [0, 15]  # one dance, continued
+    status, err = request(server, "POST", f"/api/choreo/sessions/{session['session']}/frames", body={"style": {"salsa": 1}})
+    assert status == 400 and "no style 'salsa'" in err["error"]
+
     again = wait_job(server, again["id"])
     assert again["state"] == "done", again
     assert again["result"]["metrics"]["trained_here"] is False and again["result"]["model"] is None
     assert not (server.work_dir / "jobs" / again["id"] / "work" / "model").exists()  # no training
+
+    # a trained model folder given to another server is offered there too
+    other = Server(tmp_path / "other", "--model", str(server.work_dir / "jobs" / choreo["id"] / "work" / "model")).start()
+    try:
+        status, models = request(other, "GET", "/api/models?kind=choreo")
+        assert status == 200 and [m["id"] for m in models] == ["dir:0"]
+        assert request(other, "POST", "/api/choreo/sessions", body={"model": "dir:0"})[0] == 200
+    finally:
+        other.stop()
 
 
 def test_dead_cancelled_and_cut_off_workers(clips, tmp_path):
