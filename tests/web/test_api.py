@@ -160,8 +160,8 @@ def test_dead_cancelled_and_cut_off_workers(clips, tmp_path):
         status, job = request(server, "POST", "/api/jobs", body={"kind": "choreo_train", "params": {"source": "world", "steps": 20000}})
         assert status == 200
         jid = job["id"]
-        running = wait_for(lambda: (j := request(server, "GET", f"/api/jobs/{jid}")[1])["stage"].startswith("training") and j, 120,
-                           "the training to start")
+        wait_for(lambda: request(server, "GET", f"/api/jobs/{jid}")[1]["stage"].startswith("training"), 120,
+                 "the training to start")
         pid = _pid(server, jid)
         os.kill(pid, signal.SIGKILL)
         failed = wait_job(server, jid, ("failed",), 30)

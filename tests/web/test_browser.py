@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from .conftest import wait_for
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def open_page(browser, server, page: str) -> None:
