@@ -50,7 +50,7 @@ TREE: tuple[tuple[int, int], ...] = (
 
 # ----------------------------------------------------------------------------- skeletons
 
-def _body(kp: np.ndarray, min_conf: float) -> np.ndarray:
+def body_points(kp: np.ndarray, min_conf: float) -> np.ndarray:
     """(25, 3) body keypoints with a mid-hip filled in from the hips, missing below min_conf."""
     b = np.array(kp[:NUM_BODY], np.float64)
     b[b[:, 2] < max(min_conf, 1e-6)] = 0.0
@@ -80,7 +80,7 @@ def retarget(base: np.ndarray, other: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw_tree(img: np.ndarray, kp: np.ndarray, color, thickness: int, outline: bool) -> None:
+def draw_tree(img: np.ndarray, kp: np.ndarray, color, thickness: int, outline: bool) -> None:
     for a, b in TREE:
         if kp[a, 2] > 0 and kp[b, 2] > 0:
             pa = tuple(int(round(v)) for v in kp[a, :2])
@@ -119,8 +119,8 @@ def render_still(frame: np.ndarray | None, own: np.ndarray, other: np.ndarray, s
     unit = max(1.0, (box[3] - box[1]) / STILL_SIZE[1])
     # the ghost first: where the poses agree the solid skeleton covers it, so only the
     # differences show
-    _draw_tree(img, ghost, other_color, max(1, int(round(2 * unit))), frame is not None)
-    _draw_tree(img, own, own_color, max(2, int(round(4 * unit))), frame is not None)
+    draw_tree(img, ghost, other_color, max(1, int(round(2 * unit))), frame is not None)
+    draw_tree(img, own, own_color, max(2, int(round(4 * unit))), frame is not None)
     for k, err in bad.items():
         if own[k, 2] > 0:
             p = tuple(int(round(v)) for v in own[k, :2])
@@ -148,11 +148,11 @@ def moment_stills(result: CoachResult, moment: Moment, ref_frame: np.ndarray | N
     shown mirrored when it was compared mirrored (mirror mode or a left/right swap)."""
     cfg = result.config
     ref_seq, att_seq = result.reference, result.attempt
-    ref_kp = _body(ref_seq.keypoints[moment.reference_frame], cfg.min_confidence)
+    ref_kp = body_points(ref_seq.keypoints[moment.reference_frame], cfg.min_confidence)
     att_kp_full = att_seq.keypoints[moment.attempt_frame]
     if moment.swapped:
         att_kp_full = _mirror_frame_kp(att_kp_full, att_seq)
-    att_kp = _body(att_kp_full, cfg.min_confidence)
+    att_kp = body_points(att_kp_full, cfg.min_confidence)
     if att_frame is not None and (cfg.mirror ^ moment.swapped):
         att_frame = att_frame[:, ::-1]
     vertex = {d.name: int(d.vertex) for d in ANGLES}

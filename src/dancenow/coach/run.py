@@ -139,3 +139,49 @@ def history_summary(history, exercise: str | None = None, joint: str | None = No
         if csv is not None:
             lines.append(f"wrote {h.export_csv(csv, exercise)}")
     return lines
+
+
+def _photo_poses(path, poses, what: str, frame: int = 0):
+    """(one-frame poses, the image or None) of a photo (detected) or a pose file (`frame` of it)."""
+    from dancenow.images import read_image
+    from dancenow.posefile import is_pose_path, load_poses
+
+    if poses is not None:
+        seq = load_poses(poses)
+        img = read_image(path) if path is not None and not is_pose_path(path) else None
+    elif is_pose_path(path):
+        seq, img = load_poses(path), None
+    else:
+        from dancenow.coach.inputs import _body_only
+        from dancenow.pose import detect_image
+
+        img = read_image(path)
+        seq = detect_image(img, _body_only())
+    if not 0 <= frame < len(seq):
+        raise DancenowError(f"{what}: frame {frame} is outside its {len(seq)} frame(s)")
+    seq = seq.slice(frame, frame + 1)
+    if not seq.present[0, :25].any():
+        raise DancenowError(f"no person found in the {what} ({path})")
+    return seq, img
+
+
+def photo_to_report(photo, output, reference, poses=None, reference_frame: int = 0, mirror: bool = False,
+                    history=None):
+    """`coach photo`: the pose in `photo` against the `reference` pose (a photo, or a pose file
+    and `reference_frame` of it): which joints differ and how to move them; writes
+    output/pose.png, report.html and report.json. Returns (PhotoResult, html path, session id)."""
+    from dancenow.coach.history import Session
+    from dancenow.coach.photo import PhotoConfig, compare_pose, write_photo_report
+
+    check_exists(photo, "photo")
+    check_exists(poses, "poses")
+    check_exists(reference, "reference")
+    check_output_dir(output)
+    _check_history(history)
+    me, img = _photo_poses(photo, poses, "photo")
+    ref, ref_img = _photo_poses(reference, None, "reference", reference_frame)
+    result = compare_pose(me, ref, PhotoConfig(mirror=mirror))
+    path = write_photo_report(result, output, img, ref_img)
+    sid = _record(history, Session("photo", Path(str(reference)).stem, str(Path(photo).resolve()), score=result.score,
+                                   details={"differences": [d.joint for d in result.differences]}))
+    return result, path, sid

@@ -102,6 +102,32 @@ def exercise_cmd(video, exercise, reference, output, poses, openpose_fps, record
     wrote(f"{path} and {path.with_suffix('.json')}", f" (history session {sid})" if sid else "")
 
 
+@command("photo", group=coach)
+@click.argument("photo", type=click.Path())
+@click.option("--reference", required=True, type=click.Path(),
+              help="The pose to copy: a photo, or a pose file (.npz/OpenPose) with --reference-frame.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Report folder (pose.png, report.html, report.json).")
+@click.option("--poses", type=click.Path(), default=None, help="Poses of PHOTO (.npz/OpenPose) read instead of detected.")
+@click.option("--reference-frame", type=click.IntRange(min=0), default=0, show_default=True, help="Frame of a reference pose file.")
+@click.option("--mirror", is_flag=True, help="A selfie copying the reference like a mirror (your right copies its left).")
+@history_options
+def photo_cmd(photo, reference, output, poses, reference_frame, mirror, record, history_db):
+    """Compare the pose in PHOTO with a reference pose: which joints differ and how to move them
+    ("raise your left arm about 30 degrees higher", "turn your shoulders toward the camera",
+    "raise your chin"), with both skeletons drawn over the photo.
+
+    Example: dancenow coach photo me.jpg --reference pose.jpg -o photo_report/
+    """
+    from dancenow.coach.run import photo_to_report
+
+    result, path, sid = photo_to_report(photo, output, reference, poses, reference_frame, mirror,
+                                        _history_path(record, history_db))
+    click.echo(f"score {result.score:.0f}/100; {len(result.differences)} difference(s)")
+    for k, d in enumerate(result.differences, 1):
+        click.echo(f"  {k}. {d.instruction} ({d.joint})")
+    wrote(f"{path}, {path.with_name('pose.png')} and {path.with_suffix('.json')}", f" (history session {sid})" if sid else "")
+
+
 @command("history", group=coach)
 @click.option("--history-db", type=click.Path(dir_okay=False), default=None,
               help="History database (default: coach_history.sqlite in the user's data folder).")
