@@ -22,9 +22,9 @@ def _body_only():
 
 
 def load_input(path: str | os.PathLike, video: str | os.PathLike | None, openpose_fps: float | None,
-               what: str, out_dir: str | os.PathLike) -> tuple[PoseSequence, str | os.PathLike | None]:
+               what: str, out_dir: str | os.PathLike | None) -> tuple[PoseSequence, str | os.PathLike | None]:
     """Poses of one coach input and the video its stills come from (None: stick figures only).
-    A video's detected poses are saved as `out_dir/{what}_poses.npz`."""
+    A video's detected poses are saved as `out_dir/{what}_poses.npz` (not when out_dir is None)."""
     from dancenow.posefile import is_pose_path, load_poses, save_poses
 
     if is_pose_path(path):
@@ -35,8 +35,9 @@ def load_input(path: str | os.PathLike, video: str | os.PathLike | None, openpos
 
     log.info("detecting poses in %s ...", path)
     seq = detect_video(path, _body_only())
-    saved = save_poses(seq, Path(out_dir) / f"{what}_poses.npz")
-    log.info("wrote %s (pass it instead of the video next time)", saved)
+    if out_dir is not None:
+        saved = save_poses(seq, Path(out_dir) / f"{what}_poses.npz")
+        log.info("wrote %s (pass it instead of the video next time)", saved)
     return seq, (video or path)
 
 

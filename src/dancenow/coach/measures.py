@@ -164,6 +164,20 @@ def majority_view(view: np.ndarray) -> str:
     return str(names[int(np.argmax(counts))])
 
 
+def _points(kp: np.ndarray, min_confidence: float):
+    """(T, 25, 3) keypoints -> xy (T, 25, 2) with NaN where missing (pixels, y down), the
+    mid-hip and the neck (T, 2) (each from the pair of joints around it when missing), and the
+    hip-to-ankle height h (T,) in pixels."""
+    ok = kp[..., 2] >= max(min_confidence, 1e-6)
+    xy = np.where(ok[..., None], kp[..., :2], np.nan)
+    mid_hip = 0.5 * (xy[:, J.R_HIP] + xy[:, J.L_HIP])
+    mid_hip = np.where(np.isfinite(mid_hip), mid_hip, xy[:, J.MID_HIP])
+    neck = 0.5 * (xy[:, J.R_SHOULDER] + xy[:, J.L_SHOULDER])
+    neck = np.where(np.isfinite(xy[:, J.NECK]), xy[:, J.NECK], neck)
+    ankles = 0.5 * (xy[:, J.R_ANKLE] + xy[:, J.L_ANKLE])
+    return xy, mid_hip, neck, ankles[:, 1] - mid_hip[:, 1]
+
+
 def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_seconds: float = 6.0,
                   causal: bool = False) -> Measures:
     """The measures (module docstring) of every frame of `seq`.
@@ -175,15 +189,40 @@ def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_secon
     if len(seq) == 0:
         raise DancenowError("pose sequence has no frames")
     kp = seq.keypoints[:, :NUM_BODY].astype(np.float64)
-    ok = kp[..., 2] >= max(min_confidence, 1e-6)
-    xy = np.where(ok[..., None], kp[..., :2], np.nan)  # pixels, y down
-    mid_hip = 0.5 * (xy[:, J.R_HIP] + xy[:, J.L_HIP])
-    mid_hip = np.where(np.isfinite(mid_hip), mid_hip, xy[:, J.MID_HIP])
-    neck = 0.5 * (xy[:, J.R_SHOULDER] + xy[:, J.L_SHOULDER])
-    neck = np.where(np.isfinite(xy[:, J.NECK]), xy[:, J.NECK], neck)
-    trunk_down = mid_hip - neck
+    xy, mid_hip, neck, h = _points(kp, min_confidence)
     win = max(3, int(round(standing_seconds * seq.fps)))
-    torso = rolling_percentile(np.linalg.norm(trunk_down, axis=-1), win, 50, causal)
+    torso = rolling_percentile(np.linalg.norm(mid_hip - neck, axis=-1), win, 50, causal)
+    standing = rolling_percentile(h, win, 90, causal)
+    return _measures(xy, mid_hip, neck, h, torso, standing, float(seq.fps))
+
+
+class LiveMeasures:
+    """Measures one frame at a time (`push`), with trailing windows for the torso length and
+    the standing height: what `measure_poses(..., causal=True)` gives for the last frame."""
+
+    def __init__(self, fps: float, min_confidence: float = 0.2, standing_seconds: float = 6.0):
+        import collections
+
+        n = max(3, int(round(standing_seconds * fps)))
+        self.fps, self.min_confidence = float(fps), min_confidence
+        self._torso: collections.deque = collections.deque(maxlen=n)
+        self._h: collections.deque = collections.deque(maxlen=n)
+
+    def push(self, keypoints: np.ndarray) -> Measures:
+        """Measures (one frame) of body keypoints (>= 25, 3) in pixels."""
+        kp = np.asarray(keypoints, np.float64)[None, :NUM_BODY]
+        xy, mid_hip, neck, h = _points(kp, self.min_confidence)
+        self._torso.append(float(np.linalg.norm(mid_hip - neck, axis=-1)[0]))
+        self._h.append(float(h[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            torso = np.array([np.nanpercentile(np.array(self._torso), 50)])
+            standing = np.array([np.nanpercentile(np.array(self._h), 90)])
+        return _measures(xy, mid_hip, neck, h, torso, standing, self.fps)
+
+
+def _measures(xy, mid_hip, neck, h, torso, standing, fps: float) -> Measures:
+    trunk_down = mid_hip - neck
     torso = np.where(torso > 1e-6, torso, np.nan)
 
     v: dict[str, np.ndarray] = {}
@@ -202,8 +241,6 @@ def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_secon
 
     ankles = 0.5 * (xy[:, J.R_ANKLE] + xy[:, J.L_ANKLE])
     knees = 0.5 * (xy[:, J.R_KNEE] + xy[:, J.L_KNEE])
-    h = ankles[:, 1] - mid_hip[:, 1]  # pixels, positive while the hips are above the ankles
-    standing = rolling_percentile(h, win, 90, causal)
     with np.errstate(invalid="ignore", divide="ignore"):
         standing = np.where(standing > 1e-6, standing, np.nan)
         v["hip_drop"] = 1.0 - h / standing
@@ -239,4 +276,4 @@ def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_secon
         v[both] = _nanmean_rows(np.stack([v[a], v[b]]))
     v["arm_asymmetry"] = np.abs(v["left_shoulder"] - v["right_shoulder"])
     v["knee_asymmetry"] = np.abs(v["left_knee"] - v["right_knee"])
-    return Measures({k: np.asarray(v[k], np.float64) for k in MEASURES}, view_of(width), float(seq.fps))
+    return Measures({k: np.asarray(v[k], np.float64) for k in MEASURES}, view_of(width), fps)

@@ -185,3 +185,49 @@ def photo_to_report(photo, output, reference, poses=None, reference_frame: int =
     sid = _record(history, Session("photo", Path(str(reference)).stem, str(Path(photo).resolve()), score=result.score,
                                    details={"differences": [d.joint for d in result.differences]}))
     return result, path, sid
+
+
+def live_session(source=None, camera: int | None = None, exercise: str | None = None, reference=None, dance=None,
+                 record=None, show: bool | None = None, config=None, output=None, openpose_fps: float | None = None,
+                 history=None):
+    """`coach live`: coach from a camera (or a `source` video standing in for one) with an
+    exercise (built-in or learned from a `reference` repetition) or a `dance` reference shown
+    as a ghost. Afterwards, for an exercise, the whole session is analysed offline: a report in
+    `output` (when given) and a history record (when asked). Returns (LiveStats, ExerciseResult
+    or None, html path or None, session id or None)."""
+    from dancenow.coach.exercise import ExerciseConfig, analyze_exercise
+    from dancenow.coach.exercise_report import write_exercise_report
+    from dancenow.coach.exercises import get_exercise
+    from dancenow.coach.history import session_from_exercise
+    from dancenow.coach.live import LiveConfig, run_live
+
+    if sum(x is not None for x in (exercise, reference, dance)) != 1:
+        raise DancenowError("give one of --exercise NAME, --reference REP or --dance REF")
+    if source is not None and camera is not None:
+        raise DancenowError("give a camera or a --source video, not both")
+    check_exists(source, "source video")
+    check_exists(reference, "reference")
+    check_exists(dance, "dance reference")
+    if exercise is not None:
+        get_exercise(exercise)
+    if record is not None:
+        check_file_output(record, "recording")
+    if output is not None:
+        if dance is not None:
+            raise DancenowError("-o writes an exercise report; a live dance has none (use --record)")
+        check_output_dir(output)
+    _check_history(history)
+    ex = ref_dance = None
+    if dance is not None:
+        ref_dance, _ = load_input(dance, None, openpose_fps, "dance", None)
+    else:
+        ex = load_exercise(exercise, reference, openpose_fps, output)
+    cam = camera if camera is not None or source is not None else 0  # no input named: the first camera
+    stats = run_live(source, cam, ex, ref_dance, record, show, config or LiveConfig())
+    result = path = sid = None
+    if ex is not None and stats.poses is not None and len(stats.poses) >= 2 and (output is not None or history is not None):
+        result = analyze_exercise(stats.poses, ex, ExerciseConfig())
+        if output is not None:
+            path = write_exercise_report(result, output, source)
+        sid = _record(history, session_from_exercise(result, source=str(source or f"camera {camera or 0}"), kind="live"))
+    return stats, result, path, sid
