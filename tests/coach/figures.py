@@ -125,3 +125,71 @@ def jumping_jacks(n: int, period: float = 0.9, yaw: float = 0.0, noise_px: float
     o = schedule([(0.6, 0, 0)] + [(period * 0.45, 0, 1), (period * 0.1, 1, 1), (period * 0.45, 1, 0)] * n + [(0.6, 0, 0)])
     return film(body(len(o), arm=10 + (arm_top - 10) * o, arm_plane="side", spread=spread * o, stance=0.16),
                 yaw, noise_px, seed)
+
+
+def _knee_ik(hip: np.ndarray, ankle: np.ndarray, forward: float) -> np.ndarray:
+    """Knee positions (T, 3) for hips and ankles (T, 3) in the body frame, the knee bending
+    toward `forward` (+1: forward, -1: back) in the sagittal (v, y) plane."""
+    d = hip - ankle
+    dist = np.linalg.norm(d, axis=-1, keepdims=True)
+    dist = np.minimum(dist, SHANK + THIGH - 1e-6)
+    a = (SHANK ** 2 - THIGH ** 2 + dist ** 2) / (2 * dist)  # along the ankle-to-hip line
+    h = np.sqrt(np.maximum(SHANK ** 2 - a ** 2, 0.0))
+    u = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    perp = np.stack([np.zeros(len(u)), u[:, 2], -u[:, 1]], -1) * forward  # in the (v, y) plane
+    return ankle + a * u + h * perp
+
+
+def lunges(depths, yaw: float = 90.0, noise_px: float = 1.0, seed: int = 0, lean: float = 0.0,
+           stride: float = 0.9) -> PoseSequence:
+    """Stationary lunges (split squats), left foot forward: the hips drop straight down from
+    the split stance toward the back knee almost touching the floor (depth 1)."""
+    s = schedule(reps(depths))
+    T = len(s)
+    P = body(T, lean=lean * 0 + 0.0)
+    top = np.sqrt((SHANK + THIGH - 0.02) ** 2 - (stride / 2) ** 2) + ANKLE_H
+    bottom = ANKLE_H + 0.40
+    hip_y = top - (top - bottom) * s
+    for side, (H, K, A) in ((+1, (J.L_HIP, J.L_KNEE, J.L_ANKLE)), (-1, (J.R_HIP, J.R_KNEE, J.R_ANKLE))):
+        P[:, A] = np.stack([np.full(T, side * 0.12), np.full(T, side * stride / 2), np.full(T, ANKLE_H)], -1)
+        P[:, H] = np.stack([np.full(T, side * HIP_W / 2), np.zeros(T), hip_y], -1)
+        P[:, K] = _knee_ik(P[:, H], P[:, A], +1.0)
+    mid = 0.5 * (P[:, J.L_HIP] + P[:, J.R_HIP])
+    shift = mid - P[:, J.MID_HIP]
+    g = np.radians(lean * s)
+    upper = [J.NECK, J.NOSE, J.L_SHOULDER, J.R_SHOULDER, J.L_ELBOW, J.R_ELBOW, J.L_WRIST, J.R_WRIST,
+             J.L_EYE, J.R_EYE, J.L_EAR, J.R_EAR]
+    P[:, upper] += shift[:, None]
+    # lean the upper body forward about the hips
+    rel = P[:, upper] - mid[:, None]
+    c, sn = np.cos(g)[:, None], np.sin(g)[:, None]
+    v, y = rel[..., 1], rel[..., 2]
+    rel[..., 1], rel[..., 2] = v * c + y * sn, -v * sn + y * c
+    P[:, upper] = mid[:, None] + rel
+    P[:, J.MID_HIP] = mid
+    return film(P, yaw, noise_px, seed)
+
+
+def pushups(depths, yaw: float = 90.0, noise_px: float = 1.0, seed: int = 0, sag: float = 0.0) -> PoseSequence:
+    """Push-ups: hands under the shoulders, elbows bending from 10 deg to 100 deg at depth 1,
+    the body a straight line from shoulders to ankles unless the hips `sag` (metres, + down)."""
+    s = schedule(reps(depths))
+    T = len(s)
+    phi = np.radians(10 + 90 * s)  # elbow flexion
+    P = np.zeros((T, 25, 3))
+    for side, (S, E, W, H, K, A) in ((+1, (J.L_SHOULDER, J.L_ELBOW, J.L_WRIST, J.L_HIP, J.L_KNEE, J.L_ANKLE)),
+                                     (-1, (J.R_SHOULDER, J.R_ELBOW, J.R_WRIST, J.R_HIP, J.R_KNEE, J.R_ANKLE))):
+        u = side * SHOULDER_W / 2
+        P[:, W] = np.stack([np.full(T, u), np.zeros(T), np.zeros(T)], -1)
+        P[:, E] = P[:, W] + FORE * np.stack([np.zeros(T), -np.sin(phi / 2), np.cos(phi / 2)], -1)
+        P[:, S] = P[:, E] + UPPER * np.stack([np.zeros(T), np.sin(phi / 2), np.cos(phi / 2)], -1)
+        P[:, A] = np.stack([np.full(T, side * 0.1), np.full(T, -1.45), np.full(T, 0.06)], -1)
+        P[:, H] = P[:, S] + 0.4 * (P[:, A] - P[:, S]) + np.array([side * HIP_W / 2 - u, 0, 0]) - np.array([0, 0, sag])
+        P[:, K] = 0.5 * (P[:, H] + P[:, A])
+    P[:, J.NECK] = 0.5 * (P[:, J.L_SHOULDER] + P[:, J.R_SHOULDER])
+    P[:, J.MID_HIP] = 0.5 * (P[:, J.L_HIP] + P[:, J.R_HIP])
+    P[:, J.NOSE] = P[:, J.NECK] + [0, 0.2, 0.03]
+    for side, (eye, ear) in ((+1, (J.L_EYE, J.L_EAR)), (-1, (J.R_EYE, J.R_EAR))):
+        P[:, eye] = P[:, J.NOSE] + [side * 0.035, -0.01, 0.03]
+        P[:, ear] = P[:, J.NOSE] + [side * 0.07, -0.07, 0.0]
+    return film(P, yaw, noise_px, seed)

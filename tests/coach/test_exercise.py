@@ -18,7 +18,7 @@ from dancenow.coach.measures import measure_poses
 from dancenow.coach.reps import CountConfig, RepCounter
 from dancenow.errors import DancenowError
 from dancenow.posefile import save_poses
-from tests.coach.figures import FPS, body, film, jumping_jacks, reps, schedule, squats
+from tests.coach.figures import FPS, body, film, jumping_jacks, lunges, pushups, reps, schedule, squats
 
 SQUAT = get_exercise("squat")
 
@@ -154,6 +154,43 @@ def test_jumping_jack_arms_and_feet():
     # from the side, arms raised sideways look straight up past shoulder height: not judged
     assert side.faults == ()
     assert _check(side, "feet_apart").status == "cannot judge" and _check(side, "arms_overhead").status == "cannot judge"
+
+
+def test_lunges_count_and_the_trunk_is_judged_side_on_only():
+    ex = EXERCISES["lunge"]
+    side = analyze_exercise(lunges([1.0, 1.0, 1.0, 0.6], lean=40.0), ex)
+    assert [r.status for r in side.reps] == ["full", "full", "full", "partial"]
+    assert all(_check(r, "trunk_lean").status == "fault" for r in side.reps[:3])
+    front = analyze_exercise(lunges([1.0, 1.0], lean=40.0, yaw=0), ex)
+    assert [r.status for r in front.reps] == ["full", "full"]
+    assert all(_check(r, "trunk_lean").status == "cannot judge" and _check(r, "depth").status == "cannot judge"
+               for r in front.reps)
+    assert all(_check(r, "trunk_lean").status == "ok" for r in analyze_exercise(lunges([1.0]), ex).reps)
+
+
+def test_push_ups_from_both_sides_and_the_body_line():
+    ex = EXERCISES["push-up"]
+    for yaw in (90, 0):  # counted on the shoulders' drop: it shows from the side and the front
+        r = analyze_exercise(pushups([1.0, 1.0, 0.75, 1.0], yaw=yaw), ex)
+        assert [rep.status for rep in r.reps] == ["full", "full", "partial", "full"], yaw
+    sag = analyze_exercise(pushups([1.0, 1.0], sag=0.2), ex).reps
+    pike = analyze_exercise(pushups([1.0, 1.0], sag=-0.2), ex).reps
+    assert [c.name for r in sag for c in r.faults] == ["hips_sag"] * 2
+    assert [c.name for r in pike for c in r.faults] == ["hips_pike"] * 2
+    front = analyze_exercise(pushups([1.0], sag=0.2, yaw=0), ex).reps[0]
+    assert _check(front, "hips_sag").status == "cannot judge" and front.faults == ()
+
+
+def test_arm_raises_built_in():
+    ex = EXERCISES["arm-raise"]
+    r = analyze_exercise(_arm_raises([1.0, 1.0, 0.5, 1.2]), ex)
+    assert [rep.status for rep in r.reps] == ["full", "full", "partial", "full"]
+    assert _check(r.reps[2], "height").status == "fault" and r.reps[0].faults == ()
+    assert 95 < r.reps[3].rom["left_shoulder"][1] < 110  # degrees: the 1.2 raise reaches 106
+    bent = analyze_exercise(_arm_raises([1.0], elbow=50.0), ex).reps[0]
+    assert [c.name for c in bent.faults] == ["elbows"]
+    side = analyze_exercise(_arm_raises([1.0, 1.0], yaw=90), ex).reps[0]
+    assert _check(side, "height").status == "cannot judge" and "look straight up" in _check(side, "height").text
 
 
 # ----------------------------------------------------------------------------- learned from a reference

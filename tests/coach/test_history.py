@@ -128,3 +128,36 @@ def test_two_writers_at_once(tmp_path):
     sessions = _check_whole(path)
     assert len(sessions) == 30
     assert sorted(s.details["tag"] for s in sessions) == sorted([1000 + k for k in range(15)] + [2000 + k for k in range(15)])
+
+
+def test_rehab_sessions_from_the_command_line(tmp_path, monkeypatch):
+    """Arm raises recorded with plain --history (the default database under the user's data
+    folder), then `coach history --joint` shows each session's shoulder range, the best and a
+    trend, plots it and exports CSV."""
+    from click.testing import CliRunner
+
+    from dancenow.cli import main
+    from dancenow.posefile import save_poses
+    from tests.coach.test_exercise import _arm_raises
+
+    monkeypatch.setenv("DANCENOW_DATA_DIR", str(tmp_path / "data"))
+    run = CliRunner().invoke
+    for k, top in enumerate((0.9, 1.1, 1.3)):  # the patient raises the arm higher each session
+        save_poses(_arm_raises([top] * 3, seed=k), tmp_path / f"s{k}.npz")
+        res = run(main, ["coach", "exercise", str(tmp_path / f"s{k}.npz"), "--exercise", "arm-raise",
+                         "-o", str(tmp_path / f"r{k}"), "--history"])
+        assert res.exit_code == 0, res.output
+        assert f"(history session {k + 1})" in res.output
+    assert (tmp_path / "data" / "coach_history.sqlite").is_file()
+    res = run(main, ["coach", "history", "--exercise", "arm-raise", "--joint", "left_shoulder",
+                     "--plot", str(tmp_path / "p.png"), "--csv", str(tmp_path / "h.csv")])
+    assert res.exit_code == 0, res.output
+    maxima = [float(line.split("max")[1].split()[0]) for line in res.output.splitlines() if line.strip().startswith("session")]
+    assert len(maxima) == 3 and maxima[0] < maxima[1] < maxima[2]  # degrees, rising
+    assert f"best {maxima[2]:.1f} deg" in res.output and "deg per session" in res.output
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    res = run(main, ["coach", "history", "--joint", "left_toe"])
+    assert res.exit_code == 1 and "no recorded range of motion for 'left_toe'" in res.output
+    monkeypatch.setenv("DANCENOW_DATA_DIR", str(tmp_path / "empty"))
+    res = run(main, ["coach", "history"])
+    assert res.exit_code == 1 and "no history yet" in res.output

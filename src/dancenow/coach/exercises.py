@@ -193,18 +193,21 @@ LUNGE = Exercise(
 
 PUSH_UP = Exercise(
     "push-up",
-    signals=(Signal("elbow flexion", (Part("elbow_flexion", 15.0, 90.0),)),),
+    signals=(Signal("shoulder drop", (Part("shoulder_drop", 0.0, 0.4),)),
+             Signal("elbow flexion", (Part("elbow_flexion", 15.0, 90.0),))),
     phases=("down", "bottom", "up"),
-    rom=("elbow_flexion", "arm_elevation"),
+    rom=("elbow_flexion", "shoulder_drop"),
     depth="elbow_flexion",
     description="Body in one straight line from shoulders to ankles, chest down until the elbows reach about 90 deg.",
     checks=(
-        Check("depth", "depth", "elbow_flexion", "max", "below", 75.0, ("front", "oblique", "side"),
-              "not deep enough: the elbows bend only {value} deg (about 90 at the bottom)", penalty=20.0),
-        Check("hips_sag", "hips sag", "body_line", "end", "above", 15.0, ("side",),
+        Check("depth", "depth", "elbow_flexion", "max", "below", 75.0, ("side",),
+              "not deep enough: the elbows bend only {value} deg (about 90 at the bottom)",
+              "from the front elbows bending along the view do not show", penalty=20.0),
+        # 10 degrees at the shoulders is about 10 cm of sag at the hips of an adult
+        Check("hips_sag", "hips sag", "body_line", "end", "above", 10.0, ("side",),
               "the hips sag {value} deg below the shoulder-ankle line (brace the belly)",
               "from the front the body line points at the camera"),
-        Check("hips_pike", "hips pike", "body_line", "end", "below", -15.0, ("side",),
+        Check("hips_pike", "hips pike", "body_line", "end", "below", -10.0, ("side",),
               "the hips pike {value} deg above the shoulder-ankle line",
               "from the front the body line points at the camera"),
         Check("shoulders_level", "shoulders level", "shoulder_tilt", "end", "above", 8.0, ("front",),

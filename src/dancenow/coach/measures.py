@@ -16,6 +16,9 @@ read the same whichever way the person faces:
                    the vertical hip-to-ankle distance and h_standing its 90th percentile over
                    `standing_seconds` (0 = standing tall, about 0.5 = thighs level in a squat).
                    Works from the front and from the side alike.
+  shoulder_drop    the same for the shoulders over the wrists (a push-up from any side: the
+                   hands stay on the floor while the shoulders come down): 1 - s / s_top,
+                   with s the vertical wrist-to-shoulder distance and s_top its 90th percentile.
   hip_above_knee   mid-hip height above the mean knee height, in standing hip-to-ankle lengths
                    (> 0: hips above the knees; <= 0: at or below parallel).
   ankle_spread     horizontal distance between the ankles, in torso lengths.
@@ -54,8 +57,8 @@ ANGLE_MEASURES: tuple[str, ...] = (
 )
 BOTH_SIDES: tuple[str, ...] = ("arm_elevation", "elbow_flexion", "hip_flexion", "knee_flexion")
 OTHER_MEASURES: tuple[str, ...] = BOTH_SIDES + (
-    "arm_asymmetry", "knee_asymmetry", "trunk_side", "hip_drop", "hip_above_knee", "ankle_spread", "knee_vs_ankle", "hip_tilt", "shoulder_tilt",
-    "body_line", "width",
+    "arm_asymmetry", "knee_asymmetry", "trunk_side", "hip_drop", "shoulder_drop", "hip_above_knee", "ankle_spread",
+    "knee_vs_ankle", "hip_tilt", "shoulder_tilt", "body_line", "width",
 )
 MEASURES: tuple[str, ...] = ANGLE_MEASURES + OTHER_MEASURES
 # Human names for reports ("left shoulder elevation", ...).
@@ -66,13 +69,13 @@ LABELS: dict[str, str] = {
     "left_knee": "left knee flexion", "right_knee": "right knee flexion",
     "trunk_lean": "trunk lean", "arm_elevation": "arm elevation", "elbow_flexion": "elbow flexion",
     "hip_flexion": "hip flexion", "knee_flexion": "knee flexion", "arm_asymmetry": "left-right arm difference",
-    "knee_asymmetry": "left-right knee difference", "trunk_side": "sideways lean", "hip_drop": "hip drop",
+    "knee_asymmetry": "left-right knee difference", "trunk_side": "sideways lean", "hip_drop": "hip drop", "shoulder_drop": "shoulder drop",
     "hip_above_knee": "hip height above knee", "ankle_spread": "feet apart", "knee_vs_ankle": "knee / ankle width",
     "hip_tilt": "hip tilt", "shoulder_tilt": "shoulder tilt", "body_line": "hip sag", "width": "body width",
 }
 UNITS: dict[str, str] = {**{m: "deg" for m in ANGLE_MEASURES + BOTH_SIDES}, "arm_asymmetry": "deg",
                          "knee_asymmetry": "deg", "trunk_side": "deg", "hip_tilt": "deg",
-                         "shoulder_tilt": "deg", "body_line": "deg", "hip_drop": "", "hip_above_knee": "leg",
+                         "shoulder_tilt": "deg", "body_line": "deg", "hip_drop": "", "shoulder_drop": "", "hip_above_knee": "leg",
                          "ankle_spread": "torso", "knee_vs_ankle": "", "width": ""}
 
 VIEWS: tuple[str, ...] = ("front", "oblique", "side")
@@ -167,7 +170,7 @@ def majority_view(view: np.ndarray) -> str:
 def _points(kp: np.ndarray, min_confidence: float):
     """(T, 25, 3) keypoints -> xy (T, 25, 2) with NaN where missing (pixels, y down), the
     mid-hip and the neck (T, 2) (each from the pair of joints around it when missing), and the
-    hip-to-ankle height h (T,) in pixels."""
+    heights (T, 2) in pixels of the hips over the ankles and of the shoulders over the wrists."""
     ok = kp[..., 2] >= max(min_confidence, 1e-6)
     xy = np.where(ok[..., None], kp[..., :2], np.nan)
     mid_hip = 0.5 * (xy[:, J.R_HIP] + xy[:, J.L_HIP])
@@ -175,7 +178,9 @@ def _points(kp: np.ndarray, min_confidence: float):
     neck = 0.5 * (xy[:, J.R_SHOULDER] + xy[:, J.L_SHOULDER])
     neck = np.where(np.isfinite(xy[:, J.NECK]), xy[:, J.NECK], neck)
     ankles = 0.5 * (xy[:, J.R_ANKLE] + xy[:, J.L_ANKLE])
-    return xy, mid_hip, neck, ankles[:, 1] - mid_hip[:, 1]
+    wrists = 0.5 * (xy[:, J.R_WRIST] + xy[:, J.L_WRIST])
+    shoulders = 0.5 * (xy[:, J.R_SHOULDER] + xy[:, J.L_SHOULDER])
+    return xy, mid_hip, neck, np.stack([ankles[:, 1] - mid_hip[:, 1], wrists[:, 1] - shoulders[:, 1]], -1)
 
 
 def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_seconds: float = 6.0,
@@ -192,7 +197,7 @@ def measure_poses(seq: PoseSequence, min_confidence: float = 0.2, standing_secon
     xy, mid_hip, neck, h = _points(kp, min_confidence)
     win = max(3, int(round(standing_seconds * seq.fps)))
     torso = rolling_percentile(np.linalg.norm(mid_hip - neck, axis=-1), win, 50, causal)
-    standing = rolling_percentile(h, win, 90, causal)
+    standing = np.stack([rolling_percentile(h[:, k], win, 90, causal) for k in range(2)], -1)
     return _measures(xy, mid_hip, neck, h, torso, standing, float(seq.fps))
 
 
@@ -213,11 +218,11 @@ class LiveMeasures:
         kp = np.asarray(keypoints, np.float64)[None, :NUM_BODY]
         xy, mid_hip, neck, h = _points(kp, self.min_confidence)
         self._torso.append(float(np.linalg.norm(mid_hip - neck, axis=-1)[0]))
-        self._h.append(float(h[0]))
+        self._h.append(h[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             torso = np.array([np.nanpercentile(np.array(self._torso), 50)])
-            standing = np.array([np.nanpercentile(np.array(self._h), 90)])
+            standing = np.nanpercentile(np.array(self._h), 90, axis=0)[None]
         return _measures(xy, mid_hip, neck, h, torso, standing, self.fps)
 
 
@@ -243,8 +248,9 @@ def _measures(xy, mid_hip, neck, h, torso, standing, fps: float) -> Measures:
     knees = 0.5 * (xy[:, J.R_KNEE] + xy[:, J.L_KNEE])
     with np.errstate(invalid="ignore", divide="ignore"):
         standing = np.where(standing > 1e-6, standing, np.nan)
-        v["hip_drop"] = 1.0 - h / standing
-        v["hip_above_knee"] = (knees[:, 1] - mid_hip[:, 1]) / standing
+        v["hip_drop"] = 1.0 - h[:, 0] / standing[:, 0]
+        v["shoulder_drop"] = 1.0 - h[:, 1] / standing[:, 1]
+        v["hip_above_knee"] = (knees[:, 1] - mid_hip[:, 1]) / standing[:, 0]
         ankle_dx = np.abs(xy[:, J.L_ANKLE, 0] - xy[:, J.R_ANKLE, 0])
         knee_dx = np.abs(xy[:, J.L_KNEE, 0] - xy[:, J.R_KNEE, 0])
         v["ankle_spread"] = ankle_dx / torso
