@@ -227,7 +227,8 @@ def count_signal(p: np.ndarray, fps: float, count: CountConfig) -> tuple[RepCoun
     smoothed = np.full(len(p), np.nan)
     for i, v in enumerate(p):
         counter.push(float(v))
-        smoothed[i] = counter.smoothed
+        if math.isfinite(v):  # (the counter holds its last value through a gap)
+            smoothed[i] = counter.smoothed
     return counter, smoothed
 
 

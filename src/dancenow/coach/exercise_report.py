@@ -72,8 +72,8 @@ def _timeline_png(r: ExerciseResult) -> bytes:
     ax.axhline(count.full_level, color="#ef6c00", ls=":", lw=0.8, label=f"partial below {count.full_level:g}")
     ax.set_ylabel(f"progress\n({r.signal.name})")
     top = np.nanmax(r.progress) if np.isfinite(r.progress).any() else 1.0
-    ax.set_ylim(min(-0.1, np.nanmin(r.progress) if np.isfinite(r.progress).any() else 0) - 0.05, max(1.2, top + 0.15))
-    ax.legend(loc="upper right", fontsize=7, ncol=4)
+    ax.set_ylim(min(-0.1, np.nanmin(r.progress) if np.isfinite(r.progress).any() else 0) - 0.05, max(1.45, top + 0.4))
+    ax.legend(loc="upper left", fontsize=7, ncol=4, framealpha=0.9)
     ax.grid(alpha=0.3)
     ax.set_title(f"{r.summary()}: repetitions shaded (green full, orange partial), numbered at their end position",
                  fontsize=10)

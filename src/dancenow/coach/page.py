@@ -85,7 +85,18 @@ def crop_box(points: np.ndarray, img_w: int, img_h: int, size: tuple[int, int],
     c = 0.5 * (lo + hi)
     h = max(hi[1] - lo[1], (hi[0] - lo[0]) * size[1] / size[0], 20.0) * margin
     w = h * size[0] / size[1]
-    return int(c[0] - w / 2), int(c[1] - h / 2), int(c[0] + w / 2), int(c[1] + h / 2)
+    # slide the box toward the inside of the image (less padding) but never off the points
+    x0 = _slide(c[0] - w / 2, w, img_w, lo[0], hi[0])
+    y0 = _slide(c[1] - h / 2, h, img_h, lo[1], hi[1])
+    return int(x0), int(y0), int(x0 + w), int(y0 + h)
+
+
+def _slide(start: float, size: float, limit: float, lo: float, hi: float) -> float:
+    """Start of a box of `size` moved toward [0, limit] while still holding [lo, hi] (with a
+    5% edge)."""
+    edge = 0.05 * size
+    inside = min(max(start, 0.0), limit - size) if size <= limit else start
+    return min(max(inside, hi + edge - size), lo - edge) if hi - lo + 2 * edge <= size else start
 
 
 def crop(img: np.ndarray, box) -> np.ndarray:

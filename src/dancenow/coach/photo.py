@@ -205,6 +205,11 @@ def compare_pose(me: PoseSequence, reference: PoseSequence, config: PhotoConfig 
 
 # ----------------------------------------------------------------------------- drawing
 
+def _aspect(pts: np.ndarray) -> tuple[int, int]:
+    """Portrait (3:4) for a person taller than wide, else landscape (4:3)."""
+    return (3, 4) if len(pts) == 0 or np.ptp(pts[:, 1]) >= np.ptp(pts[:, 0]) else (4, 3)
+
+
 def draw_comparison(photo: np.ndarray | None, result: PhotoResult, width: int = 720) -> np.ndarray:
     """The photo (or a dark canvas) cropped around the person: their skeleton solid (orange),
     the reference pose rebuilt on their body as a thin ghost (blue), each differing joint
@@ -222,8 +227,7 @@ def draw_comparison(photo: np.ndarray | None, result: PhotoResult, width: int = 
     own = own * scale
     ghost = retarget(own, other * scale)
     pts = np.concatenate([own[own[:, 2] > 0, :2], ghost[ghost[:, 2] > 0, :2]])
-    aspect = (3, 4) if len(pts) == 0 or np.ptp(pts[:, 1]) >= np.ptp(pts[:, 0]) else (4, 3)
-    box = crop_box(pts, img.shape[1], img.shape[0], aspect, margin=1.25)
+    box = crop_box(pts, img.shape[1], img.shape[0], _aspect(pts), margin=1.25)
     unit = max(1.0, (box[3] - box[1]) / 600.0)
     draw_tree(img, ghost, REF_COLOR, max(2, int(round(3 * unit))), True)
     draw_tree(img, own, ATT_COLOR, max(2, int(round(5 * unit))), True)
@@ -254,7 +258,7 @@ def _photo_html(result: PhotoResult, drawn: bytes, reference_drawn: bytes | None
 <h1>Photo pose</h1>
 <div class="top"><div class="big">{result.score:.0f}<small>/100</small></div>
 <div><p>{len(result.differences)} difference{"s" if len(result.differences) != 1 else ""} from the reference{" (compared as a mirror image)" if result.config.mirror else ""}.</p></div></div>
-<h2>How to move</h2><ol class="tips">{items}</ol>
+<h2>How to move</h2><ul class="tips" style="list-style:none;padding-left:8px">{items}</ul>
 <div class="pics"><div><h3>You</h3>{img_tag(drawn, "your pose with the reference drawn over it")}
 <p class="muted">Orange: your skeleton. Blue: the reference pose rebuilt on your body. Red circles: what differs (numbers as in the list).</p></div>{ref}</div>
 <p class="muted">Angles are measured in the picture (2D). The same findings are in report.json.</p>
@@ -281,7 +285,7 @@ def write_photo_report(result: PhotoResult, out_dir: str | os.PathLike, photo: n
         kp = kp * [ref_img.shape[1] / result.reference.width, ref_img.shape[0] / result.reference.height, 1.0]
         draw_tree(ref_img, kp, REF_COLOR, max(2, int(round(ref_img.shape[0] / 150))), True)
         pts = kp[kp[:, 2] > 0, :2]
-        box = crop_box(pts, ref_img.shape[1], ref_img.shape[0], (3, 4), margin=1.25)
+        box = crop_box(pts, ref_img.shape[1], ref_img.shape[0], _aspect(pts), margin=1.25)
         ref_img = crop(ref_img, box)
         ref_drawn = png(cv2.resize(ref_img, (540, int(round(ref_img.shape[0] * 540 / ref_img.shape[1]))),
                                    interpolation=cv2.INTER_AREA))
