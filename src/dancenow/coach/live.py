@@ -287,6 +287,8 @@ def run_live(source=None, camera: int | None = None, exercise: Exercise | None =
             if record is None:
                 raise DancenowError("no display here: give --record out.mp4 to save what would be shown")
             log.warning("no display here: not showing a window, recording to %s only", record)
+    elif not show and record is None:
+        raise DancenowError("no window and no --record: nothing would be shown or saved")
     inp = open_input(source, camera)
     fps = inp.fps
     tracker = PersonTracker(PoseConfig(face=False, hands=False), fps / config.every)
@@ -345,7 +347,8 @@ def run_live(source=None, camera: int | None = None, exercise: Exercise | None =
 class _DanceGhost:
     """The reference dance played from the start of the stream (looping), drawn as a ghost
     rebuilt on the person's body, with the current pose's score (the dance coach's joint
-    scores: 100 within 10 degrees, 0 at 60) and the joints more than 30 degrees off circled."""
+    scores, 100 within 10 degrees and 0 at 60, combined as 100 minus the root-mean-square of
+    the points lost) and the joints more than 30 degrees off circled."""
 
     def __init__(self, reference: PoseSequence, fps: float):
         from dancenow.coach.features import pose_features
@@ -353,7 +356,8 @@ class _DanceGhost:
         self.ref, self.fps = reference, fps
         self.ref_angles = pose_features(reference).angles
 
-    def draw(self, img: np.ndarray, kp: np.ndarray, i: int, thick: int, rate: float) -> None:
+    def draw(self, img: np.ndarray, kp: np.ndarray, i: int, thick: int, rate: float) -> float:
+        """Draw the ghost and the score for stream frame i; returns the score (NaN: nobody)."""
         from dancenow.coach.features import ANGLES, pose_features
         from dancenow.coach.report import body_points, draw_tree, retarget
 
@@ -370,8 +374,9 @@ class _DanceGhost:
                 mine = np.full(len(ANGLES), np.nan)
             err = np.abs((self.ref_angles[j] - mine + 180) % 360 - 180)
             ok = np.isfinite(err)
-            if ok.any():
-                score = float(np.mean(100 * np.clip((60 - err[ok]) / 50, 0, 1)))
+            if ok.any():  # as the dance coach combines joints: 100 minus the RMS of the points lost
+                lost = 100 - 100 * np.clip((60 - err[ok]) / 50, 0, 1)
+                score = float(100 - np.sqrt(np.mean(lost ** 2)))
             for k, d in enumerate(ANGLES):
                 if ok[k] and err[k] > 30 and own[d.vertex, 2] > 0:
                     c = tuple(int(round(v)) for v in own[d.vertex, :2])
@@ -382,3 +387,4 @@ class _DanceGhost:
               (int(10 * sc), int(36 * sc)), (255, 255, 255), 1.0 * sc)
         label(img, f"reference {j / self.ref.fps:5.1f} s   {rate:4.1f} fps", (int(10 * sc), int(66 * sc)),
               (220, 220, 220), 0.55 * sc)
+        return score
