@@ -73,7 +73,10 @@ def main() -> None:
         print("  " + "\n  ".join(table(result)))
         print(f"  report: {report}")
 
-    from tests.coach.figures import reps, squats  # a generated sequence with known answers
+    import sys
+
+    sys.path.insert(0, str(ROOT))  # the generated sequences of the tests: known answers
+    from tests.coach.figures import reps, squats
 
     seq = squats(None, segments=reps([1.0] * 8) + [(0.6, 0, 0.7), (1.0, 0.7, 0.7), (0.6, 0.7, 0)], noise_px=6.0, seed=5)
     result = analyze_exercise(seq, get_exercise("squat"))

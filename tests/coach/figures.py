@@ -146,7 +146,7 @@ def lunges(depths, yaw: float = 90.0, noise_px: float = 1.0, seed: int = 0, lean
     the split stance toward the back knee almost touching the floor (depth 1)."""
     s = schedule(reps(depths))
     T = len(s)
-    P = body(T, lean=lean * 0 + 0.0)
+    P = body(T)
     top = np.sqrt((SHANK + THIGH - 0.02) ** 2 - (stride / 2) ** 2) + ANKLE_H
     bottom = ANKLE_H + 0.40
     hip_y = top - (top - bottom) * s
