@@ -10,6 +10,7 @@ Flags mean one thing across all commands:
   --seed           seed of the randomness          --poses          poses read instead of detected
   --device         auto (GPU if any) | cpu | cuda  --record         save what a live window shows
   --source         a video standing in for a camera (live modes)
+  --reference      what the input is compared with   --history        record the run (coach progress database)
 """
 
 from __future__ import annotations
