@@ -44,8 +44,8 @@ def test_uploads_are_checked_by_content_and_stored_under_generated_names(server,
     uploads = server.work_dir / "uploads"
     status, res = request(server, "POST", "/api/uploads?name=notes.mp4", data=clips["text"].read_bytes())
     assert status == 400 and res["error"] == "notes.mp4: not a video this app can read (it did not decode)"
-    status, res = request(server, "POST", "/api/uploads?name=big.mp4", data=clips["big"].read_bytes())
-    assert status == 413 and "too large" in res["error"]
+    status, res = _declare_only(server, "/api/uploads?name=big.mp4", clips["big"].stat().st_size)
+    assert status == 413 and "too large: the limit is 1 MB" in res["error"]  # refused before a byte is read
     status, res = request(server, "POST", "/api/uploads?name=empty.mp4", data=b"")
     assert status == 400 and "empty" in res["error"]
     assert sorted(p.name for p in uploads.iterdir() if p.is_file()) == []  # nothing kept of the refused ones
@@ -70,9 +70,9 @@ def test_uploads_are_checked_by_content_and_stored_under_generated_names(server,
     write_image(tmp_path / "me.png", next(frames))
     status, res = request(server, "POST", "/api/uploads?name=me.png", data=(tmp_path / "me.png").read_bytes())
     assert status == 200 and res["kind"] == "image"
-    # a photo is not (yet) something the coach reads: refused when the job is asked for
+    # a photo where the dance coach wants a video: refused when the job is asked for
     status, err = request(server, "POST", "/api/jobs", body={"kind": "coach", "params": {"reference": res["id"], "attempt": up["id"]}})
-    assert status == 400 and "must be a video or poses" in err["error"]
+    assert status == 400 and "the reference must be a video or poses, not a image (me.png)" == err["error"]
 
 
 def test_a_transfer_from_the_demo_dancers_then_its_model_reused(server, tmp_path):
@@ -151,6 +151,36 @@ def test_a_transfer_from_the_demo_dancers_then_its_model_reused(server, tmp_path
         other.stop()
 
 
+def test_coach_photo_and_exercise_modes(server, clips, tmp_path):
+    """A photo against a reference photo (which joints differ), and an exercise counted in a
+    video; both through the coach's own entry points, their reports served in the page."""
+    from dancenow.images import write_image
+    from dancenow.world import render_clip
+
+    frames, _ = render_clip("ana", 1.0, (256, 256), seed=6)
+    frames = list(frames)
+    ids = []
+    for i in (0, 25):
+        status, up = request(server, "POST", f"/api/uploads?name=pose{i}.png", data=write_image(tmp_path / f"p{i}.png", frames[i]).read_bytes())
+        assert status == 200 and up["kind"] == "image"
+        ids.append(up["id"])
+    status, video = request(server, "POST", "/api/uploads?name=moves.mp4", data=clips["source"].read_bytes())
+    status, photo = request(server, "POST", "/api/jobs", body={"kind": "coach", "params": {"mode": "photo", "attempt": ids[1], "reference": ids[0]}})
+    assert status == 200 and photo["title"] == "photo: pose25.png vs pose0.png", photo
+    status, squats = request(server, "POST", "/api/jobs", body={"kind": "coach", "params": {"mode": "exercise", "attempt": video["id"], "exercise": "squat"}})
+    assert status == 200 and squats["title"] == "squat: moves.mp4", squats
+    status, err = request(server, "POST", "/api/jobs", body={"kind": "coach", "params": {"mode": "exercise", "attempt": video["id"], "exercise": "yoga"}})
+    assert status == 400 and "unknown exercise" in err["error"]
+    photo, squats = wait_job(server, photo["id"], timeout=180), wait_job(server, squats["id"], timeout=180)
+    assert photo["state"] == "done", photo
+    assert 0 <= photo["result"]["metrics"]["score"] <= 100 and photo["result"]["metrics"]["summary"].endswith("differences")
+    assert squats["state"] == "done", squats
+    assert squats["result"]["metrics"]["reps"] >= 0 and "squat" in squats["result"]["metrics"]["summary"]
+    for job in (photo, squats):
+        status, page = request(server, "GET", f"/api/jobs/{job['id']}/files/report")
+        assert status == 200 and b"<html" in page.lower()
+
+
 def test_dead_cancelled_and_cut_off_workers(clips, tmp_path):
     """A long choreography training: its worker killed (failed, with its log, no results),
     retried (resumes), cancelled (worker gone), retried, then the server stopped under it
@@ -190,6 +220,24 @@ def test_dead_cancelled_and_cut_off_workers(clips, tmp_path):
         assert not (server.work_dir / "jobs" / jid).exists()
     finally:
         server.stop()
+
+
+def _declare_only(server: Server, path: str, length: int):
+    """POST headers that announce `length` bytes, and no body: what a refusal on the declared
+    size alone answers (a client sending the body would meet a closed connection)."""
+    import http.client
+    import json
+
+    con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        con.putrequest("POST", path)
+        con.putheader("X-Dancenow", "1")
+        con.putheader("Content-Length", str(length))
+        con.endheaders()
+        res = con.getresponse()
+        return res.status, json.loads(res.read())
+    finally:
+        con.close()
 
 
 def _pid(server: Server, job_id: str) -> int | None:

@@ -28,8 +28,18 @@ Report = Callable[..., None]  # report(stage: str, fraction: float, **live)
 # The synthetic world's dancers, for a page that needs footage before the user has any.
 ACTORS = ("ana", "ben", "chloe", "dev")
 PRESETS = ("quick", "cpu-small")
-# What the coach reads. Photos wait for the coach's photo mode: its scoring needs 2+ frames.
-COACH_KINDS = ("video", "poses")
+# The coach's three modes and what each reads (attempt, reference); the built-in exercises.
+COACH_MODES = {
+    "dance": (("video", "poses"), ("video", "poses")),
+    "exercise": (("video", "poses"), ("video", "poses")),  # the reference: one good repetition (optional)
+    "photo": (("image", "poses"), ("image", "poses")),
+}
+
+
+def exercise_names() -> tuple[str, ...]:
+    from dancenow.coach.exercises import EXERCISES
+
+    return tuple(EXERCISES)
 
 # A choreography model from the synthetic world: three styles made of different moves of the
 # world's library, so the style mix visibly changes what the figure does.
@@ -363,23 +373,34 @@ def _normalization_plot(seq, model, model_dir: Path, path: Path) -> None:
 # ----------------------------------------------------------------------------- coach
 
 def run_coach(p: dict, job_dir: Path, report: Report) -> dict:
-    """The coach report for a reference and an attempt (videos or pose files)."""
-    from dancenow.coach import CoachConfig, coach, write_report
-    from dancenow.coach.inputs import load_input
+    """The coach report: a dance against a reference, an exercise's repetitions (a built-in
+    exercise or one learned from a reference repetition), or a photo's pose against a reference
+    pose; through the coach's own entry points (dancenow.coach.run)."""
+    from dancenow.coach import run
 
-    out = _work(job_dir)
-    report("finding the reference's pose", 0.05)
-    ref, ref_video = load_input(p["reference"]["path"], None, None, "reference", out)
-    report("finding the attempt's pose", 0.4)
-    att, att_video = load_input(p["attempt"]["path"], None, None, "attempt", out)
-    report("scoring", 0.75)
-    result = coach(ref, att, CoachConfig(mirror=bool(p.get("mirror")), progress=False))
-    report("writing the report", 0.9)
-    html = write_report(result, out / "report", reference_video=ref_video, attempt_video=att_video)
-    metrics = {"score": round(float(result.score), 1), "timing_s": round(float(result.median_offset_s), 2),
-               "tips": [t.text for t in result.tips],
-               "parts": {k: (None if v != v else round(float(v), 1)) for k, v in result.part_scores.items()}}
-    rel = html.relative_to(out)
+    out = _work(job_dir) / "report"
+    attempt = p["attempt"]["path"]
+    reference = p["reference"]["path"] if p.get("reference") else None
+    mode = p["mode"]
+    if mode == "dance":
+        from dancenow.coach import CoachConfig
+
+        report("finding the poses and scoring the dance", 0.1)
+        result, html, _ = run.dance_to_report(reference, attempt, out, CoachConfig(mirror=bool(p.get("mirror"))))
+        metrics = {"score": round(float(result.score), 1), "timing_s": round(float(result.median_offset_s), 2),
+                   "summary": f"{len(result.tips)} tips", "tips": [t.text for t in result.tips]}
+    elif mode == "exercise":
+        report("finding the poses and counting the repetitions", 0.1)
+        exercise = p.get("exercise")
+        result, html, _ = run.exercise_to_report(attempt, out, exercise=exercise, reference=reference if exercise is None else None)
+        metrics = {"score": None if result.score != result.score else round(float(result.score), 1),
+                   "reps": result.full, "partial": result.partial, "summary": result.summary()}
+    else:
+        report("finding the poses and comparing them", 0.1)
+        result, html, _ = run.photo_to_report(attempt, out, reference, mirror=bool(p.get("mirror")))
+        metrics = {"score": round(float(result.score), 1), "summary": f"{len(result.differences)} differences",
+                   "tips": [d.instruction for d in result.differences]}
+    rel = Path(html).relative_to(out.parent)
     return {"files": {"report": str(rel), "json": str(rel.with_suffix(".json"))}, "metrics": metrics, "model": None}
 
 

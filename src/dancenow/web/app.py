@@ -193,10 +193,11 @@ def create_app(config: WebConfig):
 
     @app.get("/api/config")
     def api_config():
-        from dancenow.web.adapter import ACTORS, PRESETS
+        from dancenow.web.adapter import ACTORS, PRESETS, exercise_names
 
         return {"max_upload_bytes": config.max_upload_bytes, "max_video_seconds": config.max_video_seconds,
-                "actors": list(ACTORS), "presets": list(PRESETS), "lanes": config.lanes, "local": config.is_local}
+                "actors": list(ACTORS), "presets": list(PRESETS), "exercises": list(exercise_names()),
+                "lanes": config.lanes, "local": config.is_local}
 
     # ------------------------------------------------------------------ uploads
     @app.post("/api/uploads")

@@ -131,12 +131,25 @@ def check_transfer(p: dict, ctx: Context) -> tuple[str, dict]:
 
 
 def check_coach(p: dict, ctx: Context) -> tuple[str, dict]:
-    from dancenow.web.adapter import COACH_KINDS as kinds
+    from dancenow.web.adapter import COACH_MODES, exercise_names
 
-    out = {"reference": ctx.upload(p.get("reference"), kinds, "reference"),
-           "attempt": ctx.upload(p.get("attempt"), kinds, "attempt"),
-           "mirror": bool(p.get("mirror", False))}
-    return f"coach: {out['attempt']['name']} vs {out['reference']['name']}", out
+    mode = p.get("mode", "dance")
+    if mode not in COACH_MODES:
+        raise DancenowError(f"unknown coach mode {mode!r}; choose one of {', '.join(COACH_MODES)}")
+    att_kinds, ref_kinds = COACH_MODES[mode]
+    out = {"mode": mode, "mirror": bool(p.get("mirror", False)), "exercise": None, "reference": None}
+    out["attempt"] = ctx.upload(p.get("attempt"), att_kinds, "attempt")
+    if mode == "exercise":
+        exercise = p.get("exercise") or None
+        if exercise is not None and exercise not in exercise_names():
+            raise DancenowError(f"unknown exercise {exercise!r}; choose one of {', '.join(exercise_names())}")
+        out["exercise"] = exercise
+        if exercise is None:  # learned from one good repetition
+            out["reference"] = ctx.upload(p.get("reference"), ref_kinds, "reference repetition")
+        return f"{exercise or 'exercise'}: {out['attempt']['name']}", out
+    out["reference"] = ctx.upload(p.get("reference"), ref_kinds, "reference")
+    what = "photo" if mode == "photo" else "coach"
+    return f"{what}: {out['attempt']['name']} vs {out['reference']['name']}", out
 
 
 def check_choreo_train(p: dict, ctx: Context) -> tuple[str, dict]:

@@ -225,9 +225,10 @@ const RESULTS = {
   },
   coach(job) {
     const m = job.result.metrics || {};
+    const timing = m.timing_s === undefined ? "" : ` · timing ${m.timing_s >= 0 ? "+" : ""}${fmt(m.timing_s, 2)} s (+ = late)`;
     return [
       h("div", {}, h("span", { class: "score", text: `${fmt(m.score, 0)}/100` }),
-        h("span", { class: "muted", text: `  timing ${m.timing_s >= 0 ? "+" : ""}${fmt(m.timing_s, 2)} s (+ = late) · ${(m.tips || []).length} tips in the report` })),
+        h("span", { class: "muted", text: `  ${m.summary || ""}${timing}` })),
       h("iframe", { class: "report", src: fileUrl(job, "report"), title: "coach report", sandbox: "" }),
       h("div", { class: "links" }, h("a", { href: fileUrl(job, "report"), target: "_blank", rel: "noopener", text: "open the report in a tab" }),
         h("a", { href: fileUrl(job, "report", true), text: "download report.html" }), h("a", { href: fileUrl(job, "json", true), text: "report.json" })),
@@ -431,11 +432,17 @@ function transferForm() {
 }
 
 function coachForm() {
+  const select = $("#coach-exercise");
+  for (const name of CONFIG.exercises || []) select.append(h("option", { value: name, text: `a ${name}` }));
   $("#coach-start").addEventListener("click", () => {
+    const mode = $("input[name=coach-mode]:checked").value;
     const ref = pickers.coachReference.value();
     const att = pickers.coachAttempt.value();
-    if (!ref || !att) return say("coach-message", "Choose both the reference and your attempt.", true);
-    startJob("coach", { reference: ref.upload, attempt: att.upload, mirror: $("#coach-mirror").checked }, "coach-message");
+    const exercise = mode === "exercise" ? select.value : null;
+    if (!att) return say("coach-message", "Choose your attempt first.", true);
+    if (!ref && !exercise) return say("coach-message", "Choose the reference too.", true);
+    startJob("coach", { mode, attempt: att.upload, reference: ref ? ref.upload : null, exercise, mirror: $("#coach-mirror").checked },
+      "coach-message");
   });
 }
 
