@@ -256,6 +256,15 @@ def build_fixtures(d: Path) -> None:
     save_poses(perf.poses, d / "prev_op")
     shutil.copy(d / "v.mp4", d / "prev.mp4")
     shutil.copy(d / "stats.json", d / "prev.json")
+    shutil.copy(d / "still.png", d / "prev.png")
+    from click.testing import CliRunner
+
+    from dancenow.cli import main as cli
+
+    res = CliRunner().invoke(cli, ["coach", "exercise", str(d / "v.npz"), "--exercise", "squat", "-o", str(d / "tmp_report"),
+                                   "--history-db", str(d / "h.sqlite")])  # a history database with one session
+    assert res.exit_code == 0, res.output
+    shutil.rmtree(d / "tmp_report")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -308,8 +317,18 @@ COMMANDS = [
         {"cmodel": ("cmodel", "cmodel"), "video": ("video", "v.mp4"), "poses": ("poses", "v.npz")}, {"out": ("file", "new.mp4")}),
     Cmd("choreo evaluate", ["choreo", "evaluate", "{poses}", "--model", "{cmodel}", "--health-seconds", "0", "-o", "{out}"],
         {"poses": ("poses", "v2.npz"), "cmodel": ("cmodel", "cmodel")}, {"out": ("file", "new.json")}),
-    Cmd("coach", ["coach", "{ref}", "{att}", "-o", "{out}"], {"ref": ("poses", "v.npz"), "att": ("poses", "v2.npz")},
+    Cmd("coach dance", ["coach", "dance", "{ref}", "{att}", "-o", "{out}"], {"ref": ("poses", "v.npz"), "att": ("poses", "v2.npz")},
         {"out": ("dir", "newreport")}),
+    Cmd("coach exercise", ["coach", "exercise", "{video}", "--exercise", "squat", "-o", "{out}", "--history-db", "{db}"],
+        {"video": ("poses", "v.npz")}, {"out": ("dir", "newreport"), "db": ("file", "new.sqlite")}),
+    Cmd("coach exercise video", ["coach", "exercise", "{video}", "--exercise", "squat", "-o", "{out}"],
+        {"video": ("video", "v.mp4")}, {"out": ("dir", "newreport")}, sweep=False),
+    Cmd("coach photo", ["coach", "photo", "{photo}", "--poses", "{poses}", "--reference", "{ref}", "-o", "{out}"],
+        {"photo": ("video", "still.png"), "poses": ("poses", "v.npz"), "ref": ("poses", "v2.npz")}, {"out": ("dir", "newreport")}),
+    Cmd("coach live", ["coach", "live", "--exercise", "squat", "--source", "{video}", "--no-window", "--max-frames", "10",
+                       "--record", "{out}"], {"video": ("video", "v.mp4")}, {"out": ("file", "new.mp4")}),
+    Cmd("coach history", ["coach", "history", "--history-db", "{db}", "--plot", "{out}"], {"db": ("db", "h.sqlite")},
+        {"out": ("file", "new.png")}),
 ]
 
 # bad inputs per kind of input: (class, fixture)
@@ -342,6 +361,8 @@ BAD_INPUTS = {
     "config": [("missing", "nothere.json"), ("empty", "empty.json"), ("malformed-json", "text.json"),
                ("malformed-json", "bad_config.json"), ("directory", "adir")],
     "stats": [("malformed-json", "nan_stats.json"), ("malformed-json", "text.json")],
+    "db": [("missing", "nothere.sqlite"), ("text-renamed", "notes.txt"), ("directory", "adir"), ("text-renamed", "v.npz"),
+           ("empty", "empty.json")],
 }
 
 CORE = {"nothere.npz", "empty.npz", "text.npz", "trunc.npz", "zero_frames.npz", "dir.npz", "str_kp.npz", "size3.npz",
@@ -445,7 +466,7 @@ def make_cases(commands: list[Cmd]) -> list[Case]:
             if okind == "file":
                 cases.append(Case(cmd.name, "output-is-folder", _fill(cmd, **{slot: f"dir{suffix or '.out'}" if suffix in ('.mp4', '.npz') else "adir"}),
                                   f"{slot}=a folder named like the output"))
-                prev = {".npz": "prev.npz", ".mp4": "prev.mp4", ".json": "prev.json"}.get(suffix)
+                prev = {".npz": "prev.npz", ".mp4": "prev.mp4", ".json": "prev.json", ".png": "prev.png"}.get(suffix)
                 if prev:
                     cases.append(Case(cmd.name, "previous-output", _fill(cmd, **{slot: prev}), f"{slot}={prev} without --force"))
             cases.append(Case(cmd.name, "read-only", _fill(cmd, **{slot: f"ro/x{suffix}"}), f"{slot}=ro/x", mount="ro"))
@@ -473,7 +494,11 @@ def make_cases(commands: list[Cmd]) -> list[Case]:
         Case("choreo train", "numbers", ["choreo", "train", "v.npz", "--style", "a", "-o", "newcm", "--steps", "2", "--device", "bogus"], "--device bogus"),
         Case("choreo generate", "numbers", ["choreo", "generate", "--model", "cmodel", "--style", "a=nan", "--seconds", "1", "-o", "new.npz"], "--style a=nan"),
         Case("choreo generate", "numbers", ["choreo", "generate", "--model", "cmodel", "--style", "a=-1,b=2", "--seconds", "1", "-o", "new.npz"], "--style a=-1,b=2"),
-        Case("coach", "numbers", ["coach", "v.npz", "v2.npz", "-o", "newreport", "--sections", "0,nan"], "--sections 0,nan"),
+        Case("coach dance", "numbers", ["coach", "dance", "v.npz", "v2.npz", "-o", "newreport", "--sections", "0,nan"], "--sections 0,nan"),
+        Case("serve", "numbers", ["serve", "--port", "-1"], "--port -1"),
+        Case("serve", "numbers", ["serve", "--max-upload-mb", "nan"], "--max-upload-mb nan"),
+        Case("serve", "output-under-file", ["serve", "--work-dir", "notes.txt/x", "--port", "0"], "--work-dir notes.txt/x"),
+        Case("serve", "output-other-kind", ["serve", "--work-dir", "notes.txt", "--port", "0"], "--work-dir notes.txt"),
     ]
     return cases
 

@@ -176,7 +176,8 @@ class Kind:
         with --force).
     suffixes: the output's name must end in one of these (empty: any).
     resumable: a previous output of this kind is continued, not replaced: no --force needed
-        (run folders of train / prepare / choreo train).
+        (run folders of train / prepare / choreo train, a history database); a resumable folder
+        is locked while its command runs.
     """
 
     name: str
@@ -219,7 +220,10 @@ RUN_DIR = folder("training run folder", markers=("train_config.json", "checkpoin
 CHOREO_DIR = folder("choreography model folder", markers=("step-*", "*.json"), resumable=True)
 DEMO_DIR = folder("demo folder", markers=("summary.md", "metrics.json", "target.mp4", "source.mp4", "data", "model"),
                   resumable=True)
-REPORT_DIR = folder("report folder", patterns=("report.html", "report.json"))
+REPORT_DIR = folder("report folder", patterns=("report.html", "report.json", "pose.png"))
+CSV = Kind("CSV file", False, _is_text, (".csv",))
+# a database a command appends to (in transactions): continued, never replaced
+SQLITE = Kind("SQLite database", False, lambda p: _head(p).startswith(b"SQLite format 3\0"), resumable=True)
 
 
 def poses_kind(path: str | os.PathLike) -> Kind:

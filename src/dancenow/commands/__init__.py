@@ -16,6 +16,7 @@ Flags mean one thing across all commands:
   --seed           seed of the randomness          --poses          poses read instead of detected
   --device         auto (GPU if any) | cpu | cuda  --record         save what a live window shows
   --source         a video standing in for a camera (live modes)
+  --reference      what the input is compared with   --history        record the run (coach progress database)
   --force          replace a previous output of the same command (added by `command(outputs=...)`)
 """
 
@@ -161,7 +162,7 @@ def _check_outputs(outputs: dict, kwargs: dict, force: bool, path_params: set) -
         if not any(name in path_params and not os.path.lexists(p)
                    for name, v in kwargs.items() if name not in outputs for p in _paths(v)):
             raise
-    return [(p, k) for p, k in pairs if k.resumable]
+    return [(p, k) for p, k in pairs if k.resumable and k.is_dir]
 
 
 # ----------------------------------------------------------------------------- numbers
