@@ -6,7 +6,7 @@ traceback; leave no new file or folder; leave every file that was there byte-ide
 
 HOW TO ADD A COMMAND (every subcommand must be in COMMANDS or SKIPPED: a test checks):
   add a `Cmd` to COMMANDS: its good invocation with {slot} placeholders, the kind of input in
-  each input slot (a key of BAD_INPUTS: video, poses, bvh, model, cmodel, data, config, stats)
+  each input slot (a key of BAD_INPUTS: video, poses, bvh, model, cmodel, data, config, db)
   with a good fixture name, and its output slots (`file` or `dir`, a fresh name). The cases
   then come by themselves: every bad fixture of each input kind, NaN/inf/negative/huge values
   of every numeric option (read from the click definition), and the output cases (output =
