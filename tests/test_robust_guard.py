@@ -60,7 +60,7 @@ def test_output_equal_to_inside_or_holding_an_input_is_refused(tmp_path):
 def test_existing_outputs(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
-    with pytest.raises(DancenowError, match="is a file, but the output is a folder"):
+    with pytest.raises(DancenowError, match="refusing to replace .*notes.txt: it is a file, and the output is a folder"):
         guard.check_output(notes, guard.OPENPOSE, force=True)
     with pytest.raises(DancenowError, match="under|not a folder"):
         guard.check_output(notes / "p.npz", guard.NPZ)
@@ -85,7 +85,7 @@ def test_existing_outputs(tmp_path):
     op = save_poses(_poses(), tmp_path / "op")
     guard.check_output(op, guard.OPENPOSE, force=True)
     (op / "notes.txt").write_text("x")
-    with pytest.raises(DancenowError, match="other files"):
+    with pytest.raises(DancenowError, match="refusing to replace .*other files"):
         guard.check_output(op, guard.OPENPOSE, force=True)
 
 
@@ -125,3 +125,85 @@ def test_run_lock_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_path):
         with guard.run_lock(fresh):
             raise RuntimeError("failed before writing")
     assert not fresh.exists()  # a failed first run leaves nothing behind
+
+
+def test_a_full_disk_is_one_line_naming_the_path(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    f = tmp_path / "frames.npy"
+    f.write_bytes(b"\0" * 10)
+    with pytest.raises(DancenowError, match=f"cannot write {f}: No space left on device"):
+        guard.reserve(f)
+    from dancenow.atomic import atomic_file
+
+    out = tmp_path / "new" / "deeper" / "x.bin"
+    with pytest.raises(DancenowError, match=f"cannot write {out}: no space left on the device"):
+        with atomic_file(out) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert not (tmp_path / "new").exists()  # the folders it made are gone again
+
+
+def test_command_errors_are_one_line(tmp_path):
+    import errno
+
+    import click
+    from click.testing import CliRunner
+
+    from dancenow.commands import command
+
+    @command("t")
+    @click.option("--what")
+    def t(what):
+        if what == "disk":
+            raise OSError(errno.ENOSPC, "No space left on device", "out.mp4")
+        if what == "perm":
+            raise PermissionError(errno.EACCES, "Permission denied", "x/y")
+        raise ZeroDivisionError("a bug")
+
+    for what, words in [("disk", "no space left on the device writing out.mp4"), ("perm", "x/y: Permission denied"),
+                        ("bug", "internal error (ZeroDivisionError: a bug)")]:
+        r = CliRunner().invoke(t, ["--what", what])
+        assert r.exit_code == 1 and r.output.count("\n") == 1 and words in r.output, r.output
+
+
+_NATIVE = textwrap.dedent("""
+    import logging, os, sys
+    logging.basicConfig(level=logging.DEBUG if "-v" in sys.argv else logging.INFO, format="%(message)s")
+    from dancenow.native_logs import python_stderr_off_fd2, silenced
+    python_stderr_off_fd2()
+    with silenced():
+        os.write(2, b"native warning\\n")
+        logging.getLogger("dancenow").info("our message")
+""")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_native_logs_are_silenced_ours_are_not(verbose):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", _NATIVE] + (["-v"] if verbose else []), capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert "our message" in r.stderr
+    assert ("native warning" in r.stderr) == verbose
+
+
+def test_pose_detection_prints_no_mediapipe_warnings(tmp_path):
+    """MediaPipe's C++ warnings (inference_feedback_manager, absl, TFLite) stay off the console;
+    --verbose shows them."""
+    from dancenow.video import write_video
+    from dancenow.world import generate_dance, perform, render_frames
+
+    perf = perform("ana", generate_dance(1, 0.3), (96, 96))
+    write_video(tmp_path / "v.mp4", render_frames("ana", perf), perf.poses.fps)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    base = [sys.executable, "-m", "dancenow"]
+    args = ["pose", str(tmp_path / "v.mp4"), "-q", "--no-face", "--no-hands"]
+    quiet = subprocess.run(base + args + ["-o", str(tmp_path / "a.npz")], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "feedback" not in quiet.stderr and "W0000" not in quiet.stderr and "XNNPACK" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run(base + ["--verbose"] + args + ["-o", str(tmp_path / "b.npz")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert loud.returncode == 0 and ("W0000" in loud.stderr or "XNNPACK" in loud.stderr), loud.stderr[-2000:]

@@ -55,31 +55,37 @@ MAX_SEED = 2**32 - 1  # numpy and torch accept seeds in [0, 2**32) everywhere
 DISK_MARGIN = 256 << 20  # bytes left free beside a large write
 
 
+def _say(name: str, text: str) -> str:
+    return f"{name} {text}" if name else text
+
+
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
+def check_number(value, name: str = "", *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
                  integer: bool = False):
     """`value` unless it is NaN, infinite or out of [lo, hi] (open ends when asked); the message
     names `name` (e.g. '--fps') and the bound. Returns the value (an int when `integer`)."""
     try:
         v = float(value)
+    except OverflowError:  # an int beyond any float
+        raise DancenowError(_say(name, f"is far too large, got {value}")) from None
     except (TypeError, ValueError):
-        raise DancenowError(f"{name} must be a number, got {value!r}") from None
+        raise DancenowError(_say(name, f"must be a number, got {value!r}")) from None
     if not math.isfinite(v):
-        raise DancenowError(f"{name} must be a finite number, got {value}")
+        raise DancenowError(_say(name, f"must be a finite number, got {value}"))
     if integer and v != int(v):
-        raise DancenowError(f"{name} must be a whole number, got {value}")
+        raise DancenowError(_say(name, f"must be a whole number, got {value}"))
     low = lo is not None and (v <= lo if lo_open else v < lo)
     high = hi is not None and (v >= hi if hi_open else v > hi)
     if low or high:
         if lo is not None and hi is not None:
             rng = f"{'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
-            raise DancenowError(f"{name} must be in {rng}, got {_fmt(value)}")
+            raise DancenowError(_say(name, f"must be in {rng}, got {_fmt(value)}"))
         if low:
-            raise DancenowError(f"{name} must be {'above' if lo_open else 'at least'} {_fmt(lo)}, got {_fmt(value)}")
-        raise DancenowError(f"{name} must be {'below' if hi_open else 'at most'} {_fmt(hi)}, got {_fmt(value)}")
+            raise DancenowError(_say(name, f"must be {'above' if lo_open else 'at least'} {_fmt(lo)}, got {_fmt(value)}"))
+        raise DancenowError(_say(name, f"must be {'below' if hi_open else 'at most'} {_fmt(hi)}, got {_fmt(value)}"))
     return int(value) if integer else value
 
 
@@ -88,7 +94,7 @@ def check_size(size: Sequence[int], name: str = "--size", max_side: int = MAX_SI
     try:
         w, h = size
     except (TypeError, ValueError):
-        raise DancenowError(f"{name} must be WIDTHxHEIGHT, got {size!r}") from None
+        raise DancenowError(_say(name, f"must be WIDTHxHEIGHT, got {size!r}")) from None
     for v in (w, h):
         check_number(v, name, lo=1, integer=True)
     if w > max_side or h > max_side:
@@ -170,7 +176,8 @@ class Kind:
         with --force).
     suffixes: the output's name must end in one of these (empty: any).
     resumable: a previous output of this kind is continued, not replaced: no --force needed
-        (run folders of train / prepare / choreo train).
+        (run folders of train / prepare / choreo train, a history database); a resumable folder
+        is locked while its command runs.
     """
 
     name: str
@@ -182,7 +189,7 @@ class Kind:
 
 def folder(name: str, patterns: Iterable[str] = ("*",), markers: Iterable[str] = (), resumable: bool = False) -> Kind:
     """A folder output: a previous one holds only names matching `patterns` (hidden files and the
-    lock aside) and, when `markers` are given, at least one of them."""
+    lock aside) and, when `markers` (patterns too) are given, at least one name matching one."""
     patterns, markers = tuple(patterns), tuple(markers)
 
     def recognise(path: Path) -> bool:
@@ -192,7 +199,7 @@ def folder(name: str, patterns: Iterable[str] = ("*",), markers: Iterable[str] =
             return False
         if not all(any(fnmatch.fnmatch(n, p) for p in patterns) for n in names):
             return False
-        return not markers or any((path / m).exists() for m in markers)
+        return not markers or any(fnmatch.fnmatch(n, m) for n in names for m in markers)
 
     return Kind(name, True, recognise, resumable=resumable)
 
@@ -207,12 +214,39 @@ TEXT = Kind("text file", False, _is_text)
 FILE = Kind("file", False, lambda p: True)  # anything a command writes that it cannot recognise
 
 
+# folders a command continues rather than replaces (each command decides how to resume)
+DATA_DIR = folder("prepared data folder", markers=("meta.json",), resumable=True)
+RUN_DIR = folder("training run folder", markers=("train_config.json", "checkpoints", "config.json"), resumable=True)
+CHOREO_DIR = folder("choreography model folder", markers=("step-*", "*.json"), resumable=True)
+DEMO_DIR = folder("demo folder", markers=("summary.md", "metrics.json", "target.mp4", "source.mp4", "data", "model"),
+                  resumable=True)
+REPORT_DIR = folder("report folder", patterns=("report.html", "report.json", "pose.png"))
+CSV = Kind("CSV file", False, _is_text, (".csv",))
+# a database a command appends to (in transactions): continued, never replaced
+SQLITE = Kind("SQLite database", False, lambda p: _head(p).startswith(b"SQLite format 3\0"), resumable=True)
+
+
 def poses_kind(path: str | os.PathLike) -> Kind:
     """A pose output: `.npz` for our file, an OpenPose folder for any other path."""
     return NPZ if str(path).lower().endswith(".npz") else OPENPOSE
 
 
+def poses_or_video(path: str | os.PathLike) -> Kind:
+    """A pose output, or a video of it when the path ends in .mp4 (or an image suffix)."""
+    suffix = Path(path).suffix.lower()
+    return VIDEO if suffix in VIDEO.suffixes else poses_kind(path)
+
+
+def report_with_extras(path: Path) -> list[tuple[Path, Kind]]:
+    """A JSON report and what is written beside it: NAME.md and NAME_frames.png."""
+    return [(path, JSON), (path.with_name(f"{path.stem}.md"), TEXT), (path.with_name(f"{path.stem}_frames.png"), IMAGE)]
+
+
 # ----------------------------------------------------------------------------- paths
+
+class NeedsForce(DancenowError):
+    """The output holds a previous output of the same kind: replaced only with --force."""
+
 
 def _real(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
@@ -255,8 +289,6 @@ def check_outputs(outputs: Iterable[tuple], inputs: Iterable = (), force: bool =
 
 
 def _check_one(path: Path, real: Path, kind: Kind, inputs: list[tuple[Path, Path]], force: bool) -> None:
-    if kind.suffixes and path.suffix.lower() not in kind.suffixes:
-        raise DancenowError(f"output {path}: a {kind.name} must end in {' or '.join(kind.suffixes)}")
     for given, inp in inputs:
         if real == inp or (path.exists() and given.exists() and _samefile(path, given)):
             raise DancenowError(f"output {path} is the input {given}: choose another output path")
@@ -264,9 +296,11 @@ def _check_one(path: Path, real: Path, kind: Kind, inputs: list[tuple[Path, Path
             raise DancenowError(f"output {path} is inside the input folder {given}: choose another output path")
         if _inside(inp, real):
             raise DancenowError(f"the input {given} is inside the output {path}: choose another output path")
-    # the nearest existing folder above the output must be a writable folder
-    parent = real.parent
-    while not parent.exists() and not parent.is_symlink():
+    if kind.suffixes and path.suffix.lower() not in kind.suffixes:
+        raise DancenowError(f"output {path}: a {kind.name} must end in {' or '.join(kind.suffixes)}")
+    # the nearest existing folder above the output must be a writable folder (named as given)
+    parent = path.parent
+    while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise DancenowError(f"cannot write {path}: {parent} is {_describe(parent)}, not a folder")
@@ -275,23 +309,24 @@ def _check_one(path: Path, real: Path, kind: Kind, inputs: list[tuple[Path, Path
     if not (path.exists() or path.is_symlink()):
         return
     if path.is_symlink() and not path.exists():
-        raise DancenowError(f"output {path} is a broken link: remove it or choose another output path")
+        raise DancenowError(f"refusing to replace {path}: it is a broken link; choose another output path")
     if kind.is_dir and not path.is_dir():
-        raise DancenowError(f"output {path} is {_describe(path)}, but the output is a folder ({kind.name}): "
-                            "choose another output path")
+        raise DancenowError(f"refusing to replace {path}: it is {_describe(path)}, and the output is a folder "
+                            f"({kind.name}); choose another output path")
     if not kind.is_dir and path.is_dir():
-        raise DancenowError(f"output {path} is a folder, but the output is a {kind.name}: choose another output path")
+        raise DancenowError(f"refusing to replace {path}: it is a folder, and the output is a {kind.name}; "
+                            "choose another output path")
     if not kind.is_dir and not path.is_file():
-        raise DancenowError(f"output {path} is {_describe(path)}: choose another output path")
+        raise DancenowError(f"refusing to replace {path}: it is {_describe(path)}; choose another output path")
     if _empty(path):
         return
     if kind.is_dir and not os.access(path, os.W_OK | os.X_OK):
         raise DancenowError(f"cannot write {path}: the folder is not writable")
     if not kind.recognise(path):
-        what = "a folder holding other files" if kind.is_dir else f"{_describe(path)} that is not a {kind.name}"
-        raise DancenowError(f"output {path} exists and is {what}: it is not replaced; choose another output path")
+        what = f"a folder holding other files than a {kind.name}" if kind.is_dir else f"{_describe(path)} that is not a {kind.name}"
+        raise DancenowError(f"refusing to replace {path}: it is {what}; choose another output path")
     if not (force or kind.resumable):
-        raise DancenowError(f"output {path} exists (a previous {kind.name}): pass --force to replace it")
+        raise NeedsForce(f"{path} exists (a previous {kind.name}): pass --force to replace it")
 
 
 def _samefile(a: Path, b: Path) -> bool:
@@ -348,9 +383,17 @@ def preallocate(f, nbytes: int, path: str | os.PathLike) -> None:
         raise DancenowError(f"cannot write {path}: {e.strerror} ({human_bytes(nbytes)} needed)") from None
 
 
+def reserve(path: str | os.PathLike) -> None:
+    """Reserve the whole length of the file at `path` (e.g. a fresh memory map, which numpy makes
+    sparse): a full disk then fails here as one line instead of SIGBUS while the map is written."""
+    with open(path, "r+b") as f:
+        preallocate(f, os.fstat(f.fileno()).st_size, path)
+
+
 # ----------------------------------------------------------------------------- one writer per folder
 
 LOCK_NAME = ".dancenow.lock"
+_HELD: dict[str, int] = {}  # folders this process holds locked (a nested run_lock is a no-op)
 
 
 def _lock_owner(fd: int) -> str:
@@ -372,6 +415,17 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
     import fcntl
 
     folder = Path(folder)
+    key = str(_real(folder))
+    if int(os.environ.get("RANK", "0") or 0) != 0:  # torchrun: rank 0 holds the lock for the run
+        yield folder
+        return
+    if key in _HELD:  # this process holds it already (a command locks, then its library function)
+        _HELD[key] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key] -= 1
+        return
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -379,6 +433,7 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
         raise DancenowError(f"cannot create {folder}: {e.strerror or e}") from None
     path = folder / LOCK_NAME
     ok = False
+    fd = -1
     try:
         while True:
             try:
@@ -390,6 +445,7 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
             except BlockingIOError:
                 owner = _lock_owner(fd)
                 os.close(fd)
+                fd = -1
                 raise DancenowError(f"{folder} is in use by {owner} ({what}): wait for it to finish or stop it") from None
             # the holder before us may have removed the file after we opened it: lock the file
             # that is at the path now, or two writers would hold two different files
@@ -400,12 +456,22 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode())
+            fd = -1
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode())
+        except OSError as e:  # a full disk: give the folder back as it was
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            os.close(fd)
+            fd = -1
+            raise DancenowError(f"cannot write {path}: {e.strerror or e}") from None
+        _HELD[key] = 1
         try:
             yield folder
             ok = True
         finally:
+            del _HELD[key]
             with contextlib.suppress(OSError):
                 os.unlink(path)  # while still locked, so a waiting writer re-checks the path
             os.close(fd)

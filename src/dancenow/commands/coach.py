@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
+from dancenow.errors import DancenowError
 from dancenow.commands import POSITIVE, SECONDS, command, wrote
 
 EXERCISE_NAMES = ("squat", "jumping-jack", "lunge", "push-up", "arm-raise")  # dancenow.coach.exercises.EXERCISES
@@ -36,7 +38,7 @@ def _history_path(record: bool, history_db):
     return None
 
 
-@command("dance", group=coach)
+@command("dance", group=coach, outputs={"output": guard.REPORT_DIR, "history_db": guard.SQLITE})
 @click.argument("reference", type=click.Path())
 @click.argument("attempt", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Report folder (report.html, report.json).")
@@ -71,7 +73,7 @@ def dance_cmd(reference, attempt, output, mirror, lr_invariant, reference_video,
     wrote(f"{path} and {path.with_suffix('.json')}", f" (history session {sid})" if sid else "")
 
 
-@command("exercise", group=coach)
+@command("exercise", group=coach, outputs={"output": guard.REPORT_DIR, "history_db": guard.SQLITE})
 @click.argument("video", type=click.Path())
 @click.option("--exercise", type=click.Choice(EXERCISE_NAMES), default=None, help="A built-in exercise.")
 @click.option("--reference", type=click.Path(), default=None,
@@ -102,7 +104,7 @@ def exercise_cmd(video, exercise, reference, output, poses, openpose_fps, record
     wrote(f"{path} and {path.with_suffix('.json')}", f" (history session {sid})" if sid else "")
 
 
-@command("live", group=coach)
+@command("live", group=coach, outputs={"record": guard.MP4, "output": guard.REPORT_DIR, "history_db": guard.SQLITE})
 @click.option("--exercise", type=click.Choice(EXERCISE_NAMES), default=None, help="Count and judge this exercise.")
 @click.option("--reference", type=click.Path(), default=None, help="Or learn the exercise from one repetition (video or pose file).")
 @click.option("--dance", type=click.Path(), default=None, help="Or dance along: this reference (video or pose file) is shown as a ghost on you.")
@@ -145,7 +147,7 @@ def live_cmd(exercise, reference, dance, source, camera, record, no_window, cues
         click.echo(f"recorded history session {sid}")
 
 
-@command("photo", group=coach)
+@command("photo", group=coach, outputs={"output": guard.REPORT_DIR, "history_db": guard.SQLITE})
 @click.argument("photo", type=click.Path())
 @click.option("--reference", required=True, type=click.Path(),
               help="The pose to copy: a photo, or a pose file (.npz/OpenPose) with --reference-frame.")
@@ -171,7 +173,7 @@ def photo_cmd(photo, reference, output, poses, reference_frame, mirror, record_r
     wrote(f"{path}, {path.with_name('pose.png')} and {path.with_suffix('.json')}", f" (history session {sid})" if sid else "")
 
 
-@command("history", group=coach)
+@command("history", group=coach, outputs={"plot": guard.IMAGE, "csv_path": guard.CSV})
 @click.option("--history-db", type=click.Path(dir_okay=False), default=None,
               help="History database (default: coach_history.sqlite in the user's data folder).")
 @click.option("--exercise", default=None, help="Only this exercise (as recorded, e.g. squat).")
@@ -186,8 +188,13 @@ def history_cmd(history_db, exercise, joint, last, plot, csv_path):
 
     Example: dancenow coach history --exercise arm-raise --joint left_shoulder --plot progress.png
     """
+    from pathlib import Path
+
     from dancenow.coach.history import default_history_path
     from dancenow.coach.run import history_summary
 
-    for line in history_summary(history_db or default_history_path(), exercise, joint, plot, csv_path, last):
+    db = Path(history_db) if history_db else default_history_path()
+    if db.is_file() and not guard.SQLITE.recognise(db):  # reading must not turn a stray file into a database
+        raise DancenowError(f"{db} is not a history database (SQLite)")
+    for line in history_summary(db, exercise, joint, plot, csv_path, last):
         click.echo(line)
