@@ -147,8 +147,11 @@ def _photo_poses(path, poses, what: str, frame: int = 0):
     from dancenow.posefile import is_pose_path, load_poses
 
     if poses is not None:
+        if path is not None and is_pose_path(path):
+            raise DancenowError(f"{what} {path} is a pose file or folder: give the photo itself with --poses "
+                                "(its poses), or the pose file alone")
         seq = load_poses(poses)
-        img = read_image(path) if path is not None and not is_pose_path(path) else None
+        img = read_image(path) if path is not None else None
     elif is_pose_path(path):
         seq, img = load_poses(path), None
     else:
