@@ -73,15 +73,6 @@ def test_old_format_is_a_one_line_error_naming_the_version(tmp_path):
         K.load_model(tmp_path / "x")
 
 
-def test_one_training_run_per_folder(tmp_path):
-    with K.train_lock(tmp_path / "m"):
-        with pytest.raises(DancenowError, match="in use by another training run"):
-            with K.train_lock(tmp_path / "m"):
-                pass
-    with K.train_lock(tmp_path / "m"):  # released when the first run ended
-        pass
-
-
 def test_pruning_keeps_the_newest(tmp_path):
     m = _model()
     for step in (5, 10, 15):

@@ -18,14 +18,12 @@ torch-pickled optimizer (optimizer.pt); it cannot drive this model, and loading 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -243,43 +241,3 @@ def prune_checkpoints(out_dir: str | os.PathLike, keep: int, newest: Path) -> No
     for old in list_checkpoints(out_dir)[: -max(1, keep)]:
         if old != newest:
             shutil.rmtree(old, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- one writer
-
-@contextlib.contextmanager
-def train_lock(out_dir: str | os.PathLike) -> Iterator[None]:
-    """Hold `out_dir/.lock` while training: a second `choreo train` into the same folder gets
-    a one-line error instead of interleaving checkpoints. The lock is an OS file lock, so a
-    killed run never leaves a stale one."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        f = open(out / ".lock", "a+")
-    except OSError as e:
-        raise DancenowError(f"cannot write {out}: {e.strerror or e}") from None
-    try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock
-            yield
-            return
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            who = f.read().strip()
-            raise DancenowError(f"{out} is in use by another training run{f' (pid {who})' if who else ''}; "
-                                "wait for it or use another folder") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            f.seek(0)
-            f.truncate()
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-    finally:
-        f.close()

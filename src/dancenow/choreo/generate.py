@@ -27,11 +27,11 @@ from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import facing_yaw, joints_from_bones, project, yaw_rotation
 from dancenow.errors import DancenowError
+from dancenow.guard import MAX_SECONDS  # a generated dance is at most as long as any clip a command writes
 from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 
-MAX_SECONDS = 3600.0  # a generated dance is at most an hour (about 100,000 frames at 30 fps)
 
 
 @torch.no_grad()
@@ -127,7 +127,7 @@ class GeneratedDance:
     seed_frames: int
     style: dict[str, float]
     compute_s: float
-    lengths: np.ndarray
+    lengths: np.ndarray | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -217,7 +217,7 @@ class Choreographer:
 
 def check_seconds(seconds: float) -> None:
     if not (np.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-        raise DancenowError(f"seconds must be > 0 and at most {MAX_SECONDS:g} (an hour), got {seconds:g}")
+        raise DancenowError(f"seconds must be > 0 and at most {MAX_SECONDS:g}, got {seconds:g}")
 
 
 def write_dance(dance: GeneratedDance, path: str | os.PathLike, size: tuple[int, int] = (512, 512),

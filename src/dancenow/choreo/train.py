@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from dancenow.choreo.checkpoint import (CorruptCheckpoint, checkpoint_path, list_checkpoints, load_optimizer,
                                         load_training_state, newest_intact, optimizer_tensors, prune_checkpoints,
-                                        save_checkpoint, train_lock)
+                                        save_checkpoint)
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clips_from_motion
 from dancenow.choreo.config import ANY_STYLE, ChoreoTrainConfig
 from dancenow.choreo.mdn import mixture_nll
@@ -472,7 +472,9 @@ def train(sources: Sequence[tuple[str, str]], out_dir: str | os.PathLike, cfg: C
     arrays = [clip_arrays(c, defaults) for c in clips]
     stats = feature_statistics(arrays, cfg.model.damping, cfg.input_noise, cfg.drift, cfg.drift_return)
 
-    with train_lock(out):
+    from dancenow.guard import run_lock
+
+    with run_lock(out, "choreography model folder"):  # a second writer gets one line (a no-op under the CLI's)
         return _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, out, resume, threads, dev,
                              progress, pose_statistics)
 

@@ -251,6 +251,43 @@ def _as_sequence(poses, video) -> PoseSequence:
     return load_poses(poses, video=video if isinstance(video, (str, os.PathLike)) else None)
 
 
+def _reserve(path) -> None:
+    from dancenow.guard import reserve
+
+    reserve(path)
+
+
+def _check_prepare_inputs(video, out_dir, size, poses, fps, holdout, margin):
+    """Everything `prepare` can check before it writes: numbers within bounds, the output folder,
+    the video (readable, not too long at `fps`), the poses (loaded once here), and room on disk
+    for the frames and labels (a memory map that meets a full disk dies of SIGBUS, silently).
+    Returns the size as ints and the poses as a PoseSequence (or None)."""
+    from dancenow import guard
+
+    size = guard.check_size(size, "the training size")
+    guard.check_number(holdout, "holdout", lo=0, hi=0.9, hi_open=True)
+    guard.check_number(margin, "margin", lo=0, hi=10)
+    if fps is not None:
+        guard.check_number(fps, "fps", lo=0, lo_open=True, hi=guard.MAX_FPS)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DancenowError(f"cannot prepare into {out}: it is a file, not a folder")
+    n = None
+    if isinstance(video, (str, os.PathLike)):
+        from dancenow.video import probe
+
+        info = probe(video)  # a missing, empty or unreadable video fails here
+        n = info.frame_count * (fps / info.fps if fps else 1.0)
+        guard.check_frames(n, f"{video}" + (f" at {fps:g} fps" if fps else ""))
+    if poses is not None:
+        poses = _as_sequence(poses, video)
+        n = max(n or 0, len(poses))
+    if n:
+        guard.check_free_space(out, int(n * size[0] * size[1] * 3 * 2), f"the frames and labels of {n:.0f} frames at "
+                               f"{size[0]}x{size[1]}")
+    return size, poses
+
+
 def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.PathLike,
             size: tuple[int, int] = (128, 128), *, poses: PoseSequence | str | os.PathLike | None = None,
             fps: float | None = None, holdout: float = 0.1, margin: float = 0.15, pose_config=None,
@@ -270,6 +307,8 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
 
     from dancenow.render import render_label
 
+    # -- input checks before any folder or file is made (robustness, issue 19) --
+    size, poses = _check_prepare_inputs(video, out_dir, size, poses, fps, holdout, margin)
     if person is not None:
         import dataclasses
 
@@ -361,6 +400,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
             stream = iter(video)
         with atomic_file(out / "frames.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size[1], size[0], 3))
+            _reserve(tmp)  # a full disk: one line now, not SIGBUS while the map is written
             got, extra, tolerance = 0, 0, max(2, n // 100)
             for frame in tqdm(stream, total=n, unit="frame", desc="frames", disable=not progress):
                 if got == n:  # frames beyond the poses: a few are rounding, many a mismatch
@@ -392,6 +432,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
         _save_npy(out / "keypoints.npy", kp_model)
         with atomic_file(out / "labels.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size[1], size[0], 3))
+            _reserve(tmp)
             for t in tqdm(range(n), unit="frame", desc="labels", disable=not progress):
                 mm[t] = render_label(kp_model[t], size, size)
             mm.flush()
