@@ -189,7 +189,7 @@ def print_table(res: dict) -> None:
     H = ("1 frame", "0.5 s", "1 s")
     print("\n== forecasting: mean per-joint error, body heights, body-centred 3D; % = below zero-velocity "
           "(front view in brackets)")
-    head = f"{'set':26s}{'ahead':>8s}" + "".join(f"{'model s' + str(s):>18s}" for s in seeds) + \
+    head = f"{'set':26s}{'ahead':>8s}" + "".join(f"{'model, seed ' + str(s):>21s}" for s in seeds) + \
         f"{'zero-vel':>10s}{'const-vel':>10s}{'damped':>10s}{'mean pose':>10s}"
     print(head)
     sets = [("held-out salsa (salsa)", lambda r: r["salsa"])] + \
