@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from dancenow.synth.config import DiscriminatorConfig, FaceConfig, GeneratorConfig, SynthConfig, TrainConfig, preset
-from dancenow.synth.data import SynthData, prepare
+from dancenow.synth.data import SynthData
+from dancenow.synth.prepare import prepare
 from dancenow.synth.networks import generator_input
 from dancenow.synth.train import Trainer
 

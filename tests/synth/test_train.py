@@ -33,7 +33,7 @@ def test_one_step_lowers_the_losses(tiny_data, tmp_path):
     data = SynthData(tiny_data)
     tr = Trainer(tiny_config(), data, tmp_path / "run", progress=False)
     tr.setup_stage("global")
-    batch = data.batch(np.array([2, 9]))
+    batch = tr.batch(np.array([2, 9]))
     g0, d0 = copy.deepcopy(tr.generator.state_dict()), copy.deepcopy(tr.D.state_dict())
     before = tr.loss_terms(batch)
     tr.train_step(batch)
@@ -75,7 +75,7 @@ def test_ctrl_c_saves_a_checkpoint(tiny_data, tmp_path):
     assert SynthModel.load(tmp_path / "run").info["step"] == 1  # the model files were refreshed too
 
 
-def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data, tmp_path, monkeypatch):
+def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data, tmp_path, monkeypatch, caplog):
     run = tmp_path / "run"
     cfg = tiny_config(steps_global=4, steps_face=0, checkpoint_every=1, keep_checkpoints=2)
     train(cfg, tiny_data, run, progress=False, until=3)
@@ -85,7 +85,22 @@ def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data,
     raw = newest.read_bytes()
     newest.write_bytes(raw[: len(raw) // 2])  # truncated
     with pytest.raises(DancenowError, match="truncated or corrupt"):
+        ckpt.load_checkpoint(newest)
+    # resuming says so in one line and continues from the newest intact checkpoint
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="dancenow"):
+        train(cfg, tiny_data, run, resume=True, progress=False, until=3)
+    assert any("truncated or corrupt" in r.getMessage() and "previous checkpoint" in r.getMessage() for r in caplog.records)
+    assert ckpt.load_checkpoint(newest)[1]["step"] == 3  # step 3 trained again, written whole
+    intact = {p: p.read_bytes() for p in ckpt.list_checkpoints(run / "checkpoints")}
+    for p in intact:
+        p.write_bytes(b"garbage")
+    with pytest.raises(DancenowError, match="no intact checkpoint"):
         train(cfg, tiny_data, run, resume=True, progress=False)
+    for p, b in intact.items():
+        p.write_bytes(b)
+    raw = newest.read_bytes()
     flipped = bytearray(raw)
     flipped[-100] ^= 0xFF  # one bit pattern inside the tensor data
     newest.write_bytes(bytes(flipped))

@@ -28,7 +28,7 @@ def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, marg
     Example: dancenow prepare target.mp4 -o data/me --preset cpu-small
     """
     from dancenow.synth.config import preset
-    from dancenow.synth.data import prepare
+    from dancenow.synth.prepare import prepare
 
     out = prepare(video, output, size or preset(preset_name).image_size, poses=poses_path, fps=fps,
                   holdout=holdout, margin=margin, person=person, progress=not quiet)

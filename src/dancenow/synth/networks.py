@@ -226,11 +226,11 @@ def build_generator(cfg: SynthConfig, global_model: GlobalGenerator | None = Non
     norm = get_norm_layer(cfg.generator.norm)
     g = cfg.generator
     if global_model is None:
-        global_model = GlobalGenerator(cfg.generator_input_nc, cfg.output_nc, g.ngf, g.n_downsample, g.n_blocks, norm, g.padding)
+        global_model = GlobalGenerator(cfg.generator_input_nc, cfg.generator_output_nc, g.ngf, g.n_downsample, g.n_blocks, norm, g.padding)
         global_model.apply(init_weights)
     if not cfg.local.enabled:
         return global_model
-    local = LocalEnhancer(global_model, cfg.generator_input_nc, cfg.output_nc, cfg.local.ngf, cfg.local.n_blocks, norm, g.padding)
+    local = LocalEnhancer(global_model, cfg.generator_input_nc, cfg.generator_output_nc, cfg.local.ngf, cfg.local.n_blocks, norm, g.padding)
     local.front.apply(init_weights)
     local.back.apply(init_weights)
     return local
@@ -239,7 +239,7 @@ def build_generator(cfg: SynthConfig, global_model: GlobalGenerator | None = Non
 def build_global_generator(cfg: SynthConfig) -> GlobalGenerator:
     """The global generator alone (the first training stage, also under the local enhancer)."""
     g = cfg.generator
-    model = GlobalGenerator(cfg.generator_input_nc, cfg.output_nc, g.ngf, g.n_downsample, g.n_blocks,
+    model = GlobalGenerator(cfg.generator_input_nc, cfg.generator_output_nc, g.ngf, g.n_downsample, g.n_blocks,
                             get_norm_layer(g.norm), g.padding)
     model.apply(init_weights)
     return model
@@ -268,15 +268,6 @@ def build_face_discriminator(cfg: SynthConfig) -> NLayerDiscriminator:
     model = NLayerDiscriminator(cfg.label_nc + cfg.output_nc, f.ndf, f.n_layers, get_norm_layer(cfg.discriminator.norm))
     model.apply(init_weights)
     return model
-
-
-def generator_input(label: torch.Tensor, prev: torch.Tensor | None, temporal: bool, output_nc: int = 3) -> torch.Tensor:
-    """Concatenate the label and the previous frame (zeros for a sequence's first frame)."""
-    if not temporal:
-        return label
-    if prev is None:
-        prev = torch.zeros(label.shape[0], output_nc, *label.shape[2:], dtype=label.dtype, device=label.device)
-    return torch.cat([label, prev.to(label.dtype)], dim=1)
 
 
 def count_parameters(module: nn.Module) -> int:
