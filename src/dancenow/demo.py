@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # A fixed step count rather than a time budget (a budget sizes the run from its first steps'
 # speed, which a busy machine misjudges): sized for about 12 minutes in all on 2 idle cores.
-FULL_DEMO_STEPS = 560
+FULL_DEMO_STEPS = 1200
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ parsing here; `transfer_to_file` is the one loop that writes videos (`dancenow t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -45,16 +46,30 @@ class TransferConfig:
 @dataclass(frozen=True)
 class TransferFrame:
     """One output step. label and image are in the model's image space (H, W, 3 uint8); result
-    is what the output shows: the full target-video frame, or the crop (= image)."""
+    is what the output shows: the full target-video frame, or the crop (= image);
+    side_by_side (drawn when first asked for): source | normalized pose | result, captioned."""
 
     index: int
     image: np.ndarray
     label: np.ndarray
     keypoints: np.ndarray  # (J, 3) normalized source pose, in target-video pixels
     source: np.ndarray | None  # the source frame (RGB), when frames were given
-    side_by_side: np.ndarray  # source | normalized pose | result, captioned
     result: np.ndarray  # the output frame: full frame (with a plate) or the crop
     alpha: np.ndarray | None = None  # (H, W) in [0, 1]: the person, in model space
+    source_keypoints: np.ndarray | None = None  # (J, 3) the source's own pose, for its stick figure
+    source_size: tuple[int, int] = (0, 0)  # (w, h) of the source's frame
+    panel_height: int = 256
+
+    @functools.cached_property
+    def side_by_side(self) -> np.ndarray:
+        from dancenow.render import render_label
+
+        h = self.panel_height
+        src_label = None
+        if self.source is None and self.source_keypoints is not None:
+            sw, sh = self.source_size
+            src_label = render_label(self.source_keypoints, self.source_size, (max(1, int(sw * h / sh)), h))
+        return compose_side_by_side(self.source, self.label, self.result, src_label, h)
 
 
 def hold_last_pose(seq: PoseSequence) -> tuple[PoseSequence, int]:
@@ -127,29 +142,29 @@ class TransferPipeline:
         return self.model.video_size if self.full_frame else self.model.image_size
 
     def __call__(self, source: PoseSequence, source_frames: Iterable[np.ndarray] | None = None) -> Iterator[TransferFrame]:
-        from dancenow.render import render_label
-
         # 1. map the source dancer onto the target's body and frame
         stats = self.model.body_stats
         target_size = (stats.width, stats.height)
         norm = prepare_source(source, stats, self.config)
-        # 2. label images in model space, made lazily (a label is cheap: redrawn for the composite)
-        labels = (self.model.label_image(kp, target_size) for kp in norm.keypoints)
+        # 2. label images in model space, drawn lazily
+        drawn: list[np.ndarray] = []  # each label is drawn once: for the generator, then kept here
+
+        def labels():
+            for kp in norm.keypoints:
+                drawn.append(self.model.label_image(kp, target_size))
+                yield drawn[-1]
+
         frames = iter(source_frames) if source_frames is not None else None
         h = max(self.config.panel_height, self.model.image_size[1])
         # 3. generate in order; the model conditions each frame on its previous output
-        generated = self.model.generate_sequence(labels, keypoints=norm.keypoints, src_size=target_size)
+        generated = self.model.generate_sequence(labels(), keypoints=norm.keypoints, src_size=target_size)
         for t, g in enumerate(generated):
             # 4. the person back into the target's full frame, over the plate
             result = self.model.full_frame(g) if self.full_frame else g.image
-            label = self.model.label_image(norm.keypoints[t], target_size)
+            label = drawn.pop(0)
             src = next(frames, None) if frames is not None else None
-            src_label = None
-            if src is None:
-                sw, sh = source.size
-                src_label = render_label(source.keypoints[t], source.size, (max(1, int(sw * h / sh)), h))
-            yield TransferFrame(t, g.image, label, norm.keypoints[t], src,
-                                compose_side_by_side(src, label, result, src_label, h), result, g.alpha)
+            yield TransferFrame(t, g.image, label, norm.keypoints[t], src, result, g.alpha,
+                                source.keypoints[t], source.size, h)
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,33 @@ def test_cli_prepare_and_train(tiny_target, tmp_path):
     assert r.exit_code == 1 and "dancenow prepare" in r.output
     for cmd in ("prepare", "train"):
         assert "Example:" in runner.invoke(main, [cmd, "--help"]).output
+
+
+def test_format_v1_model_directories_still_load(tiny_data, tmp_path):
+    """A model directory written before the plate and exemplars (format v1, config v1) loads and
+    generates whole frames; a version from the future names its version."""
+    import dataclasses
+
+    from dancenow.synth.config import ExemplarConfig
+    from dancenow.synth.model import export_model
+    from dancenow.synth.networks import build_generator
+
+    data = SynthData(tiny_data)
+    cfg = dataclasses.replace(tiny_config(), plate=False, exemplar=ExemplarConfig(enabled=False))
+    d = export_model(tmp_path / "old", cfg, build_generator(cfg), None, data.body_stats_path, data.crop, step=7)
+    doc = json.loads((d / "config.json").read_text())
+    old_cfg = doc["config"]
+    for key in ("plate", "exemplar"):
+        del old_cfg[key]
+    del old_cfg["loss"]["l1"], old_cfg["train"]["ema"]
+    old_cfg["version"] = 1
+    doc["version"] = 1
+    (d / "config.json").write_text(json.dumps(doc))
+    m = SynthModel.load(d)
+    assert not m.has_plate and m.bank is None and m.info["step"] == 7
+    g = m.generate(np.array(data.labels[0]), None)
+    assert g.image.shape == (32, 32, 3) and g.alpha is None
+    doc["version"] = 3
+    (d / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(DancenowError, match="model format v3"):
+        SynthModel.load(d)

@@ -92,7 +92,9 @@ def test_compositing_puts_the_person_over_the_plate():
     from dancenow.synth.generate import composite
     from tests.synth.helpers import tiny_config
 
-    cfg = tiny_config()
+    from dancenow.synth.config import ExemplarConfig
+
+    cfg = dataclasses.replace(tiny_config(), exemplar=ExemplarConfig(residual=False))
     colour = torch.full((1, 3, 4, 4), 0.5)
     plate = torch.full((1, 3, 4, 4), -1.0)
     alpha_raw = torch.full((1, 1, 4, 4), -1.0)  # tanh output -1: alpha 0
@@ -104,7 +106,25 @@ def test_compositing_puts_the_person_over_the_plate():
     assert torch.allclose(half, torch.full_like(half, -0.25))
     plain = dataclasses.replace(cfg, plate=False)
     raw = torch.randn(1, 3, 4, 4)
-    assert composite(plain, raw, None) == (raw, None)
+    same, no_alpha = composite(plain, raw, None)
+    assert torch.equal(same, raw) and no_alpha is None
+    # residual models correct the posed exemplar, and start from it exactly
+    from dancenow.synth.generate import Conditioning, generate
+    from dancenow.synth.networks import build_generator
+
+    res = tiny_config()
+    assert res.residual
+    ex = torch.rand(1, 3, 32, 32) * 2 - 1
+    image, alpha = composite(res, torch.cat([torch.full((1, 3, 32, 32), 0.25), torch.ones(1, 1, 32, 32)], 1),
+                             torch.zeros(1, 3, 32, 32), ex)
+    assert torch.allclose(image, (ex + 0.25).clamp(-1, 1))
+    torch.manual_seed(0)
+    g = build_generator(res)
+    cond = Conditioning(torch.rand(1, 3, 32, 32), ex, None, torch.zeros(1, 3, 32, 32))
+    with torch.no_grad():
+        start, a0 = generate(g, res, cond, None)
+    assert torch.allclose(a0, torch.full_like(a0, (np.tanh(2.0) + 1) / 2), atol=1e-6)
+    assert torch.allclose(start, a0 * ex, atol=1e-6)  # the posed exemplar over a black plate
 
 
 def test_a_generated_crop_goes_back_into_the_full_frame():

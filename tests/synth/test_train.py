@@ -30,8 +30,13 @@ def _losses(run) -> dict[int, dict]:
 
 
 def test_one_step_lowers_the_losses(tiny_data, tmp_path):
+    from dancenow.synth.config import ExemplarConfig
+
     data = SynthData(tiny_data)
-    tr = Trainer(tiny_config(), data, tmp_path / "run", progress=False)
+    # a generator drawing from scratch: a residual one starts at the posed exemplar, where Adam's
+    # first step (every weight moves by lr) can overshoot on a network this small
+    cfg = dataclasses.replace(tiny_config(), exemplar=ExemplarConfig(residual=False))
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
     tr.setup_stage("global")
     batch = tr.batch(np.array([2, 9]))
     g0, d0 = copy.deepcopy(tr.generator.state_dict()), copy.deepcopy(tr.D.state_dict())
@@ -187,3 +192,65 @@ def test_time_budget_sets_the_step_count(tiny_data, tmp_path):
     assert 6 <= resolved.total_steps < 1100
     assert json.loads((run / "train_summary.json").read_text())["steps"] == resolved.total_steps
     assert [n for n, _ in resolved.stages] == ["global", "face"]  # both stages kept
+
+
+def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
+    from dancenow.synth.config import LossWeights
+    from dancenow.synth.generate import generate
+
+    from dancenow.synth.config import ExemplarConfig
+
+    base = tiny_config()
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=2.0, vgg=0.0),
+                              train=dataclasses.replace(base.train, amp="off"),
+                              exemplar=ExemplarConfig(residual=False))  # drawing from scratch: L1 falls at once
+    data = SynthData(tiny_data)
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
+    tr.setup_stage("global")
+    batch = tr.batch(np.array([2, 9]))
+    terms = tr.loss_terms(batch)
+    c0, c1, y0, y1 = tr._inputs(batch)
+    with torch.no_grad():
+        f0, _ = generate(tr.generator, cfg, c0, None)
+        f1, _ = generate(tr.generator, cfg, c1, f0)  # temporal: frame t+1 sees frame t
+    want = 0.5 * ((f0 - y0).abs().mean() + (f1 - y1).abs().mean()).item()
+    assert terms["G_l1"] == pytest.approx(want, rel=1e-5)
+    assert terms["G"] == pytest.approx(2.0 * want, rel=1e-5)  # the only term, weighted
+    before = terms["G_l1"]
+    for _ in range(3):
+        tr.train_step(batch)
+    assert tr.loss_terms(batch)["G_l1"] < before
+
+
+def test_a_run_folder_in_use_is_refused(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    with ckpt.run_lock(run):  # another `dancenow train` writing into the folder
+        with pytest.raises(DancenowError, match="in use by another training run"):
+            train(tiny_config(steps_global=1, steps_face=0), tiny_data, run, progress=False)
+    train(tiny_config(steps_global=1, steps_face=0), tiny_data, run, progress=False)
+    assert not (run / ckpt.LOCK_NAME).exists()  # released when training ends
+    with pytest.raises(DancenowError, match="in use"):  # a refused run in a fresh folder leaves nothing
+        with ckpt.run_lock(tmp_path / "fresh"):
+            with ckpt.run_lock(tmp_path / "fresh"):
+                pass
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_resume_restores_the_thread_count(tiny_data, tmp_path, caplog):
+    import logging
+
+    cfg = tiny_config(steps_global=3, steps_face=0)
+    run = train(cfg, tiny_data, tmp_path / "run", progress=False, until=1)
+    meta = ckpt.load_checkpoint(ckpt.list_checkpoints(run / "checkpoints")[-1])[1]
+    assert meta["compute"] == {"threads": 1, "device": "cpu", "bf16": meta["compute"]["bf16"]}
+    torch.set_num_threads(2)
+    try:
+        with caplog.at_level(logging.INFO, logger="dancenow"):
+            train(cfg, tiny_data, run, resume=True, progress=False, until=2)
+        assert torch.get_num_threads() == 1 and any("1 CPU threads" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dancenow"):
+            train(cfg, tiny_data, run, resume=True, progress=False, threads=2)  # asked for: said, not bit-exact
+        assert any("not bit-exactly" in r.getMessage() for r in caplog.records)
+    finally:
+        torch.set_num_threads(1)

@@ -33,6 +33,7 @@ class GeneratorConfig:
     n_blocks: int = 9
     norm: Literal["instance", "batch", "none"] = "instance"
     padding: Literal["reflect", "replicate", "zero"] = "reflect"
+    upsample: Literal["transpose", "resize"] = "transpose"  # see networks._upsample
 
 
 @dataclass
@@ -87,6 +88,10 @@ class ExemplarConfig:
     # Show the exemplar's person moved part by part into the pose and laid over the plate
     # (dancenow.synth.exemplar.posed_exemplar); off: the exemplar frame and its label as they are.
     warp: bool = True
+    # With posing: the generator's colour is a correction added to the posed exemplar, its last
+    # layer starting at zero (alpha near 1), so training starts from the posed exemplar rather
+    # than from noise.
+    residual: bool = True
     bank: int = 256  # training frames kept (in the model directory) to choose exemplars from
     exclude_seconds: float = 1.0  # in training, a frame's exemplar is at least this far away in time
     switch: float = 0.2  # in transfer, change exemplar only for one nearer by this fraction
@@ -158,6 +163,11 @@ class SynthConfig:
         """label [+ previous frame] [+ posed exemplar, or exemplar frame and label] [+ plate]."""
         ex = (self.output_nc if self.exemplar.warp else self.output_nc + self.label_nc) if self.exemplar.enabled else 0
         return self.label_nc + (self.output_nc if self.temporal else 0) + ex + (self.output_nc if self.plate else 0)
+
+    @property
+    def residual(self) -> bool:
+        """Whether the generator corrects the posed exemplar (see ExemplarConfig.residual)."""
+        return self.exemplar.enabled and self.exemplar.warp and self.exemplar.residual
 
     @property
     def generator_output_nc(self) -> int:
@@ -240,6 +250,8 @@ class SynthConfig:
         for name in ("log_every", "sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "eval_frames"):
             if getattr(t, name) < 1:
                 raise DancenowError(f"train.{name} must be >= 1")
+        if self.generator.upsample not in ("transpose", "resize"):
+            raise DancenowError(f"generator.upsample must be transpose or resize, got {self.generator.upsample!r}")
         if t.amp not in ("auto", "bf16", "off") or t.channels_last not in ("auto", "on", "off"):
             raise DancenowError(f"train.amp must be auto|bf16|off and train.channels_last auto|on|off, got {t.amp!r}, {t.channels_last!r}")
         return self

@@ -3,7 +3,8 @@ evaluate), so that all three run the networks exactly alike:
 
     x     = [label, previous frame, exemplar (posed, or frame + label), plate]   (what is enabled)
     raw   = G(x)                                  # colour (3) [+ alpha (1)], tanh
-    image = alpha * colour + (1 - alpha) * plate  # with the background plate; else image = raw
+    colour = posed exemplar + raw colour          # residual exemplar models; else the raw colour
+    image = alpha * colour + (1 - alpha) * plate  # with the background plate; else image = colour
     image = face residual added on the face crop  # once the face GAN is trained
 
 Images are (B, C, H, W) float tensors in [-1, 1]; alpha is (B, 1, H, W) in [0, 1].
@@ -59,19 +60,24 @@ def generator_input(cfg: SynthConfig, cond: Conditioning, prev: torch.Tensor | N
     return torch.cat(parts, dim=1)
 
 
-def composite(cfg: SynthConfig, raw: torch.Tensor, plate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(image, alpha) from the generator's raw output: colour over the plate by alpha, or the
-    raw output itself (alpha None) without a plate."""
+def composite(cfg: SynthConfig, raw: torch.Tensor, plate: torch.Tensor | None,
+              exemplar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(image, alpha) from the generator's raw output: colour (the raw colour, or the posed
+    `exemplar` plus it for residual models) over the plate by alpha, or the colour itself
+    (alpha None) without a plate."""
+    colour = raw[:, : cfg.output_nc]
+    if cfg.residual:
+        colour = (exemplar.to(raw.dtype) + colour).clamp(-1, 1)
     if not cfg.plate:
-        return raw, None
-    colour, alpha = raw[:, : cfg.output_nc], (raw[:, cfg.output_nc:] + 1) * 0.5
+        return colour, None
+    alpha = (raw[:, cfg.output_nc:] + 1) * 0.5
     return alpha * colour + (1 - alpha) * plate.to(raw.dtype), alpha
 
 
 def generate(generator: nn.Module, cfg: SynthConfig, cond: Conditioning,
              prev: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The body generator's frame: (image, alpha)."""
-    return composite(cfg, generator(generator_input(cfg, cond, prev)), cond.plate)
+    return composite(cfg, generator(generator_input(cfg, cond, prev)), cond.plate, cond.exemplar)
 
 
 # --------------------------------------------------------------------------- faces

@@ -121,7 +121,7 @@ def export_model(path: str | os.PathLike, cfg: SynthConfig, generator: nn.Module
     if face_generator is not None:
         files[FACE_FILE] = _save_tensors(face_generator.state_dict(), path / FACE_FILE)
     if bank is not None:
-        tensors = {"images": torch.from_numpy(np.ascontiguousarray(bank.images)),
+        tensors = {"images": torch.from_numpy(np.array(bank.images, np.uint8)),  # a copy: memmaps are read-only
                    "keypoints": torch.from_numpy(np.asarray(bank.keypoints, np.float32)),
                    "frames": torch.from_numpy(np.asarray(bank.frames, np.int64))}
         if bank.alphas is not None:
