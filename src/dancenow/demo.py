@@ -149,7 +149,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     from dancenow.render import caption
     from dancenow.synth.exemplar import retrieve
     from dancenow.synth.model import SynthModel
-    from dancenow.transfer import fit_height, transfer_to_file
+    from dancenow.transfer import TransferConfig, fit_height, transfer_to_file
     from dancenow.world import generate_dance, get_actor, perform, render_frames
     from dancenow.world.draw import Renderer
 
@@ -215,8 +215,10 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
             sample.update(sbs=step.side_by_side)
 
     t_transfer = time.time()
+    # align_x: the truth is the target dancing at her own place on the stage, so the source's
+    # median hip position is moved onto hers (the paper keeps the source's place in the frame)
     transfer_to_file(model, paths["source_video"], paths["result"], poses=source_poses,
-                     side_by_side_output=paths["side_by_side"], on_frame=keep)
+                     config=TransferConfig(align_x=True), side_by_side_output=paths["side_by_side"], on_frame=keep)
     transfer_fps = len(norm_kp) / max(time.time() - t_transfer, 1e-9)
     nearest = retrieve(np.stack(norm_kp), perf.poses.keypoints)
     _write_clip(paths["retrieval"], (renderer.frame(int(i)) for i in nearest), cfg.fps, len(nearest), "retrieval")

@@ -119,9 +119,9 @@ def test_injected_norm_layers():
 def test_generator_channels_follow_the_config():
     from dancenow.synth.config import ExemplarConfig
 
-    # label, previous frame, posed exemplar, plate in; colour and alpha out
+    # label, previous frame, posed exemplar and its alpha, plate in; colour and alpha out
     full = tiny_config()
-    assert (full.generator_input_nc, full.generator_output_nc, full.discriminator_input_nc) == (12, 4, 12)
+    assert (full.generator_input_nc, full.generator_output_nc, full.discriminator_input_nc) == (13, 4, 12)
     raw = dataclasses.replace(full, exemplar=ExemplarConfig(warp=False))  # exemplar frame and label, unposed
     assert raw.generator_input_nc == 15
     plain = dataclasses.replace(full, temporal=False, plate=False, exemplar=ExemplarConfig(enabled=False))

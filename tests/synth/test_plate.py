@@ -115,16 +115,17 @@ def test_compositing_puts_the_person_over_the_plate():
     res = tiny_config()
     assert res.residual
     ex = torch.rand(1, 3, 32, 32) * 2 - 1
-    image, alpha = composite(res, torch.cat([torch.full((1, 3, 32, 32), 0.25), torch.ones(1, 1, 32, 32)], 1),
-                             torch.zeros(1, 3, 32, 32), ex)
-    assert torch.allclose(image, (ex + 0.25).clamp(-1, 1))
+    ex_alpha = torch.rand(1, 1, 32, 32)
+    image, alpha = composite(res, torch.cat([torch.full((1, 3, 32, 32), 0.25), torch.full((1, 1, 32, 32), 0.1)], 1),
+                             torch.zeros(1, 3, 32, 32), ex, ex_alpha)
+    assert torch.allclose(alpha, (ex_alpha + 0.1).clamp(0, 1))
+    assert torch.allclose(image, alpha * (ex + 0.25).clamp(-1, 1))
     torch.manual_seed(0)
     g = build_generator(res)
-    cond = Conditioning(torch.rand(1, 3, 32, 32), ex, None, torch.zeros(1, 3, 32, 32))
+    cond = Conditioning(torch.rand(1, 3, 32, 32), ex, None, torch.zeros(1, 3, 32, 32), ex_alpha)
     with torch.no_grad():
         start, a0 = generate(g, res, cond, None)
-    assert torch.allclose(a0, torch.full_like(a0, (np.tanh(2.0) + 1) / 2), atol=1e-6)
-    assert torch.allclose(start, a0 * ex, atol=1e-6)  # the posed exemplar over a black plate
+    assert torch.equal(a0, ex_alpha) and torch.allclose(start, ex_alpha * ex, atol=1e-6)  # the posed exemplar, exactly
 
 
 def test_a_generated_crop_goes_back_into_the_full_frame():

@@ -88,9 +88,9 @@ class ExemplarConfig:
     # Show the exemplar's person moved part by part into the pose and laid over the plate
     # (dancenow.synth.exemplar.posed_exemplar); off: the exemplar frame and its label as they are.
     warp: bool = True
-    # With posing: the generator's colour is a correction added to the posed exemplar, its last
-    # layer starting at zero (alpha near 1), so training starts from the posed exemplar rather
-    # than from noise.
+    # With posing: the generator's colour and alpha are corrections added to the posed exemplar
+    # and its alpha, its last layer starting at zero, so training starts from the posed
+    # exemplar rather than from noise.
     residual: bool = True
     bank: int = 256  # training frames kept (in the model directory) to choose exemplars from
     exclude_seconds: float = 1.0  # in training, a frame's exemplar is at least this far away in time
@@ -160,8 +160,8 @@ class SynthConfig:
     # ----------------------------------------------------------------- derived sizes
     @property
     def generator_input_nc(self) -> int:
-        """label [+ previous frame] [+ posed exemplar, or exemplar frame and label] [+ plate]."""
-        ex = (self.output_nc if self.exemplar.warp else self.output_nc + self.label_nc) if self.exemplar.enabled else 0
+        """label [+ previous frame] [+ posed exemplar and its alpha, or exemplar frame and label] [+ plate]."""
+        ex = (self.output_nc + 1 if self.exemplar.warp else self.output_nc + self.label_nc) if self.exemplar.enabled else 0
         return self.label_nc + (self.output_nc if self.temporal else 0) + ex + (self.output_nc if self.plate else 0)
 
     @property
@@ -403,8 +403,10 @@ def preset(name: str) -> SynthConfig:
 
     quick: 64x64, tiny networks, 280 steps: a demo model in a minute or two (or pass a time
         budget: `train(..., minutes=1)`); it shows the pipeline working, not a good likeness.
-    cpu-small: 128x128, ngf 32, 3 downsamples, 6 blocks (5 GFLOP per frame): a useful model of
-        a person in under an hour on 2 CPU cores (3,400 steps at ~0.5-1 s per step).
+    cpu-small: 256x256, ngf 32, 3 downsamples, 6 blocks, the background plate and posed
+        exemplars (the generator corrects the nearest training frame moved into the pose), face
+        crop 64 px: a sharp model of a person in about 15 minutes on 2 idle CPU cores (the
+        default 2,250 steps; measured figures in bench/synth_quality.py).
     paper: 1024x512 with the local enhancer, ngf 64 global / 32 local, 9 blocks, 2-scale D,
         face GAN on 128 px crops: "Everybody Dance Now" / pix2pixHD at full size, for GPUs.
     """
@@ -414,6 +416,7 @@ def preset(name: str) -> SynthConfig:
             generator=GeneratorConfig(ngf=16, n_downsample=3, n_blocks=3),
             discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_D=2),
             face=FaceConfig(enabled=True, crop=16, ngf=16, n_downsample=2, n_blocks=2, ndf=16, n_layers=2),
+            exemplar=ExemplarConfig(bank=64),
             train=TrainConfig(steps_global=240, steps_face=40, batch_size=1, sample_every=80, eval_every=80,
                               eval_frames=24, checkpoint_every=80, log_every=10),
             preset="quick",
@@ -424,7 +427,7 @@ def preset(name: str) -> SynthConfig:
             generator=GeneratorConfig(ngf=32, n_downsample=3, n_blocks=6),
             discriminator=DiscriminatorConfig(ndf=32, n_layers=3, num_D=2),
             face=FaceConfig(enabled=True, crop=0, ngf=32, n_downsample=2, n_blocks=3, ndf=32, n_layers=3),
-            train=TrainConfig(steps_global=3000, steps_face=400, batch_size=1, sample_every=250, eval_every=250,
+            train=TrainConfig(steps_global=2000, steps_face=250, batch_size=1, sample_every=250, eval_every=250,
                               checkpoint_every=250),
             preset="cpu-small",
         ).validate()

@@ -34,6 +34,7 @@ class Batch:
     # (B, 2, 3, H, W), the posed exemplar or the exemplar frame (then with its label)
     exemplar: "torch.Tensor | None" = None
     exemplar_label: "torch.Tensor | None" = None
+    exemplar_alpha: "torch.Tensor | None" = None  # (B, 2, 1, H, W) in [0, 1], with posed exemplars
 
 
 def to_float(x: np.ndarray):

@@ -34,6 +34,16 @@ def descriptors(keypoints: np.ndarray) -> np.ndarray:
     return d
 
 
+MIN_JOINTS = 8  # a frame with fewer body joints seen is not offered as an exemplar
+
+
+def has_body(keypoints: np.ndarray) -> np.ndarray:
+    """(N,) bool: frames whose pose shows at least MIN_JOINTS body joints (an empty room, or a
+    dancer half out of the frame, makes no exemplar)."""
+    kp = np.asarray(keypoints)
+    return (kp[:, :BODY_POINTS, 2] > 0).sum(axis=1) >= MIN_JOINTS
+
+
 def body_scale(keypoints: np.ndarray) -> float:
     """The median body height (pixels) of a set of poses; 100 when none can be measured."""
     h = body_height(np.asarray(keypoints))
@@ -59,7 +69,13 @@ def pose_distances(query: np.ndarray, bank: np.ndarray, scale: float) -> np.ndar
 def select_bank(keypoints: np.ndarray, size: int) -> np.ndarray:
     """Indices of up to `size` frames covering the poses of (N, J, 3) keypoints: greedy k-centre
     (each pick is the pose farthest from those picked), starting from the frame nearest to the
-    median pose. Sorted."""
+    median pose; only frames that show a body (`has_body`; all of them when none does). Sorted."""
+    ok = has_body(keypoints)
+    idx = np.flatnonzero(ok) if ok.any() else np.arange(len(keypoints))
+    return idx[_k_centres(np.asarray(keypoints)[idx], size)]
+
+
+def _k_centres(keypoints: np.ndarray, size: int) -> np.ndarray:
     d = descriptors(keypoints)
     n = len(d)
     if size >= n:
@@ -113,8 +129,11 @@ class ExemplarChooser:
 
 def retrieve(query_keypoints: np.ndarray, train_keypoints: np.ndarray) -> np.ndarray:
     """The retrieval baseline: for each query pose (M, J, 3), the index of the nearest training
-    pose (N, J, 3) by the distance above, with no hysteresis."""
-    return nearest(descriptors(query_keypoints), descriptors(train_keypoints), body_scale(train_keypoints))
+    pose (N, J, 3) that shows a body, by the distance above, with no hysteresis."""
+    ok = has_body(train_keypoints)
+    idx = np.flatnonzero(ok) if ok.any() else np.arange(len(train_keypoints))
+    tk = np.asarray(train_keypoints)[idx]
+    return idx[nearest(descriptors(query_keypoints), descriptors(tk), body_scale(tk))]
 
 
 # --------------------------------------------------------------------------- warping to a pose
@@ -129,6 +148,7 @@ _SEGMENTS = (
 )
 _TORSO = (1, 2, 5, 8, 9, 12)  # neck, shoulders, mid-hip, hips
 PART_SIGMA = 0.05  # body heights: how far from a part its motion carries
+SUPPORT_REACH = 0.15  # body heights: exemplar pixels beyond 1.5x this from the target's bones are dropped
 _BACKGROUND_WEIGHT = 1e-3  # far from every part, pixels stay where they are
 
 
@@ -166,10 +186,11 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.concatenate([m.T, t[None]], axis=0)
 
 
-def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2) -> np.ndarray | None:
-    """(h, w, 2) float32 source positions in the exemplar for each target pixel (see
-    `warp_to_pose`), computed every `stride` pixels and interpolated; None when a body height
-    cannot be measured in either pose."""
+def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2) -> tuple[np.ndarray, np.ndarray] | None:
+    """((h, w, 2) float32 source positions in the exemplar for each target pixel (see
+    `warp_to_pose`), (h, w) float32 support: how near each pixel is to the target's body, 1 on
+    it, falling to 0 about SUPPORT_REACH body heights away), computed every `stride` pixels and
+    interpolated; None when a body height cannot be measured in either pose."""
     import cv2
 
     ok = (e[:BODY_POINTS, 2] > 0) & (t[:BODY_POINTS, 2] > 0)
@@ -183,12 +204,14 @@ def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2) -> 
     p = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
     num = _BACKGROUND_WEIGHT * p
     den = np.full(len(p), _BACKGROUND_WEIGHT)
+    near = np.full(len(p), np.inf)  # distance to the nearest body part
     for a, b in _SEGMENTS:
         if ok[a] and ok[b]:
             dist, src = _segment_map(p, t[a, :2], t[b, :2], e[a, :2], e[b, :2], s)
             wgt = np.exp(-0.5 * (dist / sigma) ** 2)
             num += wgt[:, None] * src
             den += wgt
+            near = np.minimum(near, dist)
     torso = [j for j in _TORSO if ok[j]]
     if len(torso) >= 2:
         m = _similarity(t[torso, :2], e[torso, :2])  # target -> exemplar
@@ -198,14 +221,21 @@ def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2) -> 
         wgt = np.exp(-0.5 * (dist / sigma) ** 2)
         num += wgt[:, None] * (np.concatenate([p, np.ones((len(p), 1))], axis=1) @ m)
         den += wgt
+        near = np.minimum(near, dist)
     src = (num / den[:, None]).astype(np.float32).reshape(hs, ws, 2)
-    if stride > 1:  # the map is smooth: interpolate it (grid point i sits at pixel i * stride)
-        src = cv2.resize(src, (ws * stride, hs * stride), interpolation=cv2.INTER_LINEAR)
+    reach = SUPPORT_REACH * bh_t
+    support = np.clip(1.5 - near / reach, 0.0, 1.0).astype(np.float32).reshape(hs, ws)
+    if stride > 1:  # both are smooth: interpolate them (grid point i sits at pixel i * stride)
         shift = 0.5 * (stride - 1)  # cv2.resize's pixel-centre convention
         m = np.float32([[1, 0, shift], [0, 1, shift]])
-        src = cv2.warpAffine(src, m, (ws * stride, hs * stride), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)[:h, :w]
-    return src
+
+        def up(a):
+            a = cv2.resize(a, (ws * stride, hs * stride), interpolation=cv2.INTER_LINEAR)
+            return cv2.warpAffine(a, m, (ws * stride, hs * stride), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)[:h, :w]
+
+        src, support = up(src), up(support)
+    return src, support
 
 
 def warp_to_pose(image: np.ndarray, keypoints: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -218,22 +248,39 @@ def warp_to_pose(image: np.ndarray, keypoints: np.ndarray, target: np.ndarray) -
     import cv2
 
     h, w = image.shape[:2]
-    src = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
-    if src is None:
+    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
+    if maps is None:
         return np.array(image, copy=True)
+    src = maps[0]
     return cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def posed_exemplar(image: np.ndarray, person: np.ndarray | None, keypoints: np.ndarray, target: np.ndarray,
-                   plate: np.ndarray | None) -> np.ndarray:
-    """What the generator is shown of an exemplar: the person of `image` (where `person`, an
-    (H, W) uint8 mask 0-255, says) moved into the `target` pose and laid over the background
-    plate; without a plate or a mask, the whole image moved (the room bends around the limbs)."""
+                   plate: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """What the generator is shown of an exemplar, and where its person is: (the person of
+    `image` (where `person`, an (H, W) uint8 mask 0-255, says) moved into the `target` pose and
+    laid over the background plate, (H, W) float32 alpha in [0, 1]). Only what lands near the
+    target's body is kept (a foot of the exemplar where the target has none is dropped, not
+    copied as a ghost). Without a plate or a mask: the whole image moved (the room bends
+    around the limbs) and the alpha is the body's neighbourhood."""
+    import cv2
+
+    h, w = image.shape[:2]
+    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
+    if maps is None:  # no body to pose to: nothing of the exemplar is shown
+        if plate is None:
+            return np.array(image, copy=True), np.zeros((h, w), np.float32)
+        return np.array(plate, copy=True), np.zeros((h, w), np.float32)
+    src, support = maps
+
+    def move(a):
+        return cv2.remap(a, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
     if plate is None or person is None:
-        return warp_to_pose(image, keypoints, target)
-    moved = warp_to_pose(np.dstack([image, person]), keypoints, target)
-    a = moved[..., 3:4].astype(np.float32) / 255.0
-    return (moved[..., :3] * a + plate * (1.0 - a) + 0.5).astype(np.uint8)
+        return move(image), support
+    moved = move(np.dstack([image, person]))
+    a = moved[..., 3].astype(np.float32) / 255.0 * support
+    return (moved[..., :3] * a[..., None] + plate * (1.0 - a[..., None]) + 0.5).astype(np.uint8), a
 
 
 def _signed_distance(hull: np.ndarray, p: np.ndarray) -> np.ndarray:

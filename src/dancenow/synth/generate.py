@@ -1,9 +1,10 @@
 """One generation step, shared by training, training's held-out figures and inference (transfer,
 evaluate), so that all three run the networks exactly alike:
 
-    x     = [label, previous frame, exemplar (posed, or frame + label), plate]   (what is enabled)
+    x     = [label, previous frame, exemplar (posed + its alpha, or frame + label), plate]
     raw   = G(x)                                  # colour (3) [+ alpha (1)], tanh
     colour = posed exemplar + raw colour          # residual exemplar models; else the raw colour
+    alpha = exemplar alpha + raw alpha            # residual exemplar models; else (raw alpha + 1) / 2
     image = alpha * colour + (1 - alpha) * plate  # with the background plate; else image = colour
     image = face residual added on the face crop  # once the face GAN is trained
 
@@ -24,17 +25,14 @@ from dancenow.synth.config import SynthConfig
 @dataclass
 class Conditioning:
     """What the generator sees besides the previous frame, each (B, C, H, W) in [-1, 1]: the
-    label; the exemplar (the posed exemplar, or the exemplar frame and its label); the background
-    plate (B may be 1: it is broadcast)."""
+    label; the exemplar (the posed exemplar and its alpha, or the exemplar frame and its label);
+    the background plate (B may be 1: it is broadcast)."""
 
     label: torch.Tensor
     exemplar: torch.Tensor | None = None
     exemplar_label: torch.Tensor | None = None
     plate: torch.Tensor | None = None
-
-    def map(self, fn) -> "Conditioning":
-        """The same conditioning with `fn` applied to every tensor (resizing, devices)."""
-        return Conditioning(*(None if t is None else fn(t) for t in (self.label, self.exemplar, self.exemplar_label, self.plate)))
+    exemplar_alpha: torch.Tensor | None = None  # (B, 1, H, W) in [0, 1]: the posed exemplar's person
 
 
 def generator_input(cfg: SynthConfig, cond: Conditioning, prev: torch.Tensor | None) -> torch.Tensor:
@@ -51,7 +49,11 @@ def generator_input(cfg: SynthConfig, cond: Conditioning, prev: torch.Tensor | N
         if cond.exemplar is None or (cond.exemplar_label is None and not cfg.exemplar.warp):
             raise ValueError("this generator is conditioned on an exemplar: pass it (and its label when not posed)")
         parts.append(cond.exemplar.to(dtype))
-        if not cfg.exemplar.warp:
+        if cfg.exemplar.warp:
+            if cond.exemplar_alpha is None:
+                raise ValueError("this generator is shown posed exemplars: pass exemplar_alpha")
+            parts.append(cond.exemplar_alpha.to(dtype) * 2 - 1)
+        else:
             parts.append(cond.exemplar_label.to(dtype))
     if cfg.plate:
         if cond.plate is None:
@@ -60,24 +62,27 @@ def generator_input(cfg: SynthConfig, cond: Conditioning, prev: torch.Tensor | N
     return torch.cat(parts, dim=1)
 
 
-def composite(cfg: SynthConfig, raw: torch.Tensor, plate: torch.Tensor | None,
-              exemplar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(image, alpha) from the generator's raw output: colour (the raw colour, or the posed
-    `exemplar` plus it for residual models) over the plate by alpha, or the colour itself
-    (alpha None) without a plate."""
+def composite(cfg: SynthConfig, raw: torch.Tensor, plate: torch.Tensor | None, exemplar: torch.Tensor | None = None,
+              exemplar_alpha: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(image, alpha) from the generator's raw output: colour over the plate by alpha, or the
+    colour itself (alpha None) without a plate. Residual models correct the posed `exemplar`
+    and its `exemplar_alpha`; the others draw both from scratch."""
     colour = raw[:, : cfg.output_nc]
     if cfg.residual:
         colour = (exemplar.to(raw.dtype) + colour).clamp(-1, 1)
     if not cfg.plate:
         return colour, None
-    alpha = (raw[:, cfg.output_nc:] + 1) * 0.5
+    if cfg.residual:
+        alpha = (exemplar_alpha.to(raw.dtype) + raw[:, cfg.output_nc:]).clamp(0, 1)
+    else:
+        alpha = (raw[:, cfg.output_nc:] + 1) * 0.5
     return alpha * colour + (1 - alpha) * plate.to(raw.dtype), alpha
 
 
 def generate(generator: nn.Module, cfg: SynthConfig, cond: Conditioning,
              prev: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The body generator's frame: (image, alpha)."""
-    return composite(cfg, generator(generator_input(cfg, cond, prev)), cond.plate, cond.exemplar)
+    return composite(cfg, generator(generator_input(cfg, cond, prev)), cond.plate, cond.exemplar, cond.exemplar_alpha)
 
 
 # --------------------------------------------------------------------------- faces

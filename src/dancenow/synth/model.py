@@ -354,20 +354,24 @@ class SynthModel:
             if kp_model is None:
                 raise DancenowError("this model picks an exemplar by pose: pass the keypoints with each label")
             k = chooser(kp_model)
-            cond.exemplar = to_tensor(self.exemplar_image(k, kp_model), self.device)
-            if not self.config.exemplar.warp:
+            image, alpha = self.exemplar_image(k, kp_model)
+            cond.exemplar = to_tensor(image, self.device)
+            if alpha is not None:
+                cond.exemplar_alpha = torch.from_numpy(alpha)[None, None].to(self.device)
+            else:
                 cond.exemplar_label = to_tensor(self._bank_labels[k], self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             image, alpha = step(self.generator, self.face_generator, self.config, cond, prev,
                                 self._face_box(label, kp_model))
         return image, alpha, k
 
-    def exemplar_image(self, k: int, kp_model: np.ndarray) -> np.ndarray:
+    def exemplar_image(self, k: int, kp_model: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Bank exemplar k as the generator is shown it for a frame posed as `kp_model` (model
-        pixels): posed over the plate, or as it is (see ExemplarConfig.warp)."""
+        pixels): posed over the plate with its alpha, or as it is (alpha None; see
+        ExemplarConfig.warp)."""
         b = self.bank
         if not self.config.exemplar.warp:
-            return b.images[k]
+            return b.images[k], None
         return posed_exemplar(b.images[k], None if b.alphas is None else b.alphas[k], b.keypoints[k], kp_model,
                               self._plate_model)
 

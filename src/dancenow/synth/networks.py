@@ -232,15 +232,12 @@ class MultiscaleDiscriminator(nn.Module):
 # --------------------------------------------------------------------------- from a config
 
 def start_from_exemplar(generator: nn.Module, cfg: SynthConfig) -> nn.Module:
-    """For residual exemplar models: the last convolution starts at zero (no correction to the
-    posed exemplar) with the alpha channel's bias at 2 (alpha = (tanh(2) + 1) / 2 = 0.98)."""
+    """For residual exemplar models: the last convolution starts at zero, no correction to the
+    posed exemplar's colour and alpha."""
     if cfg.residual:
         last = [m for m in generator.modules() if isinstance(m, nn.Conv2d)][-1]
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        if cfg.plate:
-            with torch.no_grad():
-                last.bias[cfg.output_nc:] = 2.0
     return generator
 
 

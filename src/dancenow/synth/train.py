@@ -74,10 +74,11 @@ class PairGenerator(nn.Module):
         self.generator, self.cfg = generator, cfg
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, ex0: torch.Tensor | None, ex1: torch.Tensor | None,
-                exl0: torch.Tensor | None, exl1: torch.Tensor | None,
-                plate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Labels x0, x1, each frame's exemplar (and its label), the plate: (B, C, H, W) or None."""
-        c0, c1 = Conditioning(x0, ex0, exl0, plate), Conditioning(x1, ex1, exl1, plate)
+                exl0: torch.Tensor | None, exl1: torch.Tensor | None, exa0: torch.Tensor | None,
+                exa1: torch.Tensor | None, plate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labels x0, x1, each frame's exemplar (and its label, or its alpha), the plate:
+        (B, C, H, W) or None."""
+        c0, c1 = Conditioning(x0, ex0, exl0, plate, exa0), Conditioning(x1, ex1, exl1, plate, exa1)
         f0, _ = generate(self.generator, self.cfg, c0, None)
         f1, _ = generate(self.generator, self.cfg, c1, f0 if self.cfg.temporal else None)
         return f0, f1
@@ -280,8 +281,8 @@ class Trainer:
             return None if t is None else prep(t[:, i])
 
         plate = prep(self.plate)
-        c0 = Conditioning(prep(batch.label[:, 0]), frame(batch.exemplar, 0), frame(batch.exemplar_label, 0), plate)
-        c1 = Conditioning(prep(batch.label[:, 1]), frame(batch.exemplar, 1), frame(batch.exemplar_label, 1), plate)
+        c0, c1 = (Conditioning(prep(batch.label[:, i]), frame(batch.exemplar, i), frame(batch.exemplar_label, i), plate,
+                               frame(batch.exemplar_alpha, i)) for i in (0, 1))
         return c0, c1, prep(batch.image[:, 0]), prep(batch.image[:, 1])
 
     def _pair(self, x0, x1, i0, i1) -> torch.Tensor:
@@ -297,7 +298,8 @@ class Trainer:
         x0, x1 = c0.label, c1.label
         zero = torch.zeros((), device=self.device)
         with self._autocast():
-            f0, f1 = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label, c0.plate)
+            f0, f1 = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label,
+                                  c0.exemplar_alpha, c1.exemplar_alpha, c0.plate)
             real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
             n = real.shape[0]
             pred_real, pred_fake_d = _split(self.d_train(torch.cat([real, fake.detach()], 0)), n)
@@ -354,18 +356,20 @@ class Trainer:
             return batch
         pos = self.exemplar_of[starts]
         if self.cfg.exemplar.warp:
-            shown = np.stack([np.stack([self.exemplar_image(k, t + i) for i in (0, 1)]) for k, t in zip(pos, starts)])
-            return dataclasses.replace(batch, exemplar=to_float(shown))
+            shown = [[self.exemplar_image(k, t + i) for i in (0, 1)] for k, t in zip(pos, starts)]
+            images = np.stack([[im for im, _ in pair] for pair in shown])  # (B, 2, H, W, 3)
+            alphas = torch.from_numpy(np.stack([[a for _, a in pair] for pair in shown]))[:, :, None]  # (B, 2, 1, H, W)
+            return dataclasses.replace(batch, exemplar=to_float(images), exemplar_alpha=alphas)
         frames = np.asarray(self.data.frames[self.bank[pos]])[:, None].repeat(2, axis=1)
         labels = np.asarray(self.data.labels[self.bank[pos]])[:, None].repeat(2, axis=1)
         return dataclasses.replace(batch, exemplar=to_float(frames), exemplar_label=to_float(labels))
 
-    def exemplar_image(self, k: int, t: int) -> np.ndarray:
+    def exemplar_image(self, k: int, t: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Bank exemplar k as shown to the generator for frame t: posed to t's keypoints over
-        the plate (or, without posing, as it is)."""
+        the plate, with its alpha (or, without posing, as it is, alpha None)."""
         e = int(self.bank[k])
         if not self.cfg.exemplar.warp:
-            return np.asarray(self.data.frames[e])
+            return np.asarray(self.data.frames[e]), None
         return posed_exemplar(np.asarray(self.data.frames[e]), self.bank_alphas[k], self.data.keypoints[e],
                               self.data.keypoints[t], self.data.plate)
 
@@ -426,8 +430,12 @@ class Trainer:
                 cond = Conditioning(tensor(data.labels[t]), plate=downsample2x(self.plate) if half and self.plate is not None else self.plate)
                 if chooser is not None:
                     k = chooser(data.keypoints[t])
-                    cond.exemplar = tensor(self.exemplar_image(k, t))
-                    if not cfg.exemplar.warp:
+                    image, alpha = self.exemplar_image(k, t)
+                    cond.exemplar = tensor(image)
+                    if alpha is not None:
+                        a = torch.from_numpy(alpha)[None, None].to(self.device)
+                        cond.exemplar_alpha = downsample2x(a) if half else a
+                    else:
                         cond.exemplar_label = tensor(data.labels[int(self.bank[k])])
                 box = torch.from_numpy(boxes[t:t + 1]) if boxes is not None else None
                 with self._autocast():
