@@ -100,17 +100,21 @@ def time_generation(tr: Trainer, frames: int = 10) -> tuple[float, int]:
     cfg = tr.cfg
     w, h = cfg.global_size
     g = tr.generator.eval()
+
     def image():
         return torch.randn(1, 3, h, w, device=tr.device)
 
-    cond = Conditioning(image(), image() if cfg.exemplar.enabled else None,
-                        image() if cfg.exemplar.enabled and not cfg.exemplar.warp else None, image() if cfg.plate else None)
+    ex = cfg.exemplar
+    cond = Conditioning(image(), image() if ex.enabled else None, image() if ex.enabled and not ex.warp else None,
+                        image() if cfg.plate else None,
+                        torch.rand(1, 1, h, w, device=tr.device) if ex.enabled and ex.warp else None)
     inp = generator_input(cfg, cond, image() if cfg.temporal else None)
     n_flops = flops(lambda: g(inp))
     times = []
     for i in range(frames + 2):
         t = time.perf_counter()
-        g(inp)
+        with torch.autocast(device_type=tr.device.type, dtype=torch.bfloat16, enabled=tr.amp):  # as training and transfer run it
+            g(inp)
         if i >= 2:
             times.append(time.perf_counter() - t)
     g.train()
