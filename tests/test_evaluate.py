@@ -442,7 +442,7 @@ def test_cli_evaluate_pair(video_pair, tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["evaluate", "--generated", str(d / "gen.mp4"), "--reference", str(tmp_path / "nope.mp4"),
                                     "--no-pose", "-o", str(out)])
     assert bad.exit_code == 1 and "Error: file not found" in bad.output
-    usage = CliRunner().invoke(main, ["evaluate", "--generated", str(d / "gen.mp4"), "-o", str(out)])
+    usage = CliRunner().invoke(main, ["evaluate", "--generated", str(d / "gen.mp4"), "-o", str(tmp_path / "u.json")])
     assert usage.exit_code == 2 and "both --generated and --reference" in usage.output
 
 

@@ -324,5 +324,5 @@ def test_cli_normalize_and_stats(tmp_path):
     assert r.exit_code == 0, r.output
     assert np.array_equal(load_poses(a).keypoints, load_poses(b, fps=30, size=(640, 480)).keypoints)
     r = CliRunner().invoke(main, ["normalize", str(tmp_path / "src.npz"), "--target", str(tmp_path / "t.json"),
-                                  "--target-frac", "0.3", "-o", str(b)])
+                                  "--target-frac", "0.3", "-o", str(tmp_path / "c")])
     assert r.exit_code == 1 and "--target-frac applies to target poses only" in r.output

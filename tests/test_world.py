@@ -199,7 +199,7 @@ def test_cli_writes_video_and_poses(tmp_path):
     assert read_all(out).shape == (15, 64, 64, 3)
     _, expected = render_clip("dev", 0.5, (64, 64), seed=2)
     assert np.array_equal(seq.keypoints, expected.keypoints)
-    res = CliRunner().invoke(main, ["world", "--actor", "zed", "-o", str(out)])
+    res = CliRunner().invoke(main, ["world", "--actor", "zed", "-o", str(tmp_path / "zed.mp4")])
     assert res.exit_code == 1 and "unknown actor" in res.output
 
 

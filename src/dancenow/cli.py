@@ -8,6 +8,7 @@ import logging
 import click
 
 from dancenow.commands import choreo, coach, evaluate, normalize, pose, synth, transfer, world
+from dancenow.commands import web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,8 +26,9 @@ def main(verbose: bool) -> None:
 
 for _cmd in (pose.pose_cmd, pose.render, normalize.normalize_cmd, normalize.normalize_stats_cmd, world.world_cmd,
              synth.prepare_cmd, synth.train_cmd, transfer.transfer, transfer.demo, evaluate.evaluate_cmd,
-             choreo.choreo, coach.coach_cmd):
+             choreo.choreo, coach.coach):
     main.add_command(_cmd)
+main.add_command(web.serve_cmd)
 
 
 if __name__ == "__main__":

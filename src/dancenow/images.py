@@ -14,9 +14,16 @@ from dancenow.errors import DancenowError
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     path = Path(path)
+    # encoded in memory, written by Python: a full disk is then an OSError naming the path,
+    # where cv2.imwrite only returns False
+    try:
+        ok, data = cv2.imencode(path.suffix.lower() or ".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise DancenowError(f"cannot encode image {path} (use .png or .jpg)")
     with atomic_file(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-            raise DancenowError(f"cannot encode image {path} (use .png or .jpg)")
+        tmp.write_bytes(data.tobytes())
     return path
 
 

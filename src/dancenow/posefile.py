@@ -37,39 +37,89 @@ _B25_FROM_B25B = {0: 0, 1: 17, 2: 6, 3: 8, 4: 10, 5: 5, 6: 7, 7: 9, 9: 12, 10: 1
 
 def save_npz(seq: PoseSequence, path: str | os.PathLike) -> Path:
     """Write `seq` as our versioned .npz (atomically)."""
+    import io
+
     path = Path(path)
+    # compressed in memory first: numpy leaves its zip file open when a write fails (a full
+    # disk), and its clean-up later prints a traceback; the file write below fails cleanly
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf, format=np.array(NPZ_FORMAT), version=np.array(NPZ_VERSION),
+        layout=np.array(LAYOUT), keypoints=seq.keypoints.astype(np.float32),
+        fps=np.array(seq.fps, np.float64), size=np.array([seq.width, seq.height], np.int64),
+    )
     with atomic_file(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f, format=np.array(NPZ_FORMAT), version=np.array(NPZ_VERSION),
-                layout=np.array(LAYOUT), keypoints=seq.keypoints.astype(np.float32),
-                fps=np.array(seq.fps, np.float64), size=np.array([seq.width, seq.height], np.int64),
-            )
+        tmp.write_bytes(buf.getbuffer())
     return path
+
+
+MAX_COORD = 1e6  # pixels: beyond this a coordinate is garbage, not a pose (drawing it overflows)
+MAX_POSE_SIDE = 65536  # pixels a side of the frame a pose file refers to
+
+
+def _check_array(kp: np.ndarray, where: str) -> np.ndarray:
+    """Keypoints read from a file: numbers, (T, 137, 3), at least one frame, finite, sane."""
+    if kp.dtype.kind not in "fiub":
+        raise DancenowError(f"{where}: keypoints must be numbers, got {kp.dtype} values")
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3):
+        raise DancenowError(f"{where}: keypoints must have shape (T, {NUM_JOINTS}, 3) ({LAYOUT}), got {kp.shape}")
+    if kp.shape[0] == 0:
+        raise DancenowError(f"{where} holds no frames")
+    kp = kp.astype(np.float32)
+    if not np.isfinite(kp).all():
+        raise DancenowError(f"{where}: keypoints contain NaN or infinite values")
+    if np.abs(kp[..., :2]).max() > MAX_COORD:
+        raise DancenowError(f"{where}: keypoint coordinates beyond {MAX_COORD:g} pixels: not a pose")
+    return kp
+
+
+def _check_frame(fps, size, where: str) -> tuple[float, tuple[int, int]]:
+    from dancenow.guard import MAX_FPS
+
+    if not (isinstance(fps, (int, float, np.number)) and np.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise DancenowError(f"{where}: frame rate must be in (0, {MAX_FPS:g}] fps, got {fps}")
+    w, h = size
+    if not (0 < w <= MAX_POSE_SIDE and 0 < h <= MAX_POSE_SIDE):
+        raise DancenowError(f"{where}: frame size must be 1 to {MAX_POSE_SIDE} pixels a side, got {w}x{h}")
+    return float(fps), (int(w), int(h))
 
 
 def load_npz(path: str | os.PathLike) -> PoseSequence:
     """Read and validate our .npz; a clear error for anything else."""
     path = Path(path)
+    if path.is_dir():
+        raise DancenowError(f"{path} is a folder, not a .npz pose file")
     if not path.is_file():
         raise DancenowError(f"pose file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DancenowError(f"{path} is empty (0 bytes), not a .npz pose file")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except Exception as e:  # zipfile/ValueError/OSError: all mean "not our file"
+    except Exception as e:  # zipfile/ValueError/OSError/EOFError: all mean "not our file"
         raise DancenowError(f"{path} is not a readable .npz pose file ({type(e).__name__})") from None
     if str(data.get("format", "")) != NPZ_FORMAT:
         raise DancenowError(f"{path} is not a dancenow pose file (no format tag '{NPZ_FORMAT}')")
-    version = int(data.get("version", -1))
+    try:
+        version = int(data.get("version", -1))
+    except (TypeError, ValueError):
+        raise DancenowError(f"{path}: its version is not a number") from None
     if version > NPZ_VERSION:
         raise DancenowError(f"{path} is pose format v{version}; this dancenow reads up to v{NPZ_VERSION}: upgrade dancenow")
     if str(data.get("layout", "")) != LAYOUT:
         raise DancenowError(f"{path} has layout {data.get('layout')!s}, expected {LAYOUT}")
+    for key in ("keypoints", "fps", "size"):
+        if key not in data:
+            raise DancenowError(f"{path} lacks field '{key}'")
+    size, fps = data["size"], data["fps"]
+    if size.shape != (2,) or size.dtype.kind not in "iuf":
+        raise DancenowError(f"{path}: size must be two numbers (width, height), got {size.tolist()!r}")
+    if fps.shape != () or fps.dtype.kind not in "iuf":
+        raise DancenowError(f"{path}: fps must be one number, got {fps.tolist()!r}")
+    fps_value, (w, h) = _check_frame(float(fps), (float(size[0]), float(size[1])), str(path))
+    kp = _check_array(data["keypoints"], str(path))
     try:
-        w, h = (int(v) for v in data["size"])
-        return PoseSequence(data["keypoints"], float(data["fps"]), w, h)
-    except KeyError as e:
-        raise DancenowError(f"{path} lacks field {e}") from None
+        return PoseSequence(kp, fps_value, w, h)
     except DancenowError as e:
         raise DancenowError(f"{path}: {e}") from None
 
@@ -77,12 +127,37 @@ def load_npz(path: str | os.PathLike) -> PoseSequence:
 # ----------------------------------------------------------------------------- OpenPose JSON
 
 def _flat(values, n: int, where: str) -> np.ndarray:
-    arr = np.asarray(values if values else [], dtype=np.float32)
-    if arr.size == 0:
+    if values is None or (isinstance(values, list) and not values):
         return np.zeros((n, 3), np.float32)
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise DancenowError(f"{where}: keypoints must be a list of numbers")
+    arr = np.asarray(values, dtype=np.float32)
     if arr.size != 3 * n:
-        raise DancenowError(f"{where}: expected {3 * n} numbers, got {arr.size}")
+        raise DancenowError(f"{where}: expected {3 * n} numbers (x, y, confidence for {n} points), got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise DancenowError(f"{where}: keypoints contain NaN or infinite values")
+    if np.abs(arr).max() > MAX_COORD:
+        raise DancenowError(f"{where}: keypoint coordinates beyond {MAX_COORD:g} pixels: not a pose")
     return arr.reshape(n, 3)
+
+
+_PARTS = {"pose_keypoints_2d": NUM_BODY, "face_keypoints_2d": NUM_FACE, "hand_left_keypoints_2d": NUM_HAND,
+          "hand_right_keypoints_2d": NUM_HAND}
+
+
+def _people(doc, where: str) -> list[dict]:
+    """The people of one OpenPose JSON document, each checked (so no later step meets garbage)."""
+    if not isinstance(doc, dict):
+        raise DancenowError(f"{where} is not OpenPose JSON (a {type(doc).__name__}, not an object)")
+    people = doc.get("people", [])
+    if not isinstance(people, list):
+        raise DancenowError(f"{where}: \"people\" must be a list, got {json.dumps(people)[:40]}")
+    for i, p in enumerate(people):
+        if not isinstance(p, dict):
+            raise DancenowError(f"{where}: person {i} is not an object (a {type(p).__name__})")
+        for key, n in _PARTS.items():
+            _flat(p.get(key), n, f"{where}: person {i} {key}")
+    return people
 
 
 def _person_array(person: dict, where: str, layout: str) -> np.ndarray:
@@ -162,6 +237,8 @@ def read_openpose(folder: str | os.PathLike, fps: float | None = None,
     people per frame, the most prominent person at the start is tracked.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise DancenowError(f"{folder} is a file, not poses: a pose path is a .npz file or a folder of OpenPose JSON files")
     if not folder.is_dir():
         raise DancenowError(f"OpenPose folder not found: {folder} (a pose path not ending in .npz is read as a folder of OpenPose JSON files)")
     files = sorted(folder.glob("*.json"))
@@ -172,10 +249,13 @@ def read_openpose(folder: str | os.PathLike, fps: float | None = None,
     for f in files:
         try:
             doc = json.loads(f.read_text())
-            raw.append(list(doc.get("people", [])))
-            tagged = tagged or (doc.get("dancenow") or {}).get("layout")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DancenowError(f"{f} is not OpenPose JSON ({type(e).__name__})") from None
+        except OSError as e:
+            raise DancenowError(f"cannot read {f}: {e.strerror or e}") from None
+        raw.append(_people(doc, str(f)))
+        mark = doc.get("dancenow")
+        tagged = tagged or (mark.get("layout") if isinstance(mark, dict) else None)
     if layout == "auto" and tagged in ("BODY_25", "BODY_25B"):
         layout = tagged  # written by us: no need to guess
     elif layout == "auto":
@@ -197,7 +277,8 @@ def read_openpose(folder: str | os.PathLike, fps: float | None = None,
         w = int(np.ceil(kp[..., 0][ok].max())) + 1 if ok.any() else 640
         h = int(np.ceil(kp[..., 1][ok].max())) + 1 if ok.any() else 480
         log.warning("%s: OpenPose JSON carries no frame size; assuming %dx%d (pass size or a matching video)", folder, w, h)
-        size = (w, h)
+        size = (max(w, 1), max(h, 1))
+    fps, size = _check_frame(fps, size, str(folder))
     return PoseSequence(kp, fps, size[0], size[1])
 
 

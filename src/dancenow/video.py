@@ -57,6 +57,13 @@ def _check_file(path: Path) -> None:
         raise DancenowError(f"{path} is empty (0 bytes)")
 
 
+def _check_fps(fps: float, path) -> None:
+    from dancenow.guard import MAX_FPS
+
+    if not (isinstance(fps, (int, float, np.number)) and np.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise DancenowError(f"{path}: frame rate must be in (0, {MAX_FPS:g}] fps, got {fps}")
+
+
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -172,10 +179,18 @@ def read_frames(path: str | os.PathLike, fps: float | None = None, prefetch: int
     """
     path = Path(path)
     _check_file(path)
+    if fps is not None:
+        _check_fps(fps, path)
     if _is_image(path):
         yield _read_image(path)
         return
-    src_fps = probe(path).fps
+    info = probe(path)
+    src_fps = info.fps
+    if fps:
+        from dancenow.guard import check_frames
+
+        # resampling repeats frames: a typo in the rate must not run for days
+        check_frames(info.frame_count * fps / src_fps, f"{path} resampled from {src_fps:g} to {fps:g} fps")
     repeats = _resample_indices(src_fps, fps) if fps else None
     frames: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
@@ -218,8 +233,7 @@ class VideoWriter:
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
             raise DancenowError(f"video output must end in .mp4: {self.path}")
-        if not fps > 0:
-            raise DancenowError(f"invalid frame rate {fps}")
+        _check_fps(fps, self.path)
         self.fps = fps
         self.crf, self.preset = crf, preset
         self.frames_written = 0
@@ -234,6 +248,11 @@ class VideoWriter:
 
     def _start(self, w: int, h: int) -> None:
         import av
+
+        from dancenow.guard import MAX_SIDE
+
+        if max(w, h) > MAX_SIDE:
+            raise DancenowError(f"cannot write {self.path}: frames of {w}x{h} exceed {MAX_SIDE} pixels a side")
 
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
         rate = Fraction(self.fps).limit_denominator(1001)

@@ -152,7 +152,8 @@ def test_cli_prepare_and_train(tiny_target, tmp_path):
     assert "model:" in r.output and "SSIM" in r.output
     r = runner.invoke(main, args)  # the run exists: a one-line error, not a traceback
     assert r.exit_code == 1 and "Error:" in r.output and "--resume" in r.output
-    r = runner.invoke(main, ["train", str(tmp_path), "-o", str(tmp_path / "x"), "--quiet"])
+    (tmp_path / "unprepared").mkdir()
+    r = runner.invoke(main, ["train", str(tmp_path / "unprepared"), "-o", str(tmp_path / "x"), "--quiet"])
     assert r.exit_code == 1 and "dancenow prepare" in r.output
     for cmd in ("prepare", "train"):
         assert "Example:" in runner.invoke(main, [cmd, "--help"]).output

@@ -106,31 +106,42 @@ def _axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     return m
 
 
+MAX_BVH_FPS = 1000.0  # frames per second: a frame time below 1 ms is not motion capture
+MAX_FRAME_TIME = 10.0  # seconds per frame: above this a "motion" is a slide show
+
+
 def read_bvh(path: str | os.PathLike) -> Bvh:
     """Parse a BVH file. Raises DancenowError naming the file for anything malformed."""
     path = Path(path)
+    if path.is_dir():
+        raise DancenowError(f"{path} is a folder, not a BVH file")
     if not path.is_file():
         raise DancenowError(f"BVH file not found: {path}")
     try:
         text = path.read_text(errors="replace")
     except OSError as e:
         raise DancenowError(f"cannot read {path}: {e.strerror or e}") from None
+    if not text.strip():
+        raise DancenowError(f"{path} is empty, not a BVH file")
     head, sep, motion_text = text.partition("MOTION")
     if not sep or "HIERARCHY" not in head:
         raise DancenowError(f"{path} is not a BVH file (no HIERARCHY/MOTION sections)")
     try:
         joints, n_channels = _parse_hierarchy(head.split())
-    except (IndexError, ValueError) as e:
-        raise DancenowError(f"{path}: malformed BVH hierarchy ({e})") from None
+    except (IndexError, ValueError, KeyError, TypeError) as e:
+        raise DancenowError(f"{path}: malformed BVH hierarchy ({e or type(e).__name__})") from None
     lines = motion_text.strip().splitlines()
     try:
         frames = int(lines[0].split(":")[1])
         frame_time = float(lines[1].split(":")[1])
         values = np.array(" ".join(lines[2:]).split(), dtype=np.float64)
     except (IndexError, ValueError):
-        raise DancenowError(f"{path}: malformed BVH MOTION header or values") from None
-    if frames <= 0 or not frame_time > 0:
-        raise DancenowError(f"{path}: BVH has {frames} frames and frame time {frame_time}")
+        raise DancenowError(f"{path}: malformed BVH MOTION header or values (expected 'Frames: N', "
+                            "'Frame Time: S', then numbers)") from None
+    if frames <= 0:
+        raise DancenowError(f"{path}: BVH has {frames} frames")
+    if not (1.0 / MAX_BVH_FPS <= frame_time <= MAX_FRAME_TIME):  # NaN fails too
+        raise DancenowError(f"{path}: BVH frame time {frame_time} s is outside [{1 / MAX_BVH_FPS:g}, {MAX_FRAME_TIME:g}] s")
     if n_channels == 0 or values.size < frames * n_channels:
         raise DancenowError(f"{path}: BVH motion has {values.size} values, expected {frames} x {n_channels} (truncated file?)")
     motion = values[: frames * n_channels].reshape(frames, n_channels)
@@ -165,13 +176,20 @@ def _parse_hierarchy(tok: list[str]) -> tuple[list[BvhJoint], int]:
             pending = None
             i += 1
         elif t == "}":
+            if not stack:
+                raise ValueError("'}' without a joint")
             stack.pop()
             i += 1
         elif t == "OFFSET":
-            joints[stack[-1]]["offset"] = np.array([float(v) for v in tok[i + 1:i + 4]])  # type: ignore[index]
+            offset = np.array([float(v) for v in tok[i + 1:i + 4]])
+            if offset.shape != (3,) or not np.isfinite(offset).all():
+                raise ValueError(f"OFFSET of {joints[stack[-1]]['name']} is not three finite numbers")  # type: ignore[index]
+            joints[stack[-1]]["offset"] = offset  # type: ignore[index]
             i += 4
         elif t == "CHANNELS":
             n = int(tok[i + 1])
+            if not 0 <= n <= 6:
+                raise ValueError(f"CHANNELS {n}: a joint has 0 to 6 channels")
             chans = tuple(tok[i + 2:i + 2 + n])
             for c in chans:
                 if c[0].upper() not in _AXES or not c.lower().endswith(("position", "rotation")):
@@ -184,5 +202,7 @@ def _parse_hierarchy(tok: list[str]) -> tuple[list[BvhJoint], int]:
             raise ValueError(f"unexpected token {t!r}")
     if not joints:
         raise ValueError("no joints")
+    if stack:
+        raise ValueError("unbalanced braces: a joint is not closed")
     out = [BvhJoint(j["name"], j["parent"], j["offset"], j["channels"], j.get("first", 0), j["end"]) for j in joints]  # type: ignore[index]
     return out, n_channels

@@ -5,9 +5,20 @@
     print(result.score, [t.text for t in result.tips])
     write_report(result, "report/", reference_video="ref.mp4", attempt_video="me.mp4")
 
-Modules: `features` (body-frame positions, limb directions, joint angles), `align` (banded
-DTW and the timing offset), `score` (`coach`, `CoachConfig` and the result dataclasses),
-`report` (HTML with embedded plot and stills, and JSON).
+Exercise mode (`dancenow coach exercise`):
+
+    from dancenow.coach.exercise import analyze_exercise
+    from dancenow.coach.exercises import get_exercise
+    result = analyze_exercise(poses, get_exercise("squat"))   # or exercises.from_reference(...)
+
+Modules. Dance: `features` (body-frame positions, limb directions, joint angles), `align`
+(banded DTW and the timing offset), `score` (`coach`, `CoachConfig` and the result
+dataclasses), `report` (HTML with embedded plot and stills, and JSON). Exercise: `measures`
+(view-independent measures and the camera view per frame), `reps` (the repetition counter),
+`exercises` (built-in exercises, form checks and the views that see them, learning from a
+reference repetition), `exercise` (per-repetition analysis), `exercise_report`. Also `live`
+(live coaching), `photo` (a photo against a reference pose), `history` (SQLite progress over
+sessions), `page` (what the HTML pages share), `inputs` and `run` (the commands' entry points).
 """
 
 from dancenow.coach.align import Alignment, align, dtw

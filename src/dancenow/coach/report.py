@@ -13,32 +13,28 @@ background otherwise.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Union
 
 import cv2
 import numpy as np
 
 from dancenow.atomic import atomic_file, write_json
 from dancenow.coach.features import ANGLES
+from dancenow.coach.page import CANVAS, CSS, FrameSource, crop, crop_box, figure_png, grab_frames, img_tag, label, png
 from dancenow.coach.score import CoachResult, Moment, format_clock
 from dancenow.errors import DancenowError
 from dancenow.keypoints import NUM_BODY, Joint, PoseSequence
 
 log = logging.getLogger(__name__)
 
-FrameSource = Union[str, os.PathLike, Iterable[np.ndarray], None]
 
 REF_COLOR = (66, 165, 245)  # RGB, blue
 ATT_COLOR = (255, 152, 0)  # RGB, orange
 BAD_COLOR = (244, 67, 54)  # RGB, red
-CANVAS = (32, 32, 36)
 STILL_SIZE = (300, 400)  # (w, h) of one still, pixels
 
 J = Joint
@@ -54,7 +50,7 @@ TREE: tuple[tuple[int, int], ...] = (
 
 # ----------------------------------------------------------------------------- skeletons
 
-def _body(kp: np.ndarray, min_conf: float) -> np.ndarray:
+def body_points(kp: np.ndarray, min_conf: float) -> np.ndarray:
     """(25, 3) body keypoints with a mid-hip filled in from the hips, missing below min_conf."""
     b = np.array(kp[:NUM_BODY], np.float64)
     b[b[:, 2] < max(min_conf, 1e-6)] = 0.0
@@ -84,7 +80,7 @@ def retarget(base: np.ndarray, other: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw_tree(img: np.ndarray, kp: np.ndarray, color, thickness: int, outline: bool) -> None:
+def draw_tree(img: np.ndarray, kp: np.ndarray, color, thickness: int, outline: bool) -> None:
     for a, b in TREE:
         if kp[a, 2] > 0 and kp[b, 2] > 0:
             pa = tuple(int(round(v)) for v in kp[a, :2])
@@ -99,29 +95,6 @@ def _draw_tree(img: np.ndarray, kp: np.ndarray, color, thickness: int, outline: 
 
 def _mirror_frame_kp(kp: np.ndarray, seq: PoseSequence) -> np.ndarray:
     return PoseSequence(kp[None], seq.fps, seq.width, seq.height).mirrored().keypoints[0]
-
-
-def _crop_box(points: np.ndarray, img_w: int, img_h: int) -> tuple[int, int, int, int]:
-    """A box (x0, y0, x1, y1) around the points, with a margin, at the still's aspect ratio."""
-    if len(points) == 0:
-        return 0, 0, img_w, img_h
-    lo, hi = points.min(0), points.max(0)
-    c = 0.5 * (lo + hi)
-    h = max(hi[1] - lo[1], (hi[0] - lo[0]) * STILL_SIZE[1] / STILL_SIZE[0], 20.0) * 1.3
-    w = h * STILL_SIZE[0] / STILL_SIZE[1]
-    return int(c[0] - w / 2), int(c[1] - h / 2), int(c[0] + w / 2), int(c[1] + h / 2)
-
-
-def _crop(img: np.ndarray, box) -> np.ndarray:
-    """Crop with padding (the canvas colour) where the box leaves the image."""
-    x0, y0, x1, y1 = box
-    out = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
-    out[:] = CANVAS
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(img.shape[1], x1), min(img.shape[0], y1)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = img[sy0:sy1, sx0:sx1]
-    return out
 
 
 def render_still(frame: np.ndarray | None, own: np.ndarray, other: np.ndarray, size: tuple[int, int],
@@ -141,56 +114,29 @@ def render_still(frame: np.ndarray | None, own: np.ndarray, other: np.ndarray, s
     own = own * s
     ghost = retarget(own, other * s)
     pts = np.concatenate([own[own[:, 2] > 0, :2], ghost[ghost[:, 2] > 0, :2]])
-    box = _crop_box(pts, img.shape[1], img.shape[0])
+    box = crop_box(pts, img.shape[1], img.shape[0], STILL_SIZE)
     # line widths follow the crop so every still looks alike after resizing
     unit = max(1.0, (box[3] - box[1]) / STILL_SIZE[1])
     # the ghost first: where the poses agree the solid skeleton covers it, so only the
     # differences show
-    _draw_tree(img, ghost, other_color, max(1, int(round(2 * unit))), frame is not None)
-    _draw_tree(img, own, own_color, max(2, int(round(4 * unit))), frame is not None)
+    draw_tree(img, ghost, other_color, max(1, int(round(2 * unit))), frame is not None)
+    draw_tree(img, own, own_color, max(2, int(round(4 * unit))), frame is not None)
     for k, err in bad.items():
         if own[k, 2] > 0:
             p = tuple(int(round(v)) for v in own[k, :2])
             cv2.circle(img, p, int(round(14 * unit)), BAD_COLOR, max(2, int(round(3 * unit))), cv2.LINE_AA)
-    out = cv2.resize(_crop(img, box), STILL_SIZE, interpolation=cv2.INTER_AREA)
+    out = cv2.resize(crop(img, box), STILL_SIZE, interpolation=cv2.INTER_AREA)
     # labels after resizing, so text has one size
     fx, fy = STILL_SIZE[0] / (box[2] - box[0]), STILL_SIZE[1] / (box[3] - box[1])
     for k, err in bad.items():
         if own[k, 2] > 0:
             p = (int(round((own[k, 0] - box[0]) * fx)) + 12, int(round((own[k, 1] - box[1]) * fy)) - 8)
-            _text(out, f"{abs(err):.0f} deg", p, BAD_COLOR, 0.45)
-    _text(out, title, (6, 18), (255, 255, 255), 0.5)
+            label(out, f"{abs(err):.0f} deg", p, BAD_COLOR, 0.45)
+    label(out, title, (6, 18), (255, 255, 255), 0.5)
     return out
 
 
-def _text(img, text, org, color, scale) -> None:
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
-
-
 # ----------------------------------------------------------------------------- frames
-
-def _grab_frames(source: FrameSource, indices: list[int], what: str) -> dict[int, np.ndarray]:
-    """Frames at the given indices of a video path or a frame iterable (read in one pass)."""
-    if source is None or not indices:
-        return {}
-    if isinstance(source, (str, os.PathLike)):
-        from dancenow.video import read_frames
-
-        frames = read_frames(source)
-    else:
-        frames = iter(source)
-    want, last, got = set(indices), max(indices), {}
-    for k, f in enumerate(frames):
-        if k in want:
-            got[k] = np.asarray(f)
-        if k >= last:
-            break
-    if len(got) < len(want):
-        log.warning("the %s video has fewer frames than its poses: %d still(s) drawn as stick figures",
-                    what, len(want) - len(got))
-    return got
-
 
 def _source_index(t: float, fps: float) -> int:
     return max(0, int(round(t * fps)))
@@ -202,11 +148,11 @@ def moment_stills(result: CoachResult, moment: Moment, ref_frame: np.ndarray | N
     shown mirrored when it was compared mirrored (mirror mode or a left/right swap)."""
     cfg = result.config
     ref_seq, att_seq = result.reference, result.attempt
-    ref_kp = _body(ref_seq.keypoints[moment.reference_frame], cfg.min_confidence)
+    ref_kp = body_points(ref_seq.keypoints[moment.reference_frame], cfg.min_confidence)
     att_kp_full = att_seq.keypoints[moment.attempt_frame]
     if moment.swapped:
         att_kp_full = _mirror_frame_kp(att_kp_full, att_seq)
-    att_kp = _body(att_kp_full, cfg.min_confidence)
+    att_kp = body_points(att_kp_full, cfg.min_confidence)
     if att_frame is not None and (cfg.mirror ^ moment.swapped):
         att_frame = att_frame[:, ::-1]
     vertex = {d.name: int(d.vertex) for d in ANGLES}
@@ -265,24 +211,10 @@ def timeline_png(result: CoachResult) -> bytes:
     ax2.legend(loc="upper right", fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 # ----------------------------------------------------------------------------- html
-
-def _png(rgb: np.ndarray) -> bytes:
-    ok, enc = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise DancenowError("cannot encode a report image as PNG")
-    return enc.tobytes()
-
-
-def _img_tag(png: bytes, alt: str, cls: str = "") -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{cls}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
 
 def _fmt(v: float) -> str:
     return "-" if not math.isfinite(v) else f"{v:.0f}"
@@ -294,18 +226,10 @@ def _score_class(v: float) -> str:
     return "good" if v >= 85 else "ok" if v >= 65 else "bad"
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
-h1{margin:0 0 4px} h2{margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.top{display:flex;gap:32px;align-items:center;flex-wrap:wrap}
-.big{font-size:72px;font-weight:700;line-height:1} .big small{font-size:24px;color:#777}
-table{border-collapse:collapse;font-size:14px} td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
-.good{color:#2e7d32;font-weight:600} .ok{color:#ef6c00;font-weight:600} .bad{color:#c62828;font-weight:600} .na{color:#999}
-.tips li{margin:4px 0;font-size:16px} .plot{width:100%;max-width:1100px}
+_CSS = CSS + """
 .moments{display:flex;flex-direction:column;gap:18px} .moment{display:flex;gap:12px;align-items:flex-start;flex-wrap:wrap}
 .moment img{border-radius:4px;border:1px solid #ccc} .moment ul{margin:4px 0;padding-left:18px;font-size:14px}
 .key span{display:inline-block;width:22px;height:4px;vertical-align:middle;margin:0 4px 0 12px}
-.muted{color:#666;font-size:13px}
 """
 
 
@@ -339,8 +263,8 @@ def _html(result: CoachResult, plot: bytes, stills: list[tuple[Moment, bytes, by
     for k, (m, ref_png, att_png) in enumerate(stills, 1):
         items = "".join(_error_item(x) for x in m.errors if x.differs) or "<li>small differences only</li>"
         moments.append(
-            f'<div class="moment">{_img_tag(ref_png, f"reference at {m.reference_time_s:.2f} s")}'
-            f'{_img_tag(att_png, f"attempt at {m.attempt_time_s:.2f} s")}<div><b>{k}. at {format_clock(m.reference_time_s)}'
+            f'<div class="moment">{img_tag(ref_png, f"reference at {m.reference_time_s:.2f} s")}'
+            f'{img_tag(att_png, f"attempt at {m.attempt_time_s:.2f} s")}<div><b>{k}. at {format_clock(m.reference_time_s)}'
             f" ({m.reference_time_s:.2f} s; your video {m.attempt_time_s:.2f} s): score {m.score:.0f}</b><ul>{items}</ul></div></div>")
     moments_html = "".join(moments) or "<p>No moment lost points.</p>"
     late = r.median_offset_s
@@ -357,7 +281,7 @@ def _html(result: CoachResult, plot: bytes, stills: list[tuple[Moment, bytes, by
 <table><tr><th>section</th><th>score</th><th>offset</th></tr>{sections}</table></div>
 <p>{e(timing)} Scores count the pose only: being late or early does not cost points.</p>
 <h2>Tips</h2><ol class="tips">{tips}</ol>
-<h2>Timeline</h2>{_img_tag(plot, "score and timing offset over time", "plot")}
+<h2>Timeline</h2>{img_tag(plot, "score and timing offset over time", "plot")}
 <h2>Worst moments</h2>
 <p class="key">Solid: the person in the picture.<span style="background:rgb{REF_COLOR}"></span>reference
 <span style="background:rgb{ATT_COLOR}"></span>attempt (thin: the other pose rebuilt on this body)
@@ -385,12 +309,12 @@ def write_report(result: CoachResult, out_dir: str | os.PathLike, reference_vide
     moments = list(result.worst_moments)
     ref_idx = [_source_index(m.reference_time_s, result.reference_source_fps) for m in moments]
     att_idx = [_source_index(m.attempt_time_s, result.attempt_source_fps) for m in moments]
-    ref_frames = _grab_frames(reference_video, ref_idx, "reference")
-    att_frames = _grab_frames(attempt_video, att_idx, "attempt")
+    ref_frames = grab_frames(reference_video, ref_idx, "reference")
+    att_frames = grab_frames(attempt_video, att_idx, "attempt")
     stills = []
     for m, ri, ai in zip(moments, ref_idx, att_idx):
         a, b = moment_stills(result, m, ref_frames.get(ri), att_frames.get(ai))
-        stills.append((m, _png(a), _png(b)))
+        stills.append((m, png(a), png(b)))
     page = _html(result, timeline_png(result), stills)
     html_path = out_dir / "report.html"
     write_json(out_dir / "report.json", result.to_dict(), allow_nan=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dancenow.choreo.config import TRAIN_DEFAULTS  # torch-free: defaults for --help
+from dancenow import guard
 from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
 
 
@@ -18,7 +19,7 @@ def choreo() -> None:
 
 
 
-@command("train", group=choreo, heavy=True)
+@command("train", group=choreo, heavy=True, outputs={"output": guard.CHOREO_DIR})
 @click.argument("poses", nargs=-1, type=click.Path())
 @click.option("--style", default=None, help="Style name of the POSES.")
 @click.option("--add", "add", type=(str, str), multiple=True, metavar="STYLE PATTERN",
@@ -61,7 +62,7 @@ def choreo_train(poses, style, add, output, exclude, steps, batch_size, hidden, 
     wrote(train(cfg))
 
 
-@command("generate", group=choreo, heavy=True)
+@command("generate", group=choreo, heavy=True, outputs={"outputs": guard.poses_or_video})
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
 @click.option("--prime", "prime_path", type=click.Path(), default=None,
               help="Pose/BVH file whose last --prime-seconds the dance continues; default: the mean pose, standing still.")
@@ -97,7 +98,7 @@ def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, 
                f"({dance.frames_per_second / dance.fps:.0f}x real time)")
 
 
-@command("live", group=choreo, heavy=True)
+@command("live", group=choreo, heavy=True, outputs={"record": guard.MP4})
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint (2D).")
 @click.option("--source", type=click.Path(), default=None, help="A video standing in for the camera.")
 @click.option("--camera", type=click.IntRange(min=0), default=None, help="Camera index (OpenCV).")
@@ -130,7 +131,7 @@ def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, 
         wrote(record)
 
 
-@command("evaluate", group=choreo, heavy=True)
+@command("evaluate", group=choreo, heavy=True, outputs={"output": guard.JSON})
 @click.argument("poses", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
 @click.option("--style", default=None, help="Style the held-out POSES are in (default: any).")

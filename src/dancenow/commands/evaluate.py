@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
 from dancenow.commands import command, wrote
 
 
-@command("evaluate", heavy=True)
+@command("evaluate", heavy=True, outputs={"output": guard.report_with_extras})
 @click.option("--generated", type=click.Path(), default=None, help="Generated video (pair mode).")
 @click.option("--reference", type=click.Path(), default=None, help="Reference video of the same frames (pair mode).")
 @click.option("--poses", "poses_path", type=click.Path(), default=None,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
 from dancenow.commands import SIZE, command, openpose_options, wrote
 
 
-@command("normalize")
+@command("normalize", outputs={"output": guard.poses_kind, "plot_path": guard.IMAGE})
 @click.argument("source", type=click.Path())
 @click.option("--target", required=True, help="Target poses (.npz or OpenPose folder), or its body stats (.json from normalize-stats).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Normalized poses (.npz or OpenPose folder), in the target's frame.")
@@ -45,7 +46,7 @@ def normalize_cmd(source, target, output, plot_path, align_x, source_frac, targe
     wrote(output, f" ({len(out)} frames, {out.width}x{out.height})")
 
 
-@command("normalize-stats")
+@command("normalize-stats", outputs={"output": guard.JSON})
 @click.argument("poses", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Body stats .json (use it as normalize --target).")
 @click.option("--frac", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="frac bounding the frames that define the far end.")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
 from dancenow.commands import POINT, POSITIVE, SIZE, command, openpose_options, wrote
 
 
-@command()
+@command(outputs={"output": guard.VIDEO})
 @click.argument("poses", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4 (or .png for the first frame).")
 @click.option("--overlay", "overlay_video", type=click.Path(), default=None, help="Draw over the frames of this video.")
@@ -25,7 +26,7 @@ def render(poses, output, overlay_video, size, openpose_fps, openpose_size, open
     wrote(draw_to_file(seq, output, overlay_video, size))
 
 
-@command("pose")
+@command("pose", outputs={"output": guard.poses_kind})
 @click.argument("video", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output poses: a .npz file, or an OpenPose JSON folder (any path not ending in .npz).")

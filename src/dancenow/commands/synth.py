@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from dancenow.synth.config import PRESETS  # torch-free
+from dancenow import guard
 from dancenow.commands import POINT, POSITIVE, SIZE, command
 
 
-@command("prepare")
+@command("prepare", outputs={"output": guard.DATA_DIR})
 @click.argument("video", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Data directory to write (re-running skips finished steps).")
 @click.option("--preset", "preset_name", default="cpu-small", show_default=True, type=click.Choice(PRESETS),
@@ -39,7 +40,7 @@ def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, marg
     click.echo(f"prepared {out}")
 
 
-@command("train", heavy=True)
+@command("train", heavy=True, outputs={"output": guard.RUN_DIR})
 @click.argument("data", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Run directory: the model, checkpoints, samples, logs.")
 @click.option("--preset", "preset_name", default="cpu-small", show_default=True, type=click.Choice(PRESETS),

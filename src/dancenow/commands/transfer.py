@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from dancenow import guard
 from dancenow.commands import command, openpose_options, wrote
 
 
-@command(heavy=True)
+@command(heavy=True, outputs={"output": guard.MP4})
 @click.argument("source", type=click.Path())
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="A trained model directory (dancenow train).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4.")
@@ -47,7 +48,7 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
                       f"{res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
 
 
-@command(heavy=True)
+@command(heavy=True, outputs={"output": guard.DEMO_DIR})
 @click.option("-o", "--output", default="demo", show_default=True, type=click.Path(), help="Folder the demo writes its outputs to.")
 @click.option("--quick", is_flag=True, help="A version of about 2 minutes (short clips, tiny model).")
 @click.option("--reuse", is_flag=True, help="Reuse the model of a previous demo run in the folder instead of training.")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from dancenow import guard
 from dancenow.commands import POSITIVE, SQUARE_OR_SIZE, command, wrote
 
 
-@command("world")
+@command("world", outputs={"output": guard.VIDEO, "save_poses": guard.poses_kind})
 @click.option("--actor", "actor_name", default=None, help="A named actor: ana, ben, chloe or dev (default ana).")
 @click.option("--actor-seed", type=int, default=None, help="A random actor made from this seed instead of a named one.")
 @click.option("--seconds", type=POSITIVE, default=10.0, show_default=True, help="Clip length.")

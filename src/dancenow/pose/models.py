@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dancenow.keypoints import BODY, FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND
+from dancenow.native_logs import Silence, quiet_environment, silenced
 from dancenow.pose.config import PoseConfig, check_pose_model
 from dancenow.pose.mediapipe_convert import body25_from_pose, face70_from_mesh, hand21_from_mediapipe, to_pixels
 
@@ -43,12 +44,16 @@ class PersonDetector:
     finds, not only the best. Needs no file beyond the mediapipe wheel."""
 
     def __init__(self) -> None:
-        from google.protobuf import text_format
-        from mediapipe.framework import calculator_pb2
-        from mediapipe.python.solution_base import SolutionBase
+        quiet_environment()  # before mediapipe loads
+        self._silence = Silence()
+        self._silence.start()  # its C++ warnings come from threads, during the first frames
+        with silenced(during_construction_only=True):
+            from google.protobuf import text_format
+            from mediapipe.framework import calculator_pb2
+            from mediapipe.python.solution_base import SolutionBase
 
-        graph = text_format.Parse(_DETECTOR_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        self._solution = SolutionBase(graph_config=graph)
+            graph = text_format.Parse(_DETECTOR_GRAPH, calculator_pb2.CalculatorGraphConfig())
+            self._solution = SolutionBase(graph_config=graph)
 
     def __call__(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[PersonCandidate]:
         """People in `image` (RGB uint8); coordinates shifted by `offset` (when `image` is a crop)."""
@@ -65,6 +70,8 @@ class PersonDetector:
 
     def close(self) -> None:
         self._solution.close()
+        self._silence.stop()
+        self._silence.stop()
 
 
 def _landmark_array(landmarks) -> np.ndarray:
@@ -77,18 +84,22 @@ class HolisticModel:
     our (137, 3) keypoints in the pixels of the image it was given."""
 
     def __init__(self, config: PoseConfig) -> None:
-        import mediapipe as mp
-
         check_pose_model(config.model_complexity)
-        self.config = config
-        kwargs = dict(static_image_mode=False, model_complexity=config.model_complexity,
-                      smooth_landmarks=False,  # we smooth in frame pixels afterwards (smooth.py)
-                      min_detection_confidence=config.min_detection_confidence,
-                      min_tracking_confidence=config.min_tracking_confidence)
-        if config.face or config.hands:
-            self._solution = mp.solutions.holistic.Holistic(refine_face_landmarks=config.refine_face, **kwargs)
-        else:
-            self._solution = mp.solutions.pose.Pose(**kwargs)
+        quiet_environment()  # before mediapipe loads
+        self._silence = Silence()
+        self._silence.start()  # its C++ warnings come from threads, during the first frames
+        with silenced(during_construction_only=True):
+            import mediapipe as mp
+
+            self.config = config
+            kwargs = dict(static_image_mode=False, model_complexity=config.model_complexity,
+                          smooth_landmarks=False,  # we smooth in frame pixels afterwards (smooth.py)
+                          min_detection_confidence=config.min_detection_confidence,
+                          min_tracking_confidence=config.min_tracking_confidence)
+            if config.face or config.hands:
+                self._solution = mp.solutions.holistic.Holistic(refine_face_landmarks=config.refine_face, **kwargs)
+            else:
+                self._solution = mp.solutions.pose.Pose(**kwargs)
         self._used = False
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -117,6 +128,7 @@ class HolisticModel:
 
     def close(self) -> None:
         self._solution.close()
+        self._silence.stop()
 
 
 class PersonSegmenter:
@@ -126,11 +138,15 @@ class PersonSegmenter:
     for people near the camera."""
 
     def __init__(self, model_complexity: int = 1) -> None:
-        import mediapipe as mp
-
         check_pose_model(model_complexity)
-        self._solution = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=model_complexity,
-                                                enable_segmentation=True)
+        quiet_environment()  # before mediapipe loads
+        self._silence = Silence()
+        self._silence.start()  # its C++ warnings come from threads, during the first frames
+        with silenced(during_construction_only=True):
+            import mediapipe as mp
+
+            self._solution = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=model_complexity,
+                                                    enable_segmentation=True)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         res = self._solution.process(np.ascontiguousarray(image))
@@ -140,3 +156,4 @@ class PersonSegmenter:
 
     def close(self) -> None:
         self._solution.close()
+        self._silence.stop()

@@ -7,7 +7,6 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -15,7 +14,6 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -166,55 +164,3 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
     version, state, gauss = meta["python"]
     random.setstate((version, tuple(state), gauss))
-
-
-# --------------------------------------------------------------------------- one writer per run
-
-LOCK_NAME = ".dancenow.lock"
-
-
-@contextlib.contextmanager
-def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
-    """Hold `folder`/.dancenow.lock while a training run writes into the folder: a second
-    `dancenow train` into it gets one line naming the first (its process id) instead of
-    interleaving checkpoints. The folder is created if needed (and removed again when the block
-    fails and leaves it empty); a lock left by a dead process does not count (the kernel drops a
-    flock with its process). Without fcntl (Windows) nothing is locked."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        yield Path(folder)
-        return
-    folder = Path(folder)
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DancenowError(f"cannot create {folder}: {e.strerror or e}") from None
-    path = folder / LOCK_NAME
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise DancenowError(f"{folder} is in use by another training run{f' (process {owner})' if owner else ''}: "
-                                "wait for it to finish, or choose another output directory") from None
-        try:  # the previous holder may have removed the file after we opened it: lock the one there now
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-    ok = False
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield folder
-        ok = True
-    finally:
-        path.unlink(missing_ok=True)  # before the lock goes: the next writer makes a fresh file
-        os.close(fd)
-        if created and not ok and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()

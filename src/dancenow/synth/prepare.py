@@ -82,6 +82,45 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
             np.save(f, arr, allow_pickle=False)
 
 
+def _reserve(path) -> None:
+    from dancenow.guard import reserve
+
+    reserve(path)  # a full disk: one line now, not SIGBUS while the memory map is written
+
+
+def _check_prepare_inputs(video, out_dir, size, poses, fps, holdout, margin):
+    """Everything `prepare` can check before it writes: numbers within bounds, the output folder,
+    the video (readable, not too long at `fps`), the poses (loaded once here), and room on disk
+    for the frames and labels (a memory map that meets a full disk dies of SIGBUS, silently).
+    Returns the size as ints and the poses as a PoseSequence (or None)."""
+    from dancenow import guard
+    from dancenow.posefile import load_poses
+
+    size = guard.check_size(size, "the training size")
+    guard.check_number(holdout, "holdout", lo=0, hi=0.9, hi_open=True)
+    guard.check_number(margin, "margin", lo=0, hi=10)
+    if fps is not None:
+        guard.check_number(fps, "fps", lo=0, lo_open=True, hi=guard.MAX_FPS)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DancenowError(f"cannot prepare into {out}: it is a file, not a folder")
+    n = None
+    if isinstance(video, (str, os.PathLike)):
+        from dancenow.video import probe
+
+        info = probe(video)  # a missing, empty or unreadable video fails here
+        n = info.frame_count * (fps / info.fps if fps else 1.0)
+        guard.check_frames(n, f"{video}" + (f" at {fps:g} fps" if fps else ""))
+    if poses is not None and not isinstance(poses, PoseSequence):
+        poses = load_poses(poses, video=video if isinstance(video, (str, os.PathLike)) else None)
+    if poses is not None:
+        n = max(n or 0, len(poses))
+    if n:
+        guard.check_free_space(out, int(n * size[0] * size[1] * 3 * 2), f"the frames and labels of {n:.0f} frames at "
+                               f"{size[0]}x{size[1]}")
+    return size, poses
+
+
 class _Frames:
     """The target's frames, readable more than once: a video file (decoded again on each pass,
     resampled to `fps` when given) or frames in memory; only frames first..stop-1 (stop None:
@@ -278,6 +317,7 @@ def _frames_step(frames: _Frames, crop: Crop, warps: np.ndarray | None, plate: n
     plate_model = crop.apply(plate) if plate is not None else None
     with atomic_file(out / "frames.npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size[1], size[0], 3))
+        _reserve(tmp)
         got = 0
         for frame in tqdm(frames, total=n, unit="frame", desc="frames", disable=not progress):
             if got == n:
@@ -299,6 +339,7 @@ def _labels_step(kp_model: np.ndarray, out: Path, size: tuple[int, int], progres
     _save_npy(out / "keypoints.npy", kp_model)
     with atomic_file(out / "labels.npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kp_model), size[1], size[0], 3))
+        _reserve(tmp)
         for t in tqdm(range(len(kp_model)), unit="frame", desc="labels", disable=not progress):
             mm[t] = render_label(kp_model[t], size, size)
         mm.flush()
@@ -344,12 +385,10 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
     """
     from dancenow.synth import plate as P
 
-    # 0. check everything before writing anything
-    size = (int(size[0]), int(size[1]))
+    # 0. check everything before writing anything (robustness, issue 19)
+    size, poses = _check_prepare_inputs(video, out_dir, size, poses, fps, holdout, margin)
     if min(size) < 16:
         raise DancenowError(f"training size {size[0]}x{size[1]} is too small (at least 16 px per side)")
-    if not 0.0 <= holdout < 0.9:
-        raise DancenowError(f"holdout must be in [0, 0.9), got {holdout}")
     if person is not None:
         from dancenow.pose import PoseConfig
 
@@ -371,11 +410,7 @@ def prepare(video: str | os.PathLike | Iterable[np.ndarray], out_dir: str | os.P
         write_json(out / "meta.json", meta)
 
     # 1. the video's frame size and rate, the span's frames; 2. poses (video pixels)
-    given = None
-    if poses is not None:
-        from dancenow.posefile import load_poses
-
-        given = poses if isinstance(poses, PoseSequence) else load_poses(poses, video=video if source else None)
+    given = poses  # a PoseSequence or None (loaded by the checks)
     src_size, video_fps, read_fps = _source_geometry(video, given, fps)
     rate = float(read_fps or video_fps or given.fps)
     first, stop = _span_frames(span, rate)

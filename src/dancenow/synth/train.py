@@ -788,7 +788,9 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
         logging.getLogger("dancenow").setLevel(logging.ERROR)  # one process speaks
     try:
         data = SynthData(data_dir)
-        with ckpt.run_lock(out) if dist.is_main else contextlib.nullcontext():
+        from dancenow.guard import run_lock
+
+        with run_lock(out, "training run folder") if dist.is_main else contextlib.nullcontext():
             if resume:
                 where, tensors, meta = _resume_point(out / "checkpoints")
                 cfg = SynthConfig.from_dict(meta["config"], str(where))

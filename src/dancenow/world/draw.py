@@ -84,6 +84,14 @@ def _ellipse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return axes, ang
 
 
+
+def _at_section(arr: np.ndarray, k: float) -> np.ndarray:
+    """The point at fractional section index k on one side of the torso (linear between
+    sections, extrapolated along the last pair beyond the top)."""
+    i = min(int(np.floor(k)), len(arr) - 2)
+    u = k - i
+    return (1 - u) * arr[i] + u * arr[i + 1]
+
 class Renderer:
     """Draws one actor's performance; `frames()` yields RGB uint8 frames (H, W, 3)."""
 
@@ -361,14 +369,8 @@ class Renderer:
         """Torso outline between fractional section indices k0 < k1, as one polygon."""
         ks = [k0] + [k for k in range(int(np.ceil(k0 + 1e-6)), int(np.floor(k1 - 1e-6)) + 1)] + [k1]
         L, Rr = self.sec_left[t], self.sec_right[t]
-
-        def at(arr, k):
-            i = min(int(np.floor(k)), len(arr) - 2)
-            u = k - i
-            return (1 - u) * arr[i] + u * arr[i + 1]
-
-        left = np.array([at(L, k) for k in ks])
-        right = np.array([at(Rr, k) for k in ks])
+        left = np.array([_at_section(L, k) for k in ks])
+        right = np.array([_at_section(Rr, k) for k in ks])
         return np.concatenate([left, right[::-1]])
 
     def _torso(self, img, t) -> None:
@@ -389,8 +391,9 @@ class Renderer:
             L, Rr = self.sec_left[t], self.sec_right[t]
             r = max(1.0, 0.017 * self.js[t, J["spine"]])
             for row, k in enumerate(np.arange(o + 1.9, o + 4.4, 0.5)):
-                i, u = int(k), k - int(k)
-                lft, rgt = (1 - u) * L[i] + u * L[i + 1], (1 - u) * Rr[i] + u * Rr[i + 1]
+                # with a skirt the top rows lie past the last section (o shifts them up): as the
+                # outline does, go on along the last section pair rather than indexing past it
+                lft, rgt = _at_section(L, k), _at_section(Rr, k)
                 for x in (np.array([0.2, 0.5, 0.8]) if row % 2 == 0 else np.array([0.35, 0.65])):
                     self._ell(img, lft + x * (rgt - lft), np.array([r, r]), 0.0, col["accent"])
         # waistband and hips in the bottom's colour

@@ -1,4 +1,4 @@
-"""The coach: features, DTW alignment, scores, tips, report and CLI.
+"""The dance coach: features, DTW alignment, scores, tips, report and `coach dance`.
 
 Most cases use a self-made parametric stick figure (`_figure`): a dance is nine joint-angle
 curves (smooth random sinusoids per seed), posed by 2D forward kinematics on a body whose
@@ -347,14 +347,14 @@ def test_cli_coach(tmp_path, ref):
     ang = _dance(1, _times(12.5) - 0.5)
     save_poses(ref, tmp_path / "ref.npz")
     save_poses(_figure(ang, seed=8), tmp_path / "att.npz")
-    res = CliRunner().invoke(main, ["coach", str(tmp_path / "ref.npz"), str(tmp_path / "att.npz"), "-o", str(tmp_path / "rep"),
+    res = CliRunner().invoke(main, ["coach", "dance", str(tmp_path / "ref.npz"), str(tmp_path / "att.npz"), "-o", str(tmp_path / "rep"),
                                     "--sections", "0,4,8"])
     assert res.exit_code == 0, res.output
     assert "score" in res.output and (tmp_path / "rep" / "report.html").is_file()
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert [s["start_s"] for s in data["sections"]] == [0, 4, 8]
     assert abs(data["median_offset_s"] - 0.5) <= FRAME
-    res = CliRunner().invoke(main, ["coach", str(tmp_path / "ref.npz"), str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "r2")])
+    res = CliRunner().invoke(main, ["coach", "dance", str(tmp_path / "ref.npz"), str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "r2")])
     assert res.exit_code == 1 and "Error:" in res.output and "nope.mp4" in res.output
 
 
