@@ -34,7 +34,18 @@ def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, marg
     from dancenow.synth.config import preset
     from dancenow.synth.prepare import prepare
 
-    span = None if start is None and end is None else (start or 0.0, end)
+    span = None
+    if start is not None or end is not None:
+        from dancenow.errors import DancenowError
+        from dancenow.video import probe
+
+        info = probe(video)  # an unreadable video fails here, naming it
+        seconds = info.frame_count / info.fps if info.frame_count and info.fps else None
+        if start is not None and seconds is not None and start >= seconds:
+            raise DancenowError(f"--start {start:g} s is past the end of {video} ({seconds:.1f} s)")
+        if end is not None and end <= (start or 0.0):
+            raise DancenowError(f"--end {end:g} s must come after --start {start or 0:g} s")
+        span = (start or 0.0, end)
     out = prepare(video, output, size or preset(preset_name).image_size, poses=poses_path, fps=fps,
                   holdout=holdout, margin=margin, person=person, span=span, progress=not quiet)
     click.echo(f"prepared {out}")
