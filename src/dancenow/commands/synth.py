@@ -43,6 +43,8 @@ def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, marg
         seconds = info.frame_count / info.fps if info.frame_count and info.fps else None
         if start is not None and seconds is not None and start >= seconds:
             raise DancenowError(f"--start {start:g} s is past the end of {video} ({seconds:.1f} s)")
+        if end is not None and seconds is not None and end > seconds + 1.0:
+            raise DancenowError(f"--end {end:g} s is past the end of {video} ({seconds:.1f} s)")
         if end is not None and end <= (start or 0.0):
             raise DancenowError(f"--end {end:g} s must come after --start {start or 0:g} s")
         span = (start or 0.0, end)
