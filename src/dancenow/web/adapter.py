@@ -233,9 +233,9 @@ def _training_callback(model_dir: Path, report: Report, lo: float, hi: float, pr
     state = {"t": 0.0, "total": preset_total, "cfg_mtime": 0.0}
     cfg_path = model_dir / "train_config.json"
 
-    def on_step(step: int) -> None:
+    def on_step(step: int, final: bool = False) -> None:
         now = time.time()
-        if now - state["t"] < 1.0:
+        if now - state["t"] < 1.0 and not final:  # once a second, and once more when training ends
             return
         state["t"] = now
         try:  # a time budget rewrites the step count while training
@@ -300,8 +300,12 @@ def run_transfer(p: dict, job_dir: Path, report: Report) -> dict:
         steps = p.get("steps")
         total = steps or cfg.total_steps
         report("training", 0.15, step=0, total=total)
+        on_step = _training_callback(model_dir, report, 0.15, 0.8, total)
         train(cfg, out / "data", model_dir, resume=resume, steps=steps, minutes=None if resume else p.get("minutes"),
-              progress=False, on_step=_training_callback(model_dir, report, 0.15, 0.8, total))
+              progress=False, on_step=on_step)
+        from dancenow.synth.config import SynthConfig
+
+        on_step(SynthConfig.load(model_dir / "train_config.json").total_steps, final=True)  # the last sample and figures
     else:
         model_dir = Path(p["model"]["path"])
     model = SynthModel.load(model_dir)
