@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from dancenow.synth.config import DiscriminatorConfig, FaceConfig, GeneratorConfig, SynthConfig, TrainConfig, preset
-from dancenow.synth.data import SynthData, prepare
-from dancenow.synth.networks import generator_input
+from dancenow.synth.data import SynthData
+from dancenow.synth.prepare import prepare
+from dancenow.synth.generate import Conditioning, generator_input
 from dancenow.synth.train import Trainer
 
 NVIDIA_REFERENCE = {128: (0.53, 56.0), 256: (1.13, 172.0)}  # s/step, ms/frame on this CPU, 2 threads
@@ -61,9 +62,10 @@ def flops(fn) -> int:
 def make_data(folder: Path, size: tuple[int, int], seconds: float = 4.0) -> SynthData:
     """A prepared directory of a synthetic actor (exact poses), or of noise without the synthetic world."""
     try:
-        from dancenow.world import render_clip
+        from dancenow.demo import target_camera
+        from dancenow.world import get_actor, render_clip
 
-        frames, poses = render_clip("ana", seconds, (256, 256), seed=1)
+        frames, poses = render_clip("ana", seconds, (320, 320), seed=1, camera=target_camera(get_actor("ana")))
         return SynthData(prepare(list(frames), folder, size, poses=poses, progress=False))
     except ImportError:
         from dancenow.keypoints import PoseSequence
@@ -80,10 +82,9 @@ def make_data(folder: Path, size: tuple[int, int], seconds: float = 4.0) -> Synt
 def time_steps(tr: Trainer, stage: str, steps: int, warmup: int = 2) -> float:
     """Median seconds per training step of `stage`."""
     tr.setup_stage(stage)
-    side = tr.cfg.face_crop if stage == "face" else None
     times = []
     for i in range(warmup + steps):
-        batch = tr.data.batch(tr.sampler.next(), side)
+        batch = tr.batch(tr.sampler.next())
         t = time.perf_counter()
         tr.train_step(batch)
         if tr.device.type == "cuda":
@@ -99,14 +100,21 @@ def time_generation(tr: Trainer, frames: int = 10) -> tuple[float, int]:
     cfg = tr.cfg
     w, h = cfg.global_size
     g = tr.generator.eval()
-    x = torch.randn(1, cfg.label_nc, h, w, device=tr.device)
-    prev = torch.zeros(1, cfg.output_nc, h, w, device=tr.device) if cfg.temporal else None
-    inp = generator_input(x, prev, cfg.temporal, cfg.output_nc)
+
+    def image():
+        return torch.randn(1, 3, h, w, device=tr.device)
+
+    ex = cfg.exemplar
+    cond = Conditioning(image(), image() if ex.enabled else None, image() if ex.enabled and not ex.warp else None,
+                        image() if cfg.plate else None,
+                        torch.rand(1, 1, h, w, device=tr.device) if ex.enabled and ex.warp else None)
+    inp = generator_input(cfg, cond, image() if cfg.temporal else None)
     n_flops = flops(lambda: g(inp))
     times = []
     for i in range(frames + 2):
         t = time.perf_counter()
-        g(inp)
+        with torch.autocast(device_type=tr.device.type, dtype=torch.bfloat16, enabled=tr.amp):  # as training and transfer run it
+            g(inp)
         if i >= 2:
             times.append(time.perf_counter() - t)
     g.train()
@@ -114,8 +122,10 @@ def time_generation(tr: Trainer, frames: int = 10) -> tuple[float, int]:
 
 
 def pix2pixhd_reference(size: int) -> SynthConfig:
+    from dancenow.synth.config import ExemplarConfig
+
     return SynthConfig(
-        image_size=(size, size), temporal=False,
+        image_size=(size, size), temporal=False, plate=False, exemplar=ExemplarConfig(enabled=False),
         generator=GeneratorConfig(ngf=32, n_downsample=4, n_blocks=9),
         discriminator=DiscriminatorConfig(ndf=64, n_layers=3, num_D=2),
         face=FaceConfig(enabled=False),
@@ -150,7 +160,7 @@ def main() -> None:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tr = Trainer(cfg, datasets[cfg.image_size[0]], Path(tmp) / "run", progress=False)
         step_g = time_steps(tr, "global", args.steps)
-        gen_flops_train = flops(lambda: tr.train_step(tr.data.batch(tr.sampler.next())))
+        gen_flops_train = flops(lambda: tr.train_step(tr.batch(tr.sampler.next())))
         ms_frame, gen_flops = time_generation(tr)
         step_f = time_steps(tr, "face", args.steps) if cfg.face.enabled else None
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -185,7 +195,7 @@ def main() -> None:
             rcfg = pix2pixhd_reference(s)
             rtr = Trainer(rcfg, datasets[s], Path(tmp) / f"ref{s}", progress=False)
             st = time_steps(rtr, "global", max(3, args.steps // 2))
-            step_fl = flops(lambda: rtr.train_step(rtr.data.batch(rtr.sampler.next())))
+            step_fl = flops(lambda: rtr.train_step(rtr.batch(rtr.sampler.next())))
             ms, fl = time_generation(rtr)
             ns, nms = NVIDIA_REFERENCE[s]
             out["pix2pixhd_reference"][s] = {"s_per_step": st, "ms_per_frame": ms, "gflops_per_frame": fl / 1e9,

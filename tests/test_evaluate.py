@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from dancenow.errors import DancenowError
 from dancenow.evaluate import (
     LPIPS, EvalConfig, LpipsUnavailable, evaluate_pairs, evaluate_videos, face_box, face_center, load_lpips,
-    pose_distance, psnr, ssim, write_report,
+    person_box, pose_distance, psnr, ssim, write_report,
 )
 from dancenow.evaluate import perceptual, posedist
 from dancenow.images import read_image
@@ -259,6 +259,26 @@ def test_face_box_follows_face_keypoints(rng) -> None:
     assert face_box(kp, (64, 48)).width == 12  # 1/4 of the height
 
 
+def test_person_box_is_the_body_extent_plus_a_tenth_of_the_height(rng) -> None:
+    w, h = 640, 480
+    kp = _person(1, w, h, rng).keypoints[0]
+    box = person_box(kp, (w, h))
+    body = kp[:25]
+    bh = 0.5 * (kp[Joint.R_ANKLE, 1] + kp[Joint.L_ANKLE, 1]) - kp[Joint.NOSE, 1]  # nose to ankles
+    assert box.x0 == int(np.floor(body[:, 0].min() - 0.1 * bh)) and box.y0 == int(np.floor(body[:, 1].min() - 0.1 * bh))
+    assert abs(box.x1 - (body[:, 0].max() + 0.1 * bh)) <= 2 and abs(box.y1 - (body[:, 1].max() + 0.1 * bh)) <= 2  # pixels
+    assert person_box(kp, (w, h), margin=0.0).width < box.width
+    # clipped to the frame; keypoints of a half-size frame are scaled; nobody: None
+    low = kp.copy()
+    low[:, 1] += 200
+    assert person_box(low, (w, h)).y1 == h
+    half = kp.copy()
+    half[:, :2] /= 2
+    b2 = person_box(half, (w, h), src_size=(w // 2, h // 2))
+    assert abs(b2.x0 - box.x0) <= 1 and abs(b2.y1 - box.y1) <= 1
+    assert person_box(np.zeros((NUM_JOINTS, 3), np.float32), (w, h)) is None
+
+
 # ----------------------------------------------------------------------------- pose distance
 
 def test_pose_distance_zero_against_itself_and_exact_for_a_shift(rng) -> None:
@@ -361,6 +381,9 @@ def test_evaluate_videos_streams_the_right_numbers(video_pair, tmp_path: Path) -
     boxes = [face_box(kp, (96, 128)) for kp in poses.keypoints]
     assert report.face_ssim == pytest.approx(np.mean([ssim(b.crop(g), b.crop(r)) for b, g, r in zip(boxes, gen, ref)]), abs=1e-12)
     assert report.face_frames == 8 and report.face_side == 32
+    pboxes = [person_box(kp, (96, 128)) for kp in poses.keypoints]
+    want_person = [ssim(np.ascontiguousarray(b.crop(g)), np.ascontiguousarray(b.crop(r))) for b, g, r in zip(pboxes, gen, ref)]
+    assert report.person_ssim == pytest.approx(np.mean(want_person), abs=1e-12) and report.person_frames == 8
     assert report.worst[0].index == 4 and report.worst[0].ssim == min(want)  # the noisiest frame
     assert report.best[0].ssim == max(want)
     assert report.pose is None and report.pose_unavailable == "not requested"
@@ -368,6 +391,8 @@ def test_evaluate_videos_streams_the_right_numbers(video_pair, tmp_path: Path) -
     paths = write_report(report, tmp_path / "out" / "report.json")
     data = json.loads(paths["json"].read_text())
     assert data["whole_frame"]["ssim"] == pytest.approx(report.ssim)
+    assert data["person"]["ssim"] == pytest.approx(report.person_ssim) and data["person"]["frames_with_person"] == 8
+    assert len(data["per_frame"]["person_ssim"]) == 8
     assert data["whole_frame"]["lpips"] is None and data["lpips_unavailable"] == "not requested"
     assert len(data["per_frame"]["ssim"]) == 8
     md = paths["markdown"].read_text()
@@ -428,8 +453,9 @@ def tiny_model(tmp_path_factory):
     """A prepared data directory (synthetic frames + poses, 64x64) and an untrained tiny model
     exported as training would (random weights: the numbers are meaningless, the plumbing not)."""
     pytest.importorskip("dancenow.synth.model")
-    from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
-    from dancenow.synth.data import Crop, prepare
+    from dancenow.synth.config import ExemplarConfig, FaceConfig, GeneratorConfig, SynthConfig
+    from dancenow.synth.geometry import Crop
+    from dancenow.synth.prepare import prepare
     from dancenow.synth.model import export_model
     from dancenow.synth.networks import build_face_generator, build_generator
 
@@ -439,7 +465,9 @@ def tiny_model(tmp_path_factory):
     poses = _person(12, 96, 128, rng)
     data = prepare(iter(frames), d / "data", size=(64, 64), poses=poses, holdout=0.25, progress=False)
     torch.manual_seed(0)
-    cfg = SynthConfig(image_size=(64, 64), generator=GeneratorConfig(ngf=8, n_downsample=2, n_blocks=1),
+    # whole frames, no exemplars: the model of a moving camera (these frames have no steady room)
+    cfg = SynthConfig(image_size=(64, 64), plate=False, exemplar=ExemplarConfig(enabled=False),
+                      generator=GeneratorConfig(ngf=8, n_downsample=2, n_blocks=1),
                       face=FaceConfig(enabled=True, crop=16, ngf=8, n_downsample=2, n_blocks=1)).validate()
     face = build_face_generator(cfg)
     for p in face.parameters():  # a residual that is not zero, so the face path shows
@@ -462,7 +490,7 @@ def test_evaluate_model_generates_the_held_out_frames_in_sequence(tiny_model, mo
                         calls.append([f.copy() for f in frames]) or PoseSequence(data.keypoints[val.start:], fps, 64, 64))
     report = evaluate_model(run, data_dir, "val", EvalConfig(lpips=False), progress=False)
     # the same frames as generating the split in order from its labels, with temporal conditioning
-    want = list(model.generate_sequence([np.array(data.labels[t]) for t in val], [data.keypoints[t] for t in val]))
+    want = [g.image for g in model.generate_sequence([np.array(data.labels[t]) for t in val], [data.keypoints[t] for t in val])]
     assert len(calls) == 1 and all(np.array_equal(a, b) for a, b in zip(calls[0], want))
     assert np.allclose(report.per_frame.ssim, [ssim(g, data.frames[t]) for g, t in zip(want, val)], atol=1e-12)
     assert report.frames == 3 and (report.width, report.height) == (64, 64)
@@ -474,7 +502,7 @@ def test_evaluate_model_generates_the_held_out_frames_in_sequence(tiny_model, mo
 
 def test_evaluate_model_rejects_data_of_another_size(tiny_model, tmp_path: Path, rng) -> None:
     from dancenow.evaluate import evaluate_model
-    from dancenow.synth.data import prepare
+    from dancenow.synth.prepare import prepare
 
     run, _ = tiny_model
     other = prepare(iter(_frames(8, 96, 128, rng)), tmp_path / "d32", size=(32, 32), poses=_person(8, 96, 128, rng),

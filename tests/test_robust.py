@@ -259,8 +259,9 @@ def sandbox(tmp_path_factory) -> Path:
     from dancenow.choreo.train import train as choreo_train
     from dancenow.normalize import fit_stats
     from dancenow.posefile import save_poses
-    from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
-    from dancenow.synth.data import Crop, prepare
+    from dancenow.synth.config import ExemplarConfig, FaceConfig, GeneratorConfig, SynthConfig
+    from dancenow.synth.geometry import Crop
+    from dancenow.synth.prepare import prepare
     from dancenow.synth.model import export_model
     from dancenow.synth.networks import build_face_generator, build_generator
     from dancenow.video import write_video
@@ -282,7 +283,9 @@ def sandbox(tmp_path_factory) -> Path:
     fit_stats(perf.poses).save(d / "stats.json")
     data = prepare(d / "v.mp4", d / "data", size=(32, 32), poses=d / "v.npz", holdout=0.2, progress=False)
     torch.manual_seed(0)
-    cfg = SynthConfig(image_size=(32, 32), generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
+    # whole frames, no exemplars: a model file without a plate or an exemplar bank to build
+    cfg = SynthConfig(image_size=(32, 32), plate=False, exemplar=ExemplarConfig(enabled=False),
+                      generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
                       face=FaceConfig(enabled=True, crop=8, ngf=4, n_downsample=1, n_blocks=1)).validate()
     cfg.save(d / "tiny_config.json")
     export_model(d / "model", cfg, build_generator(cfg), build_face_generator(cfg), data / "body_stats.json",

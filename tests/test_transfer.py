@@ -14,7 +14,7 @@ from dancenow.cli import main
 from dancenow.posefile import save_poses
 from dancenow.keypoints import BODY
 from dancenow.world import generate_dance, perform, render_frames
-from dancenow.transfer import TransferPipeline, hold_last_pose
+from dancenow.transfer import TransferConfig, TransferPipeline, hold_last_pose
 from dancenow.video import probe, write_video
 
 SIZE = (96, 96)  # rendered video size, pixels
@@ -25,19 +25,27 @@ def tiny_model(tmp_path_factory) -> Path:
     """A model directory exported as training would, with random weights: the pictures are
     meaningless but every step of transfer (normalization, crop, labels, face) is exercised."""
     from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
-    from dancenow.synth.data import Crop, prepare
+    from dancenow.synth.geometry import Crop
+    from dancenow.synth.prepare import prepare
     from dancenow.synth.model import export_model
     from dancenow.synth.networks import build_face_generator, build_generator
 
+    from dancenow.demo import target_camera
+    from dancenow.synth.data import SynthData
+    from dancenow.synth.model import ExemplarBank
+    from dancenow.world import get_actor
+
     d = tmp_path_factory.mktemp("transfer")
-    perf = perform("ana", generate_dance(3, 2.0), SIZE)
-    data = prepare(iter(list(render_frames("ana", perf))), d / "data", size=(32, 32), poses=perf.poses,
-                   holdout=0.2, progress=False)
+    perf = perform("ana", generate_dance(3, 2.0), SIZE, target_camera(get_actor("ana")))  # a static camera
+    data = SynthData(prepare(iter(list(render_frames("ana", perf))), d / "data", size=(32, 32), poses=perf.poses,
+                             holdout=0.2, progress=False))
+    assert data.plate is not None
     torch.manual_seed(0)
     cfg = SynthConfig(image_size=(32, 32), generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
                       face=FaceConfig(enabled=True, crop=8, ngf=4, n_downsample=1, n_blocks=1)).validate()
+    bank = ExemplarBank(np.asarray(data.frames[:6]), data.keypoints[:6], np.arange(6), np.full((6, 32, 32), 255, np.uint8))
     return export_model(d / "model", cfg, build_generator(cfg), build_face_generator(cfg),
-                        data / "body_stats.json", Crop.load(data / "crop.json"), step=0)
+                        data.body_stats_path, data.crop, step=0, plate=data.plate_video, bank=bank)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +67,18 @@ def test_pipeline_streams_one_frame_per_source_frame(tiny_model, source):
     assert len(out) == len(poses)
     w, h = model.image_size
     assert all(o.image.shape == (h, w, 3) and o.image.dtype == np.uint8 for o in out)
-    # source stick figure | pose | result, all at the model's height
-    assert out[0].side_by_side.shape[0] == h and out[0].side_by_side.shape[1] > 2 * w
+    # the result is the target video's whole frame, the person composited into the plate
+    assert all(o.result.shape == (SIZE[1], SIZE[0], 3) for o in out)
+    assert np.array_equal(out[0].result, model.crop.paste(out[0].image, out[0].alpha, model.plate_video))
+    outside = np.ones(SIZE[::-1], bool)  # video pixels outside the crop box are the plate's
+    c = model.crop
+    outside[max(c.y0, 0):c.y0 + c.height, max(c.x0, 0):c.x0 + c.width] = False
+    if outside.any():
+        assert np.array_equal(out[0].result[outside], model.plate_video[outside])
+    crop_only = next(iter(TransferPipeline(model, TransferConfig(crop=True))(poses)))
+    assert crop_only.result.shape == (h, w, 3)
+    # source stick figure | pose | result, all at least 256 px high
+    assert out[0].side_by_side.shape[0] == 256 and out[0].side_by_side.shape[1] > 2 * 256
     # the normalized pose lands in the target's frame, near where the target's feet were
     stats = model.body_stats
     ankle_y = np.max(np.stack([o.keypoints[[11, 14], 1] for o in out]), axis=1)
@@ -118,11 +136,15 @@ def test_cli_transfer_video_and_poses_only(tiny_model, source, tmp_path):
                                   "--poses", str(npz), "--side-by-side"])
     assert r.exit_code == 0, r.output
     info = probe(out)
-    assert info.frame_count == len(poses) and info.fps == pytest.approx(poses.fps) and info.height == 32
+    assert info.frame_count == len(poses) and info.fps == pytest.approx(poses.fps) and info.height == 256
     out2 = tmp_path / "from_poses.mp4"
     r = CliRunner().invoke(main, ["transfer", str(npz), "--model", str(tiny_model), "-o", str(out2)])
     assert r.exit_code == 0, r.output
-    assert probe(out2).size == (32, 32)
+    assert probe(out2).size == SIZE and "whole frames" in r.output  # the target's framing
+    out3 = tmp_path / "crop.mp4"
+    r = CliRunner().invoke(main, ["transfer", str(npz), "--model", str(tiny_model), "-o", str(out3), "--crop"])
+    assert r.exit_code == 0, r.output
+    assert probe(out3).size == (32, 32)
 
 
 def test_cli_bad_inputs_leave_nothing_behind(tiny_model, source, tmp_path):

@@ -1,11 +1,17 @@
 """`dancenow demo`: the whole pipeline on the synthetic world, with no files needed.
 
-1. render the target actor's training video and a differently built, differently placed
-   source dancer (the synthetic world, exact ground truth);
+1. render the target actor's training video (a static camera, as a user would film: the target
+   walks toward and away from it) and a differently built, differently placed source dancer
+   (the synthetic world, exact ground truth);
 2. run the real pose detector on the source video;
-3. prepare the target data and train a small model of the target person;
-4. transfer the source dance onto the target (side-by-side video, sample frame);
-5. score the result against the ground truth: the target actor rendered doing the source dance.
+3. prepare the target data and train a model of the target person;
+4. transfer the source dance onto the target (`dancenow.transfer.transfer_to_file`, as
+   `dancenow transfer` does): the whole frame, side by side, a sample frame;
+5. score the result against the ground truth, the target actor rendered doing the source dance
+   in the same frame (`truth.mp4`, its keypoints `truth_poses.npz`), beside retrieval (the
+   target's training frame nearest in pose, `retrieval.mp4`): SSIM/PSNR over the whole frame,
+   the person's box and the face, on the decoded videos; and the frame-to-frame change (flicker)
+   of the result against the truth's.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from dancenow.errors import DancenowError
 log = logging.getLogger(__name__)
 
 
-# A fixed step count (about 10 min at 128x128 on 2 quiet cores, 2+ steps/s) rather than a time
-# budget: a budget sizes the run from its first steps' speed, which a busy machine misjudges.
-FULL_DEMO_STEPS = 1300
+# A fixed step count rather than a time budget (a budget sizes the run from its first steps'
+# speed, which a busy machine misjudges): sized for about 12 minutes in all on 2 idle cores.
+FULL_DEMO_STEPS = 1200
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,8 @@ class DemoConfig:
     seed: int = 7
     target_actor: str = "ana"
     source_actor: str = "ben"
-    video_size: int = 256  # rendered videos are video_size x video_size
-    target_seconds: float = 90.0
+    video_size: int = 320  # rendered videos are video_size x video_size
+    target_seconds: float = 60.0
     source_seconds: float = 20.0
     preset: str = "cpu-small"
     # None: FULL_DEMO_STEPS for the full demo, the quick preset's own schedule with `quick`
@@ -64,6 +70,30 @@ class DemoResult:
     seconds: float = 0.0
 
 
+def target_camera(actor):
+    """The target's camera for the demo: the actor's own, held still at its middle distance (a
+    tripod, as the paper asks), widened until every move stays in frame. The target still walks
+    toward and away from it (the `walk` move), so normalization has work to do."""
+    from dancenow.world.actor import fit_camera
+
+    cam = dataclasses.replace(actor.camera, distance=_mid_distance(actor.camera), distance_end=None)
+    return fit_camera(cam, actor.body.height, actor.stage_x, actor.stage_z)
+
+
+def target_performance(cfg: DemoConfig, seconds: float | None = None, dance=None):
+    """(actor, Performance): the demo's target dancing `dance` (default: its training dance)
+    in front of `target_camera`."""
+    from dancenow.world import generate_dance, get_actor, perform
+
+    actor = get_actor(cfg.target_actor)
+    dance = dance if dance is not None else generate_dance(cfg.seed, seconds or cfg.target_seconds, cfg.fps)
+    return actor, perform(actor, dance, (cfg.video_size, cfg.video_size), target_camera(actor))
+
+
+def _mid_distance(camera) -> float:
+    return camera.distance if camera.distance_end is None else 0.5 * (camera.distance + camera.distance_end)
+
+
 def _write_clip(path: Path, frames, fps: float, total: int, desc: str) -> None:
     from tqdm import tqdm
 
@@ -74,43 +104,84 @@ def _write_clip(path: Path, frames, fps: float, total: int, desc: str) -> None:
             w.write(f)
 
 
+def _train_model(cfg: DemoConfig, paths: dict[str, Path], target_perf) -> dict:
+    """3. Prepare the target data and train (into a fresh folder that replaces the old model only
+    when training finished); returns the training figures."""
+    from dancenow.atomic import atomic_dir
+    from dancenow.synth.config import preset
+    from dancenow.synth.prepare import prepare
+    from dancenow.synth.train import train
+
+    mcfg = preset(cfg.preset)
+    prepare(paths["target_video"], paths["data"], size=mcfg.image_size, poses=target_perf.poses)
+    t0 = time.perf_counter()
+    with atomic_dir(paths["model"]) as tmp:
+        train(mcfg, paths["data"], tmp, steps=cfg.train_steps)
+    return {"train_seconds": time.perf_counter() - t0}
+
+
+def _flicker(path: Path) -> float:
+    """Mean absolute change between consecutive frames of a video (grey levels)."""
+    from dancenow.video import read_frames
+
+    prev, total, n = None, 0.0, 0
+    for f in read_frames(path):
+        f = f.astype(np.int16)
+        if prev is not None:
+            total += float(np.abs(f - prev).mean())
+            n += 1
+        prev = f
+    return total / max(n, 1)
+
+
+def _figures(report) -> dict:
+    return {"ssim": report.ssim, "psnr": report.psnr, "person_ssim": report.person_ssim,
+            "person_psnr": report.person_psnr, "face_ssim": report.face_ssim, "face_psnr": report.face_psnr,
+            "lpips": report.lpips, "frames": report.frames}
+
+
 def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     """Run the demo; returns the paths of its outputs and its metrics (also in metrics.json)."""
-    from dancenow.evaluate.metrics import psnr, ssim
+    from dancenow.evaluate import EvalConfig, evaluate_videos
     from dancenow.images import write_image
     from dancenow.pose import detect_video
     from dancenow.posefile import save_poses
-    from dancenow.synth.config import preset
-    from dancenow.synth.data import prepare
+    from dancenow.render import caption
+    from dancenow.synth.exemplar import retrieve
     from dancenow.synth.model import SynthModel
-    from dancenow.synth.train import train
+    from dancenow.transfer import TransferConfig, fit_height, transfer_to_file
     from dancenow.world import generate_dance, get_actor, perform, render_frames
-    from dancenow.transfer import TransferPipeline
-    from dancenow.video import VideoWriter, read_frames
+    from dancenow.world.draw import Renderer
 
     cfg = config.resolved()
     t0 = time.time()
     out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise DancenowError(f"{out} is a file: the demo writes a folder")
     out.mkdir(parents=True, exist_ok=True)
     res = DemoResult(out)
     size = (cfg.video_size, cfg.video_size)
-    target, source = get_actor(cfg.target_actor), get_actor(cfg.source_actor)
-
-    # 1. the synthetic world: a target training video and a source dance by another body
-    log.info("1/5 rendering the target (%s, %g s) and the source dancer (%s, %g s)",
-             target.name, cfg.target_seconds, source.name, cfg.source_seconds)
-    target_dance = generate_dance(cfg.seed, cfg.target_seconds, cfg.fps)
-    source_dance = generate_dance(cfg.seed + 1, cfg.source_seconds, cfg.fps)
-    target_perf = perform(target, target_dance, size)
-    source_perf = perform(source, source_dance, size)
     paths = {
         "target_video": out / "target.mp4", "source_video": out / "source.mp4",
         "source_poses": out / "source_poses.npz", "data": out / "data", "model": out / "model",
         "side_by_side": out / "transfer_side_by_side.mp4", "result": out / "transfer.mp4",
+        "truth": out / "truth.mp4", "truth_poses": out / "truth_poses.npz", "retrieval": out / "retrieval.mp4",
         "sample": out / "sample.png", "metrics": out / "metrics.json", "summary": out / "summary.md",
     }
-    _write_clip(paths["target_video"], render_frames(target, target_perf), cfg.fps, len(target_perf), "render target")
+
+    # 1. the synthetic world: a target training video (static camera) and a source dance by another body
+    target, perf = target_performance(cfg)
+    source = get_actor(cfg.source_actor)
+    log.info("1/5 rendering the target (%s, %g s) and the source dancer (%s, %g s)",
+             target.name, cfg.target_seconds, source.name, cfg.source_seconds)
+    source_dance = generate_dance(cfg.seed + 1, cfg.source_seconds, cfg.fps)
+    source_perf = perform(source, source_dance, size)
+    _write_clip(paths["target_video"], render_frames(target, perf), cfg.fps, len(perf), "render target")
     _write_clip(paths["source_video"], render_frames(source, source_perf), cfg.fps, len(source_perf), "render source")
+    # the truth: the target actor doing the source dance, filmed exactly like the target video
+    _, truth_perf = target_performance(cfg, dance=source_dance)
+    _write_clip(paths["truth"], render_frames(target, truth_perf), cfg.fps, len(truth_perf), "render truth")
+    save_poses(truth_perf.poses, paths["truth_poses"])
 
     # 2. the real detector on the source video (the transfer path a user's footage takes)
     log.info("2/5 detecting the source dancer's pose with MediaPipe Holistic")
@@ -120,50 +191,61 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
 
     # 3. a model of the target person (its exact poses stand in for detection on the target)
     model_dir = paths["model"]
+    figures = {}
     if cfg.reuse and (model_dir / "config.json").is_file():
         log.info("3/5 reusing the model in %s (drop --reuse to train again)", model_dir)
     else:
         if (model_dir / "config.json").is_file():
-            log.info("a previous demo model exists in %s: pass --reuse to skip training", model_dir)
+            log.info("a previous demo model in %s is replaced when this one is trained (--reuse keeps it)", model_dir)
         log.info("3/5 preparing the target data and training the %r model", cfg.preset)
-        mcfg = preset(cfg.preset)
-        prepare(paths["target_video"], paths["data"], size=mcfg.image_size, poses=target_perf.poses)
-        train(mcfg, paths["data"], model_dir, steps=cfg.train_steps)
+        figures = _train_model(cfg, paths, perf)
     model = SynthModel.load(model_dir)
 
-    # 4. transfer, streaming: side-by-side, result only, and the ground truth for scoring
+    # 4. transfer, streaming (the same loop as `dancenow transfer`), and retrieval beside it:
+    # for each frame, the target's own frame nearest to the normalized pose
     log.info("4/5 transferring the source dance onto %s", target.name)
-    gt_camera = dataclasses.replace(target.camera, distance=_mid_distance(target.camera), distance_end=None)
-    truth = render_frames(target, perform(target, source_dance, size, gt_camera))
-    pipe = TransferPipeline(model)
-    ssims, psnrs = [], []
+    renderer = Renderer(target, perf)
     sample_at = len(source_poses) // 2
+    norm_kp: list[np.ndarray] = []
+    sample: dict = {}
+
+    def keep(step) -> None:
+        norm_kp.append(step.keypoints)
+        if step.index == sample_at:
+            sample.update(sbs=step.side_by_side)
+
     t_transfer = time.time()
-    with VideoWriter(paths["side_by_side"], source_poses.fps) as sbs, VideoWriter(paths["result"], source_poses.fps) as res_w:
-        for step in pipe(source_poses, read_frames(paths["source_video"])):
-            gt = model.crop.apply(next(truth))
-            ssims.append(ssim(step.image, gt))
-            psnrs.append(psnr(step.image, gt))
-            sbs.write(step.side_by_side)
-            res_w.write(step.image)
-            if step.index == sample_at:
-                from dancenow.render import caption
-                from dancenow.transfer import fit_height
+    # align_x: the truth is the target dancing at her own place on the stage, so the source's
+    # median hip position is moved onto hers (the paper keeps the source's place in the frame)
+    transfer_to_file(model, paths["source_video"], paths["result"], poses=source_poses,
+                     config=TransferConfig(align_x=True), side_by_side_output=paths["side_by_side"], on_frame=keep)
+    transfer_fps = len(norm_kp) / max(time.time() - t_transfer, 1e-9)
+    nearest = retrieve(np.stack(norm_kp), perf.poses.keypoints)
+    _write_clip(paths["retrieval"], (renderer.frame(int(i)) for i in nearest), cfg.fps, len(nearest), "retrieval")
 
-                row = np.concatenate([step.side_by_side, fit_height(gt, step.image.shape[0])], axis=1)
-                row = fit_height(row, max(256, row.shape[0]))  # small models: enlarge to be seen
-                cut = row.shape[1] - fit_height(gt, row.shape[0]).shape[1]
-                row[:, cut:] = caption(row[:, cut:], "truth")
-                write_image(paths["sample"], row)
-    transfer_fps = len(ssims) / max(time.time() - t_transfer, 1e-9)
+    # 5. metrics on the decoded videos, against the truth
+    log.info("5/5 scoring the result and retrieval against the truth")
+    ecfg = EvalConfig(pose=False, lpips=False, examples=0)
+    ours = evaluate_videos(paths["result"], paths["truth"], truth_perf.poses, ecfg, progress=False)
+    retr = evaluate_videos(paths["retrieval"], paths["truth"], truth_perf.poses, ecfg, progress=False)
+    flicker_ours, flicker_truth = _flicker(paths["result"]), _flicker(paths["truth"])
 
-    # 5. metrics
+    from dancenow.video import read_frames
+
+    truth_frame = next(f for i, f in enumerate(read_frames(paths["truth"])) if i == sample_at)
+    h = sample["sbs"].shape[0]
+    row = np.concatenate([sample["sbs"], caption(fit_height(truth_frame, h), "truth")], axis=1)
+    write_image(paths["sample"], row)
+
+    info = model.info
     res.metrics = {
-        "ssim": float(np.mean(ssims)), "psnr": float(np.mean(psnrs)), "frames": len(ssims),
-        "source_detected_fraction": detected, "transfer_fps": transfer_fps,
-        "model": str(model_dir), "preset": cfg.preset, "image_size": list(model.image_size),
-        "wall_seconds": time.time() - t0, "quick": cfg.quick,
-        "reference": "the target actor rendered doing the source dance (static camera at the target's mid distance), cropped like the training data",
+        "ours": _figures(ours), "retrieval": _figures(retr),
+        "flicker": {"ours": flicker_ours, "truth": flicker_truth, "ratio": flicker_ours / max(flicker_truth, 1e-9)},
+        "frames": ours.frames, "frame_size": [ours.width, ours.height], "image_size": list(model.image_size),
+        "source_detected_fraction": detected, "transfer_fps": transfer_fps, "steps": info.get("step"),
+        "model": str(model_dir), "preset": cfg.preset, "wall_seconds": time.time() - t0, "quick": cfg.quick,
+        **figures,
+        "reference": "truth.mp4: the target actor rendered doing the source dance, filmed by the target's camera",
     }
     write_json(paths["metrics"], res.metrics, indent=2)
     _write_text(paths["summary"], _summary(res.metrics, paths))
@@ -172,21 +254,28 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     return res
 
 
-def _mid_distance(camera) -> float:
-    return camera.distance if camera.distance_end is None else 0.5 * (camera.distance + camera.distance_end)
-
-
 def _write_text(path: Path, text: str) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(text)
 
 
 def _summary(m: dict, paths: dict[str, Path]) -> str:
+    o, r, f = m["ours"], m["retrieval"], m["flicker"]
+
+    def fmt(v, d=3):
+        return "n/a" if v is None else f"{v:.{d}f}"
+
     return (
         "# dancenow demo\n\n"
-        f"- SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB over {m['frames']} frames, against {m['reference']}\n"
+        f"Against {m['reference']} ({m['frames']} frames, {m['frame_size'][0]}x{m['frame_size'][1]}):\n\n"
+        "| | SSIM frame | SSIM person | SSIM face | PSNR frame dB |\n| --- | --- | --- | --- | --- |\n"
+        f"| dancenow | {fmt(o['ssim'])} | {fmt(o['person_ssim'])} | {fmt(o['face_ssim'])} | {fmt(o['psnr'], 2)} |\n"
+        f"| retrieval (nearest training frame by pose) | {fmt(r['ssim'])} | {fmt(r['person_ssim'])} | {fmt(r['face_ssim'])} | {fmt(r['psnr'], 2)} |\n\n"
+        f"- frame-to-frame change: {f['ours']:.2f} grey levels, the truth's {f['truth']:.2f} ({f['ratio']:.2f}x)\n"
         f"- source dancer detected in {100 * m['source_detected_fraction']:.1f}% of frames\n"
-        f"- transfer: {m['transfer_fps']:.1f} frames/s; whole demo {m['wall_seconds'] / 60:.1f} min\n\n"
+        f"- model: {m['steps']} steps at {m['image_size'][0]}x{m['image_size'][1]}; transfer {m['transfer_fps']:.1f} frames/s; "
+        f"whole demo {m['wall_seconds'] / 60:.1f} min\n\n"
         f"![sample]({paths['sample'].name})\n\n"
-        f"Side-by-side video: `{paths['side_by_side'].name}`; result only: `{paths['result'].name}`.\n"
+        f"Videos: `{paths['side_by_side'].name}` (source | pose | result), `{paths['result'].name}`, "
+        f"`{paths['truth'].name}`, `{paths['retrieval'].name}`.\n"
     )

@@ -2,7 +2,11 @@
 
 The pipeline is handed a loaded model (dancenow.synth.model.SynthModel) and source poses; it
 returns frames lazily, in order, each conditioned on the previous output, so memory does not
-grow with the video's length. No training code and no argument parsing here.
+grow with the video's length. With a background plate the result is a whole frame of the target
+video (its framing and resolution: the generated person placed back into the plate); without
+one (a moving camera), or with `crop`, the model's crop. No training code and no argument
+parsing here; `transfer_to_file` is the one loop that writes videos (`dancenow transfer` and
+`dancenow demo` both run it).
 
     pipe = TransferPipeline(SynthModel.load("runs/me"))
     for out in pipe(source_poses, source_frames):
@@ -11,10 +15,11 @@ grow with the video's length. No training code and no argument parsing here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -34,18 +39,37 @@ class TransferConfig:
     smooth: bool = True
     align_x: bool = False
     source_frac: float = 0.5
+    crop: bool = False  # output the model's crop even when the model could fill the whole frame
+    panel_height: int = 256  # pixels: side-by-side panels are at least this high
 
 
 @dataclass(frozen=True)
 class TransferFrame:
-    """One output step. label and image are in the model's image space (H, W, 3 uint8)."""
+    """One output step. label and image are in the model's image space (H, W, 3 uint8); result
+    is what the output shows: the full target-video frame, or the crop (= image);
+    side_by_side (drawn when first asked for): source | normalized pose | result, captioned."""
 
     index: int
     image: np.ndarray
     label: np.ndarray
     keypoints: np.ndarray  # (J, 3) normalized source pose, in target-video pixels
     source: np.ndarray | None  # the source frame (RGB), when frames were given
-    side_by_side: np.ndarray  # source | normalized pose | result, captioned
+    result: np.ndarray  # the output frame: full frame (with a plate) or the crop
+    alpha: np.ndarray | None = None  # (H, W) in [0, 1]: the person, in model space
+    source_keypoints: np.ndarray | None = None  # (J, 3) the source's own pose, for its stick figure
+    source_size: tuple[int, int] = (0, 0)  # (w, h) of the source's frame
+    panel_height: int = 256
+
+    @functools.cached_property
+    def side_by_side(self) -> np.ndarray:
+        from dancenow.render import render_label
+
+        h = self.panel_height
+        src_label = None
+        if self.source is None and self.source_keypoints is not None:
+            sw, sh = self.source_size
+            src_label = render_label(self.source_keypoints, self.source_size, (max(1, int(sw * h / sh)), h))
+        return compose_side_by_side(self.source, self.label, self.result, src_label, h)
 
 
 def hold_last_pose(seq: PoseSequence) -> tuple[PoseSequence, int]:
@@ -85,18 +109,18 @@ def fit_height(img: np.ndarray, h: int) -> np.ndarray:
 
 
 def compose_side_by_side(source: np.ndarray | None, label: np.ndarray, result: np.ndarray,
-                         source_label: np.ndarray | None = None) -> np.ndarray:
-    """source | normalized pose | result at the result's height, with small captions.
-    Without a source video, the source's own stick figure stands in for it."""
+                         source_label: np.ndarray | None = None, height: int | None = None) -> np.ndarray:
+    """source | normalized pose | result, all `height` px high (default: the result's), with
+    small captions. Without a source video, the source's own stick figure stands in for it."""
     from dancenow.render import caption
 
-    h = result.shape[0]
+    h = height or result.shape[0]
     left = source if source is not None else source_label
     panels = []
     if left is not None:
         panels.append(caption(fit_height(left, h), "source"))
     panels.append(caption(fit_height(label, h), "pose"))
-    panels.append(caption(result, "result"))
+    panels.append(caption(fit_height(result, h), "result"))
     return np.concatenate(panels, axis=1)
 
 
@@ -107,28 +131,40 @@ class TransferPipeline:
         self.model = model
         self.config = config
 
-    def __call__(self, source: PoseSequence, source_frames: Iterable[np.ndarray] | None = None) -> Iterator[TransferFrame]:
-        from dancenow.render import render_label
+    @property
+    def full_frame(self) -> bool:
+        """Whether results are whole target-video frames (a model with a plate, crop not asked)."""
+        return bool(self.model.has_plate and not self.config.crop)
 
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(w, h) of the result frames."""
+        return self.model.video_size if self.full_frame else self.model.image_size
+
+    def __call__(self, source: PoseSequence, source_frames: Iterable[np.ndarray] | None = None) -> Iterator[TransferFrame]:
         # 1. map the source dancer onto the target's body and frame
         stats = self.model.body_stats
         target_size = (stats.width, stats.height)
         norm = prepare_source(source, stats, self.config)
-        # 2. label images in model space, made lazily (a label is cheap: redrawn for the composite)
-        labels = (self.model.label_image(kp, target_size) for kp in norm.keypoints)
+        # 2. label images in model space, drawn lazily
+        drawn: list[np.ndarray] = []  # each label is drawn once: for the generator, then kept here
+
+        def labels():
+            for kp in norm.keypoints:
+                drawn.append(self.model.label_image(kp, target_size))
+                yield drawn[-1]
+
         frames = iter(source_frames) if source_frames is not None else None
-        h = self.model.image_size[1]
+        h = max(self.config.panel_height, self.model.image_size[1])
         # 3. generate in order; the model conditions each frame on its previous output
-        images = self.model.generate_sequence(labels, keypoints=norm.keypoints, src_size=target_size)
-        for t, image in enumerate(images):
-            label = self.model.label_image(norm.keypoints[t], target_size)
+        generated = self.model.generate_sequence(labels(), keypoints=norm.keypoints, src_size=target_size)
+        for t, g in enumerate(generated):
+            # 4. the person back into the target's full frame, over the plate
+            result = self.model.full_frame(g) if self.full_frame else g.image
+            label = drawn.pop(0)
             src = next(frames, None) if frames is not None else None
-            src_label = None
-            if src is None:
-                sw, sh = source.size
-                src_label = render_label(source.keypoints[t], source.size, (max(1, int(sw * h / sh)), h))
-            yield TransferFrame(t, image, label, norm.keypoints[t], src,
-                                compose_side_by_side(src, label, image, src_label))
+            yield TransferFrame(t, g.image, label, norm.keypoints[t], src, result, g.alpha,
+                                source.keypoints[t], source.size, h)
 
 
 @dataclass(frozen=True)
@@ -137,20 +173,28 @@ class TransferResult:
     frames: int
     fps: float
     seconds: float  # wall time of the generation and writing
+    size: tuple[int, int] = (0, 0)  # (w, h) of the result frames
+    full_frame: bool = False  # whole target-video frames (else the model's crop)
+    side_by_side: "os.PathLike | None" = None  # the side-by-side video, when one was written
 
 
 def transfer_to_file(model, source: str | os.PathLike, output: str | os.PathLike,
-                  poses: str | os.PathLike | PoseSequence | None = None, config: TransferConfig = TransferConfig(),
-                  side_by_side: bool = False, openpose_fps: float | None = None,
-                  openpose_size: tuple[int, int] | None = None, progress: bool = True) -> TransferResult:
-    """`dancenow transfer`: the target person (a loaded `model`) performing the dance of
-    `source`, written to `output` (.mp4), streaming. `source` is a video (its poses detected,
-    or read from `poses`) or poses alone (.npz or an OpenPose folder)."""
+                     poses: str | os.PathLike | PoseSequence | None = None, config: TransferConfig = TransferConfig(),
+                     side_by_side: bool = False, side_by_side_output: str | os.PathLike | None = None,
+                     openpose_fps: float | None = None, openpose_size: tuple[int, int] | None = None,
+                     progress: bool = True, on_frame: Callable[[TransferFrame], None] | None = None) -> TransferResult:
+    """`dancenow transfer` (and the demo's transfer): the target person (a loaded `model`)
+    performing the dance of `source`, written to `output` (.mp4), streaming. `source` is a video
+    (its poses detected, or read from `poses`) or poses alone (.npz or an OpenPose folder).
+    output holds the result (the whole target frame when the model has a plate, else the crop),
+    or source | pose | result with `side_by_side`; `side_by_side_output` writes that composite
+    to a second file as well. on_frame: called with every TransferFrame (scoring, a sample)."""
+    import contextlib
     import time
     from pathlib import Path
 
     from dancenow.posefile import is_pose_path, load_poses
-    from dancenow.video import probe, read_frames, write_video
+    from dancenow.video import VideoWriter, probe, read_frames
 
     frames = None
     if is_pose_path(source):
@@ -168,7 +212,16 @@ def transfer_to_file(model, source: str | os.PathLike, output: str | os.PathLike
         frames = read_frames(source)
     pipe = TransferPipeline(model, config)
     t0 = time.perf_counter()
-    steps = pipe(seq, frames)
-    out = write_video(output, (s.side_by_side if side_by_side else s.image for s in steps), seq.fps,
-                      total=len(seq), desc="transfer", progress=progress)
-    return TransferResult(Path(out), len(seq), seq.fps, time.perf_counter() - t0)
+    from tqdm import tqdm
+
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(VideoWriter(output, seq.fps))
+        sbs = stack.enter_context(VideoWriter(side_by_side_output, seq.fps)) if side_by_side_output else None
+        for step in tqdm(pipe(seq, frames), total=len(seq), unit="frame", desc="transfer", disable=not progress):
+            out.write(step.side_by_side if side_by_side else step.result)
+            if sbs is not None:
+                sbs.write(step.side_by_side)
+            if on_frame is not None:
+                on_frame(step)
+    return TransferResult(Path(output), len(seq), seq.fps, time.perf_counter() - t0, pipe.output_size,
+                          pipe.full_frame, Path(side_by_side_output) if side_by_side_output else None)

@@ -21,7 +21,7 @@ def tiny_target(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tiny_target, tmp_path_factory):
     """A prepared 32x32 data directory of the tiny target (3 held-out frames)."""
-    from dancenow.synth.data import prepare
+    from dancenow.synth.prepare import prepare
 
     video, seq = tiny_target
     return prepare(video, tmp_path_factory.mktemp("data") / "d", size=(32, 32), poses=seq, holdout=0.125, progress=False)

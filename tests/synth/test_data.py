@@ -11,7 +11,9 @@ import pytest
 from dancenow.errors import DancenowError
 from dancenow.keypoints import FACE, PoseSequence
 from dancenow.render import render_label
-from dancenow.synth.data import Crop, EpochSampler, SynthData, face_boxes, prepare
+from dancenow.synth.data import EpochSampler, SynthData
+from dancenow.synth.geometry import Crop, face_boxes
+from dancenow.synth.prepare import prepare
 
 from .helpers import tiny_frames, tiny_poses
 
@@ -74,7 +76,7 @@ def test_prepare_writes_a_readable_cache_and_skips_on_rerun(tiny_target, tiny_da
     prepare(video, tiny_data, size=(32, 32), poses=seq, holdout=0.125, progress=False)
     assert (tiny_data / "frames.npy").stat().st_mtime_ns == mtime
     done = json.loads((tiny_data / "meta.json").read_text())["done"]
-    assert set(done) == {"poses", "frames", "labels", "stats"}
+    assert set(done) == {"poses", "camera", "frames", "labels", "stats"}
 
 
 def test_prepare_from_frames_in_memory_and_mismatches(tmp_path):

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from dancenow.errors import DancenowError
 from dancenow.render import render_label
 from dancenow.synth.data import SynthData
-from dancenow.synth.model import FACE_FILE, GENERATOR_FILE, SynthModel, face_box_from_label
+from dancenow.synth.geometry import face_box_from_label
+from dancenow.synth.model import FACE_FILE, GENERATOR_FILE, SynthModel
 from dancenow.synth.train import train
 
 from .helpers import tiny_config
@@ -37,19 +38,29 @@ def test_load_and_generate(model_dir, tiny_data):
     assert m.image_size == (32, 32) and m.has_face and m.crop == data.crop
     assert m.body_stats.width == 120 and m.info["step"] == 3
     labels = [np.array(data.labels[t]) for t in range(4)]
-    frames = list(m.generate_sequence(labels, [data.keypoints[t] for t in range(4)]))
+    out = list(m.generate_sequence(labels, [data.keypoints[t] for t in range(4)]))
+    frames = [g.image for g in out]
     assert len(frames) == 4 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
+    # alpha (the person over the plate) and the exemplar shown come with every frame
+    assert out[0].alpha.shape == (32, 32) and 0 <= out[0].alpha.min() <= out[0].alpha.max() <= 1
+    assert all(g.exemplar is not None for g in out) and m.has_plate
     # the first frame is generate(label, None); later ones depend on the previous output
-    assert np.array_equal(m.generate(labels[0], None, data.keypoints[0]), frames[0])
-    assert not np.array_equal(m.generate(labels[1], None), m.generate(labels[1], frames[0]))
-    # keypoints in target-video pixels with src_size give the same face boxes
+    kp1 = data.keypoints[1]
+    assert np.array_equal(m.generate(labels[0], None, data.keypoints[0]).image, frames[0])
+    assert not np.array_equal(m.generate(labels[1], None, kp1).image, m.generate(labels[1], frames[0], kp1).image)
+    # keypoints in target-video pixels with src_size give the same face boxes and exemplars
     from dancenow.posefile import load_poses
 
     video_kp = load_poses(tiny_data / "poses.npz").keypoints[:4]
     again = list(m.generate_sequence(labels, video_kp, src_size=(120, 90)))
-    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+    assert all(np.array_equal(a, b.image) for a, b in zip(frames, again))
+    # the full frame: the person placed back into the target video's frame, over the plate
+    full = m.full_frame(out[0])
+    assert full.shape == (90, 120, 3) and m.video_size == (120, 90)
     with pytest.raises(DancenowError, match="label must be uint8"):
-        m.generate(np.zeros((16, 16, 3), np.uint8), None)
+        m.generate(np.zeros((16, 16, 3), np.uint8), None, kp1)
+    with pytest.raises(DancenowError, match="keypoints"):
+        m.generate(labels[0], None)  # an exemplar model needs the pose to pick its exemplar
 
 
 def test_label_image_applies_the_crop(model_dir, tiny_data):
@@ -70,12 +81,12 @@ def test_face_residual_changes_only_the_face(model_dir, tiny_data):
     label, kp = np.array(data.labels[3]), data.keypoints[3]
     base_face = m.face_generator
     m.face_generator = None
-    plain = m.generate(label, None, kp)
+    plain = m.generate(label, None, kp).image
     m.face_generator = base_face
     last = [mod for mod in base_face.modules() if isinstance(mod, torch.nn.Conv2d)][-1]
     with torch.no_grad():
         last.bias.fill_(0.5)  # a visible residual
-    refined = m.generate(label, None, kp)
+    refined = m.generate(label, None, kp).image
     x0, y0, valid = data.faces(m.config.face_crop)[3]
     assert valid
     diff = np.abs(refined.astype(int) - plain).sum(-1)
@@ -146,3 +157,33 @@ def test_cli_prepare_and_train(tiny_target, tmp_path):
     assert r.exit_code == 1 and "dancenow prepare" in r.output
     for cmd in ("prepare", "train"):
         assert "Example:" in runner.invoke(main, [cmd, "--help"]).output
+
+
+def test_format_v1_model_directories_still_load(tiny_data, tmp_path):
+    """A model directory written before the plate and exemplars (format v1, config v1) loads and
+    generates whole frames; a version from the future names its version."""
+    import dataclasses
+
+    from dancenow.synth.config import ExemplarConfig
+    from dancenow.synth.model import export_model
+    from dancenow.synth.networks import build_generator
+
+    data = SynthData(tiny_data)
+    cfg = dataclasses.replace(tiny_config(), plate=False, exemplar=ExemplarConfig(enabled=False))
+    d = export_model(tmp_path / "old", cfg, build_generator(cfg), None, data.body_stats_path, data.crop, step=7)
+    doc = json.loads((d / "config.json").read_text())
+    old_cfg = doc["config"]
+    for key in ("plate", "exemplar"):
+        del old_cfg[key]
+    del old_cfg["loss"]["l1"], old_cfg["train"]["ema"]
+    old_cfg["version"] = 1
+    doc["version"] = 1
+    (d / "config.json").write_text(json.dumps(doc))
+    m = SynthModel.load(d)
+    assert not m.has_plate and m.bank is None and m.info["step"] == 7
+    g = m.generate(np.array(data.labels[0]), None)
+    assert g.image.shape == (32, 32, 3) and g.alpha is None
+    doc["version"] = 3
+    (d / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(DancenowError, match="model format v3"):
+        SynthModel.load(d)

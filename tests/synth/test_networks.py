@@ -94,7 +94,7 @@ def test_build_from_configs_at_two_sizes():
         cfg = tiny_config().with_image_size(size)
         w, h = size
         g = build_generator(cfg)
-        assert g(torch.randn(1, cfg.generator_input_nc, h, w)).shape == (1, 3, h, w)
+        assert g(torch.randn(1, cfg.generator_input_nc, h, w)).shape == (1, cfg.generator_output_nc, h, w)
         d = build_discriminator(cfg)
         assert len(d(torch.randn(1, cfg.discriminator_input_nc, h, w))) == cfg.discriminator.num_D
         fg, fd = build_face_generator(cfg), build_face_discriminator(cfg)
@@ -105,7 +105,7 @@ def test_build_from_configs_at_two_sizes():
     cfg = dataclasses.replace(tiny_config(), local=dataclasses.replace(tiny_config().local, enabled=True, ngf=4))
     local = build_generator(cfg, build_global_generator(cfg))
     assert isinstance(local, LocalEnhancer)
-    assert local(torch.randn(1, 6, 32, 32)).shape == (1, 3, 32, 32)
+    assert local(torch.randn(1, cfg.generator_input_nc, 32, 32)).shape == (1, cfg.generator_output_nc, 32, 32)
 
 
 def test_injected_norm_layers():
@@ -116,17 +116,24 @@ def test_injected_norm_layers():
         get_norm_layer("group")
 
 
-def test_non_temporal_generator_takes_labels_only():
-    cfg = dataclasses.replace(tiny_config(), temporal=False)
-    assert cfg.generator_input_nc == 3 and cfg.discriminator_input_nc == 6
-    assert build_generator(cfg)(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+def test_generator_channels_follow_the_config():
+    from dancenow.synth.config import ExemplarConfig
+
+    # label, previous frame, posed exemplar and its alpha, plate in; colour and alpha out
+    full = tiny_config()
+    assert (full.generator_input_nc, full.generator_output_nc, full.discriminator_input_nc) == (13, 4, 12)
+    raw = dataclasses.replace(full, exemplar=ExemplarConfig(warp=False))  # exemplar frame and label, unposed
+    assert raw.generator_input_nc == 15
+    plain = dataclasses.replace(full, temporal=False, plate=False, exemplar=ExemplarConfig(enabled=False))
+    assert (plain.generator_input_nc, plain.generator_output_nc, plain.discriminator_input_nc) == (3, 3, 6)
+    assert build_generator(plain)(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
 def test_presets_and_config_checks(tmp_path):
     for name in ("quick", "cpu-small", "paper"):
         cfg = preset(name)
         assert SynthConfig.from_dict(cfg.to_dict()) == cfg  # JSON round trip
-    assert preset("paper").face_crop == 128 and preset("cpu-small").face_crop == 32
+    assert preset("paper").face_crop == 128 and preset("cpu-small").face_crop == 64  # 128 px at 512 high, scaled
     assert sum(n for _, n in preset("cpu-small").with_steps(123).stages) == 123
     assert preset("quick").with_steps(1).total_steps == 1
     with pytest.raises(DancenowError, match="multiple of 8"):

@@ -30,10 +30,15 @@ def _losses(run) -> dict[int, dict]:
 
 
 def test_one_step_lowers_the_losses(tiny_data, tmp_path):
+    from dancenow.synth.config import ExemplarConfig
+
     data = SynthData(tiny_data)
-    tr = Trainer(tiny_config(), data, tmp_path / "run", progress=False)
+    # a generator drawing from scratch: a residual one starts at the posed exemplar, where Adam's
+    # first step (every weight moves by lr) can overshoot on a network this small
+    cfg = dataclasses.replace(tiny_config(), exemplar=ExemplarConfig(residual=False))
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
     tr.setup_stage("global")
-    batch = data.batch(np.array([2, 9]))
+    batch = tr.batch(np.array([2, 9]))
     g0, d0 = copy.deepcopy(tr.generator.state_dict()), copy.deepcopy(tr.D.state_dict())
     before = tr.loss_terms(batch)
     tr.train_step(batch)
@@ -75,7 +80,7 @@ def test_ctrl_c_saves_a_checkpoint(tiny_data, tmp_path):
     assert SynthModel.load(tmp_path / "run").info["step"] == 1  # the model files were refreshed too
 
 
-def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data, tmp_path, monkeypatch):
+def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data, tmp_path, monkeypatch, caplog):
     run = tmp_path / "run"
     cfg = tiny_config(steps_global=4, steps_face=0, checkpoint_every=1, keep_checkpoints=2)
     train(cfg, tiny_data, run, progress=False, until=3)
@@ -85,7 +90,22 @@ def test_damaged_checkpoints_give_clear_errors_and_older_ones_survive(tiny_data,
     raw = newest.read_bytes()
     newest.write_bytes(raw[: len(raw) // 2])  # truncated
     with pytest.raises(DancenowError, match="truncated or corrupt"):
+        ckpt.load_checkpoint(newest)
+    # resuming says so in one line and continues from the newest intact checkpoint
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="dancenow"):
+        train(cfg, tiny_data, run, resume=True, progress=False, until=3)
+    assert any("truncated or corrupt" in r.getMessage() and "previous checkpoint" in r.getMessage() for r in caplog.records)
+    assert ckpt.load_checkpoint(newest)[1]["step"] == 3  # step 3 trained again, written whole
+    intact = {p: p.read_bytes() for p in ckpt.list_checkpoints(run / "checkpoints")}
+    for p in intact:
+        p.write_bytes(b"garbage")
+    with pytest.raises(DancenowError, match="no intact checkpoint"):
         train(cfg, tiny_data, run, resume=True, progress=False)
+    for p, b in intact.items():
+        p.write_bytes(b)
+    raw = newest.read_bytes()
     flipped = bytearray(raw)
     flipped[-100] ^= 0xFF  # one bit pattern inside the tensor data
     newest.write_bytes(bytes(flipped))
@@ -172,3 +192,79 @@ def test_time_budget_sets_the_step_count(tiny_data, tmp_path):
     assert 6 <= resolved.total_steps < 1100
     assert json.loads((run / "train_summary.json").read_text())["steps"] == resolved.total_steps
     assert [n for n, _ in resolved.stages] == ["global", "face"]  # both stages kept
+
+
+def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
+    from dancenow.synth.config import LossWeights
+    from dancenow.synth.generate import generate
+
+    from dancenow.synth.config import ExemplarConfig
+
+    base = tiny_config()
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=2.0, vgg=0.0),
+                              train=dataclasses.replace(base.train, amp="off"),
+                              exemplar=ExemplarConfig(residual=False))  # drawing from scratch: L1 falls at once
+    data = SynthData(tiny_data)
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
+    tr.setup_stage("global")
+    batch = tr.batch(np.array([2, 9]))
+    terms = tr.loss_terms(batch)
+    c0, c1, y0, y1 = tr._inputs(batch)
+    with torch.no_grad():
+        f0, _ = generate(tr.generator, cfg, c0, None)
+        f1, _ = generate(tr.generator, cfg, c1, f0)  # temporal: frame t+1 sees frame t
+    want = 0.5 * ((f0 - y0).abs().mean() + (f1 - y1).abs().mean()).item()
+    assert terms["G_l1"] == pytest.approx(want, rel=1e-5)
+    assert terms["G"] == pytest.approx(2.0 * want, rel=1e-5)  # the only term, weighted
+    before = terms["G_l1"]
+    for _ in range(3):
+        tr.train_step(batch)
+    assert tr.loss_terms(batch)["G_l1"] < before
+
+
+def test_a_run_folder_in_use_is_refused(tiny_data, tmp_path):
+    """train() holds the run folder's lock (dancenow.guard.run_lock) itself, so library callers
+    (the demo, benchmarks) get the promise too; another process's training is refused."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from dancenow.guard import LOCK_NAME
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from dancenow.guard import run_lock
+        with run_lock({str(run)!r}):
+            print("held", flush=True)
+            sys.stdin.readline()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DancenowError, match="in use"):
+            train(tiny_config(steps_global=1, steps_face=0), tiny_data, run, progress=False)
+    finally:
+        holder.communicate("\n", timeout=30)
+    train(tiny_config(steps_global=1, steps_face=0), tiny_data, run, progress=False)
+    assert not (run / LOCK_NAME).exists()  # released when training ends
+
+
+def test_resume_restores_the_thread_count(tiny_data, tmp_path, caplog):
+    import logging
+
+    cfg = tiny_config(steps_global=3, steps_face=0)
+    run = train(cfg, tiny_data, tmp_path / "run", progress=False, until=1)
+    meta = ckpt.load_checkpoint(ckpt.list_checkpoints(run / "checkpoints")[-1])[1]
+    assert meta["compute"] == {"threads": 1, "device": "cpu", "bf16": meta["compute"]["bf16"]}
+    torch.set_num_threads(2)
+    try:
+        with caplog.at_level(logging.INFO, logger="dancenow"):
+            train(cfg, tiny_data, run, resume=True, progress=False, until=2)
+        assert torch.get_num_threads() == 1 and any("1 CPU threads" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dancenow"):
+            train(cfg, tiny_data, run, resume=True, progress=False, threads=2)  # asked for: said, not bit-exact
+        assert any("not bit-exactly" in r.getMessage() for r in caplog.records)
+    finally:
+        torch.set_num_threads(1)

@@ -50,6 +50,7 @@ BOUNDS: dict[str, dict] = {
     "--prime-seconds": dict(lo=0, lo_open=True, hi=guard.MAX_SECONDS),
     "--health-seconds": dict(lo=0, hi=guard.MAX_SECONDS), "--section-seconds": dict(lo=0, lo_open=True, hi=guard.MAX_SECONDS),
     "--band-seconds": dict(lo=0, lo_open=True, hi=guard.MAX_SECONDS),
+    "--start": dict(lo=0, hi=guard.MAX_SECONDS), "--end": dict(lo=0, lo_open=True, hi=guard.MAX_SECONDS),  # seconds of a video
     "--horizon": dict(lo=0, lo_open=True, hi=60.0), "--context": dict(lo=0, lo_open=True, hi=60.0),  # seconds
     "--stride": dict(lo=1e-3, hi=guard.MAX_SECONDS),  # seconds between forecast windows
     "--steps": dict(lo=1, hi=guard.MAX_STEPS), "--checkpoint-every": dict(lo=1, hi=guard.MAX_STEPS),

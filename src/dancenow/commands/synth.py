@@ -21,18 +21,35 @@ from dancenow.commands import POINT, POSITIVE, SIZE, command
 @click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True, help="Fraction of frames at the end kept for validation.")
 @click.option("--margin", type=click.FloatRange(min=0), default=0.15, show_default=True, help="Crop margin around the person, in body heights.")
 @click.option("--person", type=POINT, default=None, help="A point on the person to follow in the first frame (several people in view).")
+@click.option("--start", type=click.FloatRange(min=0), default=None, help="Use the video from this second (leave out a title card).")
+@click.option("--end", type=POSITIVE, default=None, help="Use the video up to this second.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, margin, person, quiet):
-    """Prepare a target video for training: one fixed crop around the person, frames and
-    label images at the training size, poses, the target's BodyStats, a held-out tail.
+def prepare_cmd(video, output, preset_name, size, poses_path, fps, holdout, margin, person, start, end, quiet):
+    """Prepare a target video for training: what the camera did and the background without the
+    person (a plate; a slightly drifting camera is steadied), one fixed crop around the person,
+    frames and label images at the training size, poses, the target's BodyStats, a held-out tail.
 
     Example: dancenow prepare target.mp4 -o data/me --preset cpu-small
     """
     from dancenow.synth.config import preset
-    from dancenow.synth.data import prepare
+    from dancenow.synth.prepare import prepare
 
+    span = None
+    if start is not None or end is not None:
+        from dancenow.errors import DancenowError
+        from dancenow.video import probe
+
+        info = probe(video)  # an unreadable video fails here, naming it
+        seconds = info.frame_count / info.fps if info.frame_count and info.fps else None
+        if start is not None and seconds is not None and start >= seconds:
+            raise DancenowError(f"--start {start:g} s is past the end of {video} ({seconds:.1f} s)")
+        if end is not None and seconds is not None and end > seconds + 1.0:
+            raise DancenowError(f"--end {end:g} s is past the end of {video} ({seconds:.1f} s)")
+        if end is not None and end <= (start or 0.0):
+            raise DancenowError(f"--end {end:g} s must come after --start {start or 0:g} s")
+        span = (start or 0.0, end)
     out = prepare(video, output, size or preset(preset_name).image_size, poses=poses_path, fps=fps,
-                  holdout=holdout, margin=margin, person=person, progress=not quiet)
+                  holdout=holdout, margin=margin, person=person, span=span, progress=not quiet)
     click.echo(f"prepared {out}")
 
 

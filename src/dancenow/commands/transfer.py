@@ -16,15 +16,18 @@ from dancenow.commands import command, openpose_options, wrote
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .mp4.")
 @click.option("--poses", "poses_path", type=click.Path(), default=None, help="Use these source poses (.npz or OpenPose folder) instead of detecting them.")
 @click.option("--side-by-side", is_flag=True, help="Write source | normalized pose | result, with captions.")
+@click.option("--crop", is_flag=True, help="Write the model's crop around the person, not the target's whole frame.")
 @click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
 @click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 @openpose_options
-def transfer(source, model_dir, output, poses_path, side_by_side, no_smooth, align_x, device,
+def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, device,
              openpose_fps, openpose_size, openpose_video):
     """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
-    .npz or an OpenPose folder, e.g. a generated choreography). Streams: memory does not grow
-    with the video's length.
+    .npz or an OpenPose folder, e.g. a generated choreography). The result is the target video's
+    whole frame, the person placed into the background plate (a model trained on a moving
+    camera's footage, or --crop, gives the crop around the person). Streams: memory does not
+    grow with the video's length.
 
     Example: dancenow transfer source.mp4 --model runs/me -o me_dancing.mp4 --side-by-side
     """
@@ -37,9 +40,12 @@ def transfer(source, model_dir, output, poses_path, side_by_side, no_smooth, ali
 
         info = probe(openpose_video)
         openpose_fps, openpose_size = openpose_fps or info.fps, openpose_size or info.size
-    res = transfer_to_file(model, source, output, poses_path, TransferConfig(smooth=not no_smooth, align_x=align_x),
-                        side_by_side=side_by_side, openpose_fps=openpose_fps, openpose_size=openpose_size)
-    wrote(res.output, f" ({res.frames} frames at {res.fps:g} fps, {res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
+    config = TransferConfig(smooth=not no_smooth, align_x=align_x, crop=crop)
+    res = transfer_to_file(model, source, output, poses_path, config, side_by_side=side_by_side,
+                           openpose_fps=openpose_fps, openpose_size=openpose_size)
+    what = "whole frames" if res.full_frame else "the crop"
+    wrote(res.output, f" ({res.frames} frames of {what}, {res.size[0]}x{res.size[1]}, at {res.fps:g} fps; "
+                      f"{res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
 
 
 @command(heavy=True, outputs={"output": guard.DEMO_DIR})
@@ -58,7 +64,9 @@ def demo(output, quick, reuse, steps):
 
     res = run_demo(DemoConfig(out_dir=Path(output), quick=quick, reuse=reuse, train_steps=steps))
     m = res.metrics
-    click.echo(f"demo done in {res.seconds / 60:.1f} min: SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB "
-               f"against the ground truth, transfer {m['transfer_fps']:.1f} frames/s")
-    for name in ("side_by_side", "sample", "summary", "metrics"):
+    o, r = m["ours"], m["retrieval"]
+    click.echo(f"demo done in {res.seconds / 60:.1f} min: against the truth video, SSIM {o['ssim']:.3f} whole frame, "
+               f"{o['person_ssim']:.3f} person (retrieval: {r['ssim']:.3f}, {r['person_ssim']:.3f}); "
+               f"transfer {m['transfer_fps']:.1f} frames/s")
+    for name in ("side_by_side", "result", "truth", "sample", "summary", "metrics"):
         click.echo(f"  {name:13s} {res.outputs[name]}")

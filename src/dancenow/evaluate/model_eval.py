@@ -71,7 +71,7 @@ def evaluate_model(model_dir: str | os.PathLike, data_dir: str | os.PathLike, sp
             gen_seconds += time.perf_counter() - t0
             if frame is None:
                 return
-            yield frame
+            yield frame.image
 
     reals = (np.array(data.frames[t]) for t in indices)
     source = {"model": str(model_dir), "data": str(data_dir), "split": split,

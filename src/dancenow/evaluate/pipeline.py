@@ -4,7 +4,8 @@
 the real video); `evaluate_model` (in `dancenow.evaluate.model_eval`) generates held-out frames
 with a trained model first. Both go through `evaluate_pairs`, which reads each pair once:
   1. whole-frame SSIM, PSNR (and LPIPS when its weights are on this machine);
-  2. the same on the face crop, placed from the reference pose of that frame;
+  2. the same on the person's box and on the face crop, placed from the reference pose of that
+     frame (dancenow.evaluate.regions);
   3. the generated frame is passed on to the pose detector (when pose distance is asked for),
      whose keypoints are compared with the reference poses at the end;
   4. the k worst and best frames by SSIM are kept (as thumbnails) for the report's grid.
@@ -29,7 +30,7 @@ from dancenow.errors import DancenowError
 from dancenow.evaluate.metrics import SSIM_WINDOW, psnr, ssim
 from dancenow.evaluate.perceptual import MIN_SIDE, LpipsNet, LpipsUnavailable, load_lpips
 from dancenow.evaluate.posedist import detect_pose_distance
-from dancenow.evaluate.regions import FACE_FRACTION, Box, face_box
+from dancenow.evaluate.regions import FACE_FRACTION, PERSON_MARGIN, Box, face_box, person_box
 from dancenow.evaluate.report import EvalReport, ExampleFrame, FrameScores, thumbnail
 from dancenow.keypoints import PoseSequence
 
@@ -47,6 +48,7 @@ class EvalConfig:
     pose: run the pose detector on generated frames and report the pose distance.
     pose_config: a dancenow.pose.PoseConfig for the detector (None: its defaults, unsmoothed).
     face_fraction: side of the square face crop / frame height (1/4: the paper's 128 px at 512).
+    person_margin: the person's box is the body keypoints' extent plus this x the body height.
     examples: how many worst and how many best frames (by SSIM) the grid shows.
     max_frames: evaluate only the first N frames (None: all).
     device: torch device for LPIPS.
@@ -59,6 +61,7 @@ class EvalConfig:
     pose: bool = True
     pose_config: Any = None
     face_fraction: float = FACE_FRACTION
+    person_margin: float = PERSON_MARGIN
     examples: int = 3
     max_frames: int | None = None
     device: str = "cpu"
@@ -71,7 +74,7 @@ class _Scorer:
         self.config = config
         self.lpips = lpips_model
         self.ref_poses = ref_poses
-        self.rows: list[tuple[float, ...]] = []  # ssim, psnr, lpips, face ssim, psnr, lpips
+        self.rows: list[tuple[float, ...]] = []  # ssim, psnr, lpips, face ssim, psnr, lpips, person ssim, psnr, lpips
         self.worst: list[tuple[float, int, ExampleFrame]] = []  # max-heap on SSIM via negation
         self.best: list[tuple[float, int, ExampleFrame]] = []  # min-heap on SSIM
         self.size: tuple[int, int] | None = None
@@ -85,18 +88,29 @@ class _Scorer:
         s, p = ssim(gen, ref), psnr(gen, ref)
         lp = self.lpips.distance(gen, ref) if self.lpips is not None else math.nan
         fs = fp = fl = math.nan
+        ps = pp = pl = math.nan
         box = None
         if self.ref_poses is not None:
-            box = face_box(self.ref_poses.keypoints[i], (w, h), self.config.face_fraction, self.ref_poses.size)
+            kp = self.ref_poses.keypoints[i]
+            box = face_box(kp, (w, h), self.config.face_fraction, self.ref_poses.size)
             if box is not None:
                 self.face_side = box.width
-                fg, fr = box.crop(gen), box.crop(ref)
-                if box.width >= SSIM_WINDOW:
-                    fs, fp = ssim(fg, fr), psnr(fg, fr)
-                if self.lpips is not None and box.width >= MIN_SIDE[self.lpips.net_name]:
-                    fl = self.lpips.distance(np.ascontiguousarray(fg), np.ascontiguousarray(fr))
-        self.rows.append((s, p, lp, fs, fp, fl))
+                fs, fp, fl = self._region(gen, ref, box)
+            pbox = person_box(kp, (w, h), self.config.person_margin, self.ref_poses.size)
+            if pbox is not None:
+                ps, pp, pl = self._region(gen, ref, pbox)
+        self.rows.append((s, p, lp, fs, fp, fl, ps, pp, pl))
         self._keep(i, s, gen, ref, box)
+
+    def _region(self, gen: np.ndarray, ref: np.ndarray, box: Box) -> tuple[float, float, float]:
+        """SSIM, PSNR, LPIPS on a box of both frames (NaN where the box is too small)."""
+        s = p = lp = math.nan
+        g, r = np.ascontiguousarray(box.crop(gen)), np.ascontiguousarray(box.crop(ref))
+        if min(box.width, box.height) >= SSIM_WINDOW:
+            s, p = ssim(g, r), psnr(g, r)
+        if self.lpips is not None and min(box.width, box.height) >= MIN_SIDE[self.lpips.net_name]:
+            lp = self.lpips.distance(g, r)
+        return s, p, lp
 
     def _keep(self, i: int, s: float, gen: np.ndarray, ref: np.ndarray, box: Box | None) -> None:
         k = self.config.examples
@@ -116,8 +130,8 @@ class _Scorer:
                     heapq.heapreplace(heap, item)
 
     def scores(self) -> FrameScores:
-        a = np.array(self.rows, dtype=np.float64).reshape(-1, 6)
-        return FrameScores(*(a[:, j].copy() for j in range(6)))
+        a = np.array(self.rows, dtype=np.float64).reshape(-1, 9)
+        return FrameScores(*(a[:, j].copy() for j in range(9)))
 
     def examples(self) -> tuple[tuple[ExampleFrame, ...], tuple[ExampleFrame, ...]]:
         worst = tuple(e for _, _, e in sorted(self.worst, key=lambda t: (t[2].ssim, t[1])))
@@ -199,6 +213,8 @@ def evaluate_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]], fps: float,
         ssim=float(pf.ssim.mean()), psnr=float(pf.psnr.mean()), lpips=_mean(pf.lpips),
         face_ssim=_mean(pf.face_ssim), face_psnr=_mean(pf.face_psnr), face_lpips=_mean(pf.face_lpips),
         face_frames=face_frames, face_side=scorer.face_side,
+        person_ssim=_mean(pf.person_ssim), person_psnr=_mean(pf.person_psnr), person_lpips=_mean(pf.person_lpips),
+        person_frames=int((~np.isnan(pf.person_ssim)).sum()),
         lpips_net=config.lpips_net if lpips_model is not None else None, lpips_unavailable=lpips_reason,
         pose=pose, pose_unavailable=pose_unavailable,
         seconds=time.perf_counter() - t0, generation_fps=None, source=dict(source or {}),

@@ -1,4 +1,8 @@
-"""Image regions the metrics are also computed over: the face crop.
+"""Image regions the metrics are also computed over: the person's box and the face crop.
+
+The person's box is where the person is: the extent of the body keypoints plus PERSON_MARGIN of
+the body height on each side (the head top, hair, hands and feet reach past the keypoints),
+clipped to the frame. Whole-frame figures are dominated by the background; this one is not.
 
 "Everybody Dance Now" evaluates the face on a 128 x 128 crop of 1024 x 512 frames around the
 face keypoints. Here the crop is a square whose side is a fixed fraction of the frame height
@@ -17,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from dancenow.errors import DancenowError
-from dancenow.keypoints import FACE, NUM_JOINTS, Joint
+from dancenow.keypoints import BODY, FACE, NUM_JOINTS, Joint, body_height
 
 FACE_FRACTION = 0.25  # side of the face crop / frame height (the paper: 128 / 512)
+PERSON_MARGIN = 0.10  # of the body height, added on each side of the body keypoints' extent
 MIN_FACE_POINTS = 5  # fewer present face points than this: use the body's head points
 HEAD_JOINTS = (Joint.NOSE, Joint.R_EYE, Joint.L_EYE, Joint.R_EAR, Joint.L_EAR)
 
@@ -88,3 +93,31 @@ def face_box(keypoints: np.ndarray, frame_size: tuple[int, int], fraction: float
     x0 = int(np.clip(round(cx - side / 2), 0, w - side))
     y0 = int(np.clip(round(cy - side / 2), 0, h - side))
     return Box(x0, y0, x0 + side, y0 + side)
+
+
+def person_box(keypoints: np.ndarray, frame_size: tuple[int, int], margin: float = PERSON_MARGIN,
+               src_size: tuple[int, int] | None = None) -> Box | None:
+    """The person's box in pixels of a `frame_size` (w, h) frame: the extent of the present
+    body keypoints (J, 3) (pixels of `src_size`, default `frame_size`; scaled to the frame) plus
+    `margin` x the body height on each side, clipped to the frame. The body height is
+    `keypoints.body_height`, or the keypoints' vertical extent when that cannot be measured.
+    None without body keypoints."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape != (NUM_JOINTS, 3):
+        raise DancenowError(f"keypoints must have shape ({NUM_JOINTS}, 3), got {kp.shape}")
+    w, h = frame_size
+    sw, sh = src_size or frame_size
+    body = kp[BODY]
+    pts = body[body[:, 2] > 0, :2] * np.array([w / sw, h / sh])
+    if len(pts) == 0:
+        return None
+    bh = body_height(kp[None])[0] * h / sh
+    if not np.isfinite(bh):
+        bh = float(np.ptp(pts[:, 1]))
+    pad = margin * bh
+    lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad
+    x0, y0 = int(max(0, np.floor(lo[0]))), int(max(0, np.floor(lo[1])))
+    x1, y1 = int(min(w, np.ceil(hi[0]) + 1)), int(min(h, np.ceil(hi[1]) + 1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Box(x0, y0, x1, y1)

@@ -36,6 +36,9 @@ class FrameScores:
     face_ssim: np.ndarray
     face_psnr: np.ndarray
     face_lpips: np.ndarray
+    person_ssim: np.ndarray
+    person_psnr: np.ndarray
+    person_lpips: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class ExampleFrame:
 class EvalReport:
     """Metrics of generated frames against reference frames.
 
-    Whole-frame and face-crop metrics are means over frames (face: over the frames where a face
-    box was found, `face_frames`). SSIM in [-1, 1] (higher is better), PSNR in dB (higher is
+    Whole-frame, person's-box and face-crop metrics are means over frames (person and face: over
+    the frames where the box was found, `person_frames`, `face_frames`; dancenow.evaluate.regions). SSIM in [-1, 1] (higher is better), PSNR in dB (higher is
     better), LPIPS >= 0 (lower is better; None with `lpips_unavailable` saying why). `pose` is
     None with `pose_unavailable` saying why. `seconds` is the wall time of the whole evaluation;
     `generation_fps` the generator's own rate (model evaluation only).
@@ -81,6 +84,10 @@ class EvalReport:
     generation_fps: float | None
     source: dict[str, Any]
     per_frame: FrameScores = field(repr=False)
+    person_ssim: float | None = None
+    person_psnr: float | None = None
+    person_lpips: float | None = None
+    person_frames: int = 0
     worst: tuple[ExampleFrame, ...] = field(default=(), repr=False)
     best: tuple[ExampleFrame, ...] = field(default=(), repr=False)
 
@@ -97,6 +104,8 @@ class EvalReport:
             "frame_size": [self.width, self.height],
             "fps": self.fps,
             "whole_frame": {"ssim": _num(self.ssim), "psnr_db": _num(self.psnr), "lpips": _num(self.lpips)},
+            "person": {"ssim": _num(self.person_ssim), "psnr_db": _num(self.person_psnr), "lpips": _num(self.person_lpips),
+                       "frames_with_person": self.person_frames},
             "face": {"ssim": _num(self.face_ssim), "psnr_db": _num(self.face_psnr), "lpips": _num(self.face_lpips),
                      "frames_with_face": self.face_frames, "crop_side_px": self.face_side},
             "lpips_net": self.lpips_net,
@@ -111,19 +120,22 @@ class EvalReport:
                 "ssim": [_num(v) for v in pf.ssim], "psnr_db": [_num(v) for v in pf.psnr],
                 "lpips": [_num(v) for v in pf.lpips], "face_ssim": [_num(v) for v in pf.face_ssim],
                 "face_psnr_db": [_num(v) for v in pf.face_psnr], "face_lpips": [_num(v) for v in pf.face_lpips],
+                "person_ssim": [_num(v) for v in pf.person_ssim], "person_psnr_db": [_num(v) for v in pf.person_psnr],
+                "person_lpips": [_num(v) for v in pf.person_lpips],
             },
         }
 
     def table(self) -> str:
         """A plain-text table of the headline figures beside the paper's."""
-        rows = [("metric", "whole frame", "face", "paper (frame / face)")]
-        rows.append(("SSIM", _f(self.ssim), _f(self.face_ssim), f"{PAPER['ssim']} / {PAPER['face_ssim']}"))
-        rows.append(("PSNR dB", _f(self.psnr, 2), _f(self.face_psnr, 2), "-"))
-        rows.append(("LPIPS", _f(self.lpips), _f(self.face_lpips), f"{PAPER['lpips']} / {PAPER['face_lpips']}"))
+        rows = [("metric", "whole frame", "person", "face", "paper (frame / face)")]
+        rows.append(("SSIM", _f(self.ssim), _f(self.person_ssim), _f(self.face_ssim), f"{PAPER['ssim']} / {PAPER['face_ssim']}"))
+        rows.append(("PSNR dB", _f(self.psnr, 2), _f(self.person_psnr, 2), _f(self.face_psnr, 2), "-"))
+        rows.append(("LPIPS", _f(self.lpips), _f(self.person_lpips), _f(self.face_lpips), f"{PAPER['lpips']} / {PAPER['face_lpips']}"))
         lines = _grid_text(rows)
         if self.lpips_unavailable:
             lines.append(f"LPIPS unavailable: {self.lpips_unavailable}")
-        lines.append(f"face crop: {self.face_side} px square, face found in {self.face_frames}/{self.frames} frames")
+        lines.append(f"person's box found in {self.person_frames}/{self.frames} frames; "
+                     f"face crop: {self.face_side} px square, found in {self.face_frames}/{self.frames} frames")
         if self.pose is not None:
             at512 = self.pose.at_height(512)
             prow = [("pose", "px", "px @512 high", "paper @512", "missed kp/img", "part missed")]

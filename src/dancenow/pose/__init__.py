@@ -12,12 +12,12 @@ Modules: `config` (PoseConfig, model files), `models` (the MediaPipe detector an
 
 from dancenow.pose.config import PoseConfig, check_pose_model
 from dancenow.pose.detect import detect_frames, detect_image, detect_to_file, detect_video, iter_keypoints
-from dancenow.pose.models import PersonCandidate, PersonDetector
+from dancenow.pose.models import PersonCandidate, PersonDetector, PersonSegmenter
 from dancenow.pose.smooth import SmoothConfig, fill_gaps, fix_left_right, one_euro, smooth_poses
 from dancenow.pose.track import PersonTracker, TrackStats
 
 __all__ = [
     "PoseConfig", "SmoothConfig", "detect_frames", "detect_video", "detect_image", "detect_to_file", "iter_keypoints",
     "smooth_poses", "fill_gaps", "fix_left_right", "one_euro", "check_pose_model", "PersonTracker", "PersonDetector",
-    "PersonCandidate", "TrackStats",
+    "PersonCandidate", "PersonSegmenter", "TrackStats",
 ]

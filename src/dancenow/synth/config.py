@@ -19,7 +19,7 @@ from typing import Any, Literal
 from dancenow.errors import DancenowError
 
 CONFIG_FORMAT = "dancenow.synth.config"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2  # v2: plate, exemplar, loss.l1, train.ema (v1 configs load with them off)
 PRESETS = ("quick", "cpu-small", "paper")
 
 
@@ -33,6 +33,7 @@ class GeneratorConfig:
     n_blocks: int = 9
     norm: Literal["instance", "batch", "none"] = "instance"
     padding: Literal["reflect", "replicate", "zero"] = "reflect"
+    upsample: Literal["transpose", "resize"] = "transpose"  # see networks._upsample
 
 
 @dataclass
@@ -79,11 +80,30 @@ class FaceConfig:
 
 
 @dataclass
+class ExemplarConfig:
+    """Exemplar conditioning (dancenow.synth.exemplar): the generator also sees the training
+    frame nearest in pose and its label, and corrects it."""
+
+    enabled: bool = True
+    # Show the exemplar's person moved part by part into the pose and laid over the plate
+    # (dancenow.synth.exemplar.posed_exemplar); off: the exemplar frame and its label as they are.
+    warp: bool = True
+    # With posing: the generator's colour and alpha are corrections added to the posed exemplar
+    # and its alpha, its last layer starting at zero, so training starts from the posed
+    # exemplar rather than from noise.
+    residual: bool = True
+    bank: int = 256  # training frames kept (in the model directory) to choose exemplars from
+    exclude_seconds: float = 1.0  # in training, a frame's exemplar is at least this far away in time
+    switch: float = 0.2  # in transfer, change exemplar only for one nearer by this fraction
+
+
+@dataclass
 class LossWeights:
-    """Weights of the generator's loss terms (pix2pixHD / Everybody Dance Now values)."""
+    """Weights of the generator's loss terms (pix2pixHD / Everybody Dance Now values, plus L1)."""
 
     gan: float = 1.0  # LSGAN adversarial term
     feat: float = 10.0  # discriminator feature matching
+    l1: float = 10.0  # L1 reconstruction (no VGG weights exist offline: this anchors colours and layout)
     vgg: float = 10.0  # VGG19 perceptual (only when VGG19 weights are available)
     face_gan: float = 1.0
     face_feat: float = 10.0
@@ -109,7 +129,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     seed: int = 0
-    amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 autocast on CUDA when supported
+    ema: float = 0.999  # decay of the generator weights' moving average (what is exported); 0 = off
+    # auto: bf16 autocast on CUDA when supported, and on CPUs with AVX512-BF16 (1.7x faster here)
+    amp: Literal["auto", "bf16", "off"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA
 
 
@@ -123,6 +145,10 @@ class SynthConfig:
     # Temporal smoothing: the generator also sees the previous generated frame (3 more input
     # channels) and the discriminator sees frame pairs. Off = plain single-frame pix2pixHD.
     temporal: bool = True
+    # Background plate: the generator draws colour + alpha, composited over the target's
+    # background (dancenow.synth.plate); off, or a moving camera: whole frames.
+    plate: bool = True
+    exemplar: ExemplarConfig = field(default_factory=ExemplarConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -134,7 +160,19 @@ class SynthConfig:
     # ----------------------------------------------------------------- derived sizes
     @property
     def generator_input_nc(self) -> int:
-        return self.label_nc + (self.output_nc if self.temporal else 0)
+        """label [+ previous frame] [+ posed exemplar and its alpha, or exemplar frame and label] [+ plate]."""
+        ex = (self.output_nc + 1 if self.exemplar.warp else self.output_nc + self.label_nc) if self.exemplar.enabled else 0
+        return self.label_nc + (self.output_nc if self.temporal else 0) + ex + (self.output_nc if self.plate else 0)
+
+    @property
+    def residual(self) -> bool:
+        """Whether the generator corrects the posed exemplar (see ExemplarConfig.residual)."""
+        return self.exemplar.enabled and self.exemplar.warp and self.exemplar.residual
+
+    @property
+    def generator_output_nc(self) -> int:
+        """colour [+ alpha over the plate]."""
+        return self.output_nc + (1 if self.plate else 0)
 
     @property
     def discriminator_input_nc(self) -> int:
@@ -197,6 +235,12 @@ class SynthConfig:
         if min(self.global_size) < 2 ** (self.discriminator.num_D - 1) * 8:
             raise DancenowError(f"image {w}x{h} is too small for {self.discriminator.num_D} discriminator scales")
         t = self.train
+        if not (0 <= t.ema < 1):
+            raise DancenowError(f"train.ema must be in [0, 1), got {t.ema}")
+        if self.exemplar.enabled and (self.exemplar.bank < 2 or self.exemplar.exclude_seconds < 0 or not 0 <= self.exemplar.switch < 1):
+            raise DancenowError("exemplar: bank must be >= 2, exclude_seconds >= 0, switch in [0, 1)")
+        if min(self.loss.gan, self.loss.feat, self.loss.l1, self.loss.vgg) < 0:
+            raise DancenowError("loss weights must be >= 0")
         if not (0 <= t.decay_fraction <= 1):
             raise DancenowError(f"train.decay_fraction must be in [0, 1], got {t.decay_fraction}")
         if min(t.steps_global, t.steps_local, t.steps_face) < 0:
@@ -206,6 +250,8 @@ class SynthConfig:
         for name in ("log_every", "sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "eval_frames"):
             if getattr(t, name) < 1:
                 raise DancenowError(f"train.{name} must be >= 1")
+        if self.generator.upsample not in ("transpose", "resize"):
+            raise DancenowError(f"generator.upsample must be transpose or resize, got {self.generator.upsample!r}")
         if t.amp not in ("auto", "bf16", "off") or t.channels_last not in ("auto", "on", "off"):
             raise DancenowError(f"train.amp must be auto|bf16|off and train.channels_last auto|on|off, got {t.amp!r}, {t.channels_last!r}")
         return self
@@ -281,6 +327,11 @@ class SynthConfig:
             raise DancenowError(f"{where} is not a dancenow synthesis config (format {fmt!r})")
         if version > CONFIG_VERSION:
             raise DancenowError(f"{where} is config v{version}; this dancenow reads up to v{CONFIG_VERSION}: upgrade dancenow")
+        if version < 2:  # v1 models had none of these: whole frames, no exemplar, no L1, no EMA
+            d.setdefault("plate", False)
+            d.setdefault("exemplar", {"enabled": False})
+            d["loss"] = {"l1": 0.0, **d.get("loss", {})}
+            d["train"] = {"ema": 0.0, **d.get("train", {})}
         return _from_dict(cls, d, where).validate()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -352,8 +403,10 @@ def preset(name: str) -> SynthConfig:
 
     quick: 64x64, tiny networks, 280 steps: a demo model in a minute or two (or pass a time
         budget: `train(..., minutes=1)`); it shows the pipeline working, not a good likeness.
-    cpu-small: 128x128, ngf 32, 3 downsamples, 6 blocks (5 GFLOP per frame): a useful model of
-        a person in under an hour on 2 CPU cores (3,400 steps at ~0.5-1 s per step).
+    cpu-small: 256x256, ngf 32, 3 downsamples, 6 blocks, the background plate and posed
+        exemplars (the generator corrects the nearest training frame moved into the pose), face
+        crop 64 px: a sharp model of a person in about 15 minutes on 2 idle CPU cores (the
+        default 2,250 steps; measured figures in bench/synth_quality.py).
     paper: 1024x512 with the local enhancer, ngf 64 global / 32 local, 9 blocks, 2-scale D,
         face GAN on 128 px crops: "Everybody Dance Now" / pix2pixHD at full size, for GPUs.
     """
@@ -363,17 +416,18 @@ def preset(name: str) -> SynthConfig:
             generator=GeneratorConfig(ngf=16, n_downsample=3, n_blocks=3),
             discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_D=2),
             face=FaceConfig(enabled=True, crop=16, ngf=16, n_downsample=2, n_blocks=2, ndf=16, n_layers=2),
+            exemplar=ExemplarConfig(bank=64),
             train=TrainConfig(steps_global=240, steps_face=40, batch_size=1, sample_every=80, eval_every=80,
                               eval_frames=24, checkpoint_every=80, log_every=10),
             preset="quick",
         ).validate()
     if name == "cpu-small":
         return SynthConfig(
-            image_size=(128, 128),
+            image_size=(256, 256),
             generator=GeneratorConfig(ngf=32, n_downsample=3, n_blocks=6),
             discriminator=DiscriminatorConfig(ndf=32, n_layers=3, num_D=2),
             face=FaceConfig(enabled=True, crop=0, ngf=32, n_downsample=2, n_blocks=3, ndf=32, n_layers=3),
-            train=TrainConfig(steps_global=3000, steps_face=400, batch_size=1, sample_every=250, eval_every=250,
+            train=TrainConfig(steps_global=2000, steps_face=250, batch_size=1, sample_every=250, eval_every=250,
                               checkpoint_every=250),
             preset="cpu-small",
         ).validate()

@@ -6,7 +6,12 @@ GAN. Each step of the image stages takes frame pairs (t, t+1):
     I_t   = G(x_t, 0)                   # the first frame of a pair sees no previous frame
     I_t+1 = G(x_t+1, I_t)               # temporal conditioning (gradients flow through I_t)
     D sees (x_t, x_t+1, I_t, I_t+1) against (x_t, x_t+1, y_t, y_t+1), multi-scale LSGAN
-    G loss = gan + 10 * feature matching + 10 * VGG19 (when its weights are available)
+    G loss = gan + 10 * feature matching + 10 * L1 + 10 * VGG19 (when its weights are available)
+
+x_t is the label plus what the config enables (dancenow.synth.generate): the exemplar (the
+nearest bank frame at least `exclude_seconds` away in time, the same for both frames of a
+pair) and the background plate, over which G's colour + alpha is composited. An exponential
+moving average of G's weights (`train.ema`) is what the held-out figures and the model use.
 
 The face stage freezes G and trains a residual generator on face crops against a face PatchGAN
 (gan + feature matching + VGG on the crops). Adam (lr 2e-4, betas 0.5, 0.999), constant, then
@@ -25,6 +30,8 @@ with torchrun + DistributedDataParallel (gloo on CPU, NCCL on GPU).
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -36,18 +43,20 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from dancenow.errors import DancenowError
 from dancenow.synth import checkpoint as ckpt
 from dancenow.synth.config import SynthConfig
-from dancenow.synth.data import Batch, EpochSampler, SynthData
+from dancenow.synth.data import Batch, EpochSampler, SynthData, to_float
 from dancenow.synth.distributed import DistInfo, any_flag, gather_strings, init_distributed, shutdown, weights_digest, wrap
+from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, nearest, posed_exemplar, select_bank
+from dancenow.synth.generate import Conditioning, crop_faces, generate, refine_faces, step, to_tensor, to_uint8
 from dancenow.synth.losses import FeatureMatchingLoss, GANLoss, VGGLoss, find_vgg_weights, load_vgg19
-from dancenow.synth.metrics import psnr_per_image, ssim_per_image
-from dancenow.synth.model import crop_faces, export_model, refine_faces, to_tensor, to_uint8
+from dancenow.synth.model import ExemplarBank, _cpu_bf16, export_model
 from dancenow.synth.networks import (
     build_discriminator, build_face_discriminator, build_face_generator, build_generator, build_global_generator,
-    downsample2x, generator_input,
+    downsample2x,
 )
 
 log = logging.getLogger(__name__)
@@ -58,15 +67,20 @@ STAGE_IDS = {"global": 0, "local": 1, "face": 2}
 class PairGenerator(nn.Module):
     """Both frames of a pair in one forward pass (so DistributedDataParallel sees one forward per
     backward): I_t = G(x_t, 0), I_t+1 = G(x_t+1, I_t); without temporal smoothing, two
-    independent frames."""
+    independent frames. Tensors in, tensors out (DDP scatters tensors)."""
 
-    def __init__(self, generator: nn.Module, temporal: bool, output_nc: int):
+    def __init__(self, generator: nn.Module, cfg: SynthConfig):
         super().__init__()
-        self.generator, self.temporal, self.output_nc = generator, temporal, output_nc
+        self.generator, self.cfg = generator, cfg
 
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f0 = self.generator(generator_input(x0, None, self.temporal, self.output_nc))
-        f1 = self.generator(generator_input(x1, f0 if self.temporal else None, self.temporal, self.output_nc))
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, ex0: torch.Tensor | None, ex1: torch.Tensor | None,
+                exl0: torch.Tensor | None, exl1: torch.Tensor | None, exa0: torch.Tensor | None,
+                exa1: torch.Tensor | None, plate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labels x0, x1, each frame's exemplar (and its label, or its alpha), the plate:
+        (B, C, H, W) or None."""
+        c0, c1 = Conditioning(x0, ex0, exl0, plate, exa0), Conditioning(x1, ex1, exl1, plate, exa1)
+        f0, _ = generate(self.generator, self.cfg, c0, None)
+        f1, _ = generate(self.generator, self.cfg, c1, f0 if self.cfg.temporal else None)
         return f0, f1
 
 
@@ -103,9 +117,11 @@ class Trainer:
         self.progress = progress
         if tuple(data.size) != tuple(cfg.image_size):
             raise DancenowError(f"data in {data.path} is {data.size[0]}x{data.size[1]}, the config wants {cfg.image_size[0]}x{cfg.image_size[1]}")
+        if cfg.plate and data.plate is None:
+            raise DancenowError(f"{data.path} has no background plate ({data.camera} camera): train with plate off")
         t = cfg.train
         cuda = self.device.type == "cuda"
-        self.amp = t.amp == "bf16" or (t.amp == "auto" and cuda and torch.cuda.is_bf16_supported())
+        self.amp = t.amp == "bf16" or (t.amp == "auto" and (torch.cuda.is_bf16_supported() if cuda else _cpu_bf16()))
         self.channels_last = t.channels_last == "on" or (t.channels_last == "auto" and cuda)
 
         torch.manual_seed(t.seed)
@@ -116,10 +132,28 @@ class Trainer:
         self.face_D = build_face_discriminator(cfg) if cfg.face.enabled else None
         for m in self._modules():
             self._place(m)
+        self.ema = self._ema_copy() if t.ema > 0 else None
         self.gan = GANLoss()
         self.fm = FeatureMatchingLoss(cfg.discriminator.n_layers, cfg.discriminator.num_D)
         self.face_fm = FeatureMatchingLoss(cfg.face.n_layers, 1)
         self.vgg = VGGLoss(vgg).to(self.device) if vgg is not None else None
+        self.plate = to_tensor(data.plate, self.device) if cfg.plate else None  # (1, 3, H, W)
+
+        # Exemplars: a bank of training frames covering the poses (with the person cut out of
+        # each, for posing), and each frame's exemplar for training (the nearest bank frame at
+        # least `exclude` frames away), as a position in the bank.
+        self.bank = self.exemplar_of = self.bank_alphas = None
+        if cfg.exemplar.enabled:
+            train_idx = np.arange(data.train.start, data.train.stop)
+            self.bank = train_idx[select_bank(data.keypoints[train_idx], cfg.exemplar.bank)]
+            exclude = max(1, int(round(cfg.exemplar.exclude_seconds * data.fps)))
+            every = np.arange(len(data))
+            self.exemplar_of = nearest(descriptors(data.keypoints), descriptors(data.keypoints[self.bank]),
+                                       body_scale(data.keypoints[train_idx]), every, self.bank, exclude)
+            if cfg.exemplar.warp:
+                from dancenow.synth.plate import person_alphas
+
+                self.bank_alphas = person_alphas(np.asarray(data.frames[self.bank]), data.plate)
 
         self.step = 0
         self.stage: str | None = None
@@ -140,6 +174,26 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def _modules(self) -> list[nn.Module]:
         return [m for m in (self.generator, self.D, self.face_G, self.face_D) if m is not None]
+
+    def _ema_copy(self) -> nn.Module:
+        return copy.deepcopy(self.generator).requires_grad_(False)
+
+    @property
+    def body(self) -> nn.Module:
+        """The body generator frames are made with outside the optimizer step: the moving
+        average when there is one (evaluation, the face stage, the exported model)."""
+        return self.ema if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # warm-up: early on the average follows closely, so a short run is not stuck near the
+        # random initial weights (the usual (1 + t) / (10 + t) schedule)
+        k = self.step - self.stage_at(self.step)[1]
+        d = min(self.cfg.train.ema, (1.0 + k) / (10.0 + k))
+        for e, p in zip(self.ema.parameters(), self.generator.parameters()):
+            e.lerp_(p.detach(), 1.0 - d)
+        for e, b in zip(self.ema.buffers(), self.generator.buffers()):
+            e.copy_(b)
 
     def _place(self, m: nn.Module) -> nn.Module:
         m.to(self.device)
@@ -171,6 +225,8 @@ class Trainer:
         face_side = cfg.face_crop if name == "face" else None
         if name == "local" and not hasattr(self.generator, "global_model"):
             self.generator = self._place(build_generator(cfg, global_model=self.global_generator))
+            if self.ema is not None:  # the average restarts with the enhancer's fresh layers
+                self.ema = self._ema_copy()
         if name in ("global", "local"):
             self.generator.requires_grad_(True)
             if name == "local":
@@ -180,7 +236,7 @@ class Trainer:
                 groups = [{"params": list(self.generator.parameters()), "name": "global"}]
             self.opt_G = self._adam(groups)
             self.opt_D = self._adam([{"params": list(self.D.parameters()), "name": "D"}])
-            self.g_train = wrap(PairGenerator(self.generator, cfg.temporal, cfg.output_nc), self.dist)
+            self.g_train = wrap(PairGenerator(self.generator, cfg), self.dist)
             self.d_train = wrap(self.D, self.dist)
         else:  # face: the body generator is fixed from here on
             self.generator.requires_grad_(False)
@@ -208,14 +264,26 @@ class Trainer:
         return lr
 
     # ------------------------------------------------------------------ steps
-    def _inputs(self, batch: Batch):
+    def _inputs(self, batch: Batch) -> tuple[Conditioning, Conditioning, torch.Tensor, torch.Tensor]:
+        """(conditioning of frame t, of frame t+1, real frame t, real frame t+1) on the device;
+        at half size in the global stage of a local-enhancer model."""
+        half = self.stage == "global" and self.cfg.local.enabled
+
         def prep(x):
+            if x is None:
+                return None
             x = x.to(self.device, non_blocking=True)
-            if self.stage == "global" and self.cfg.local.enabled:
+            if half:
                 x = downsample2x(x)  # the global stage of a local model runs at half size
             return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-        return (prep(batch.label[:, 0]), prep(batch.label[:, 1]), prep(batch.image[:, 0]), prep(batch.image[:, 1]))
+        def frame(t, i):
+            return None if t is None else prep(t[:, i])
+
+        plate = prep(self.plate)
+        c0, c1 = (Conditioning(prep(batch.label[:, i]), frame(batch.exemplar, i), frame(batch.exemplar_label, i), plate,
+                               frame(batch.exemplar_alpha, i)) for i in (0, 1))
+        return c0, c1, prep(batch.image[:, 0]), prep(batch.image[:, 1])
 
     def _pair(self, x0, x1, i0, i1) -> torch.Tensor:
         """The discriminator's input for a pair: (x_t, x_t+1, I_t, I_t+1) stacked on channels
@@ -226,9 +294,12 @@ class Trainer:
 
     def _image_losses(self, batch: Batch):
         w = self.cfg.loss
-        x0, x1, y0, y1 = self._inputs(batch)
+        c0, c1, y0, y1 = self._inputs(batch)
+        x0, x1 = c0.label, c1.label
+        zero = torch.zeros((), device=self.device)
         with self._autocast():
-            f0, f1 = self.g_train(x0, x1)
+            f0, f1 = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label,
+                                  c0.exemplar_alpha, c1.exemplar_alpha, c0.plate)
             real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
             n = real.shape[0]
             pred_real, pred_fake_d = _split(self.d_train(torch.cat([real, fake.detach()], 0)), n)
@@ -237,20 +308,23 @@ class Trainer:
                 pred_fake = self.D(fake)
             g_gan = self.gan(pred_fake, True)
             g_feat = self.fm(pred_fake, pred_real)
-            g_vgg = 0.5 * (self.vgg(f0, y0) + self.vgg(f1, y1)) if self.vgg is not None else torch.zeros((), device=self.device)
-            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg
+            g_vgg = 0.5 * (self.vgg(f0, y0) + self.vgg(f1, y1)) if self.vgg is not None else zero
+            g_l1 = 0.5 * (F.l1_loss(f0.float(), y0.float()) + F.l1_loss(f1.float(), y1.float())) if w.l1 > 0 else zero
+            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg + w.l1 * g_l1
             loss_D = 0.5 * (d_real + d_fake)
-        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_vgg": g_vgg, "D": loss_D, "D_real": d_real, "D_fake": d_fake}
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_vgg": g_vgg, "D": loss_D,
+                 "D_real": d_real, "D_fake": d_fake}
         return loss_G, loss_D, terms
 
     def _face_losses(self, batch: Batch):
         cfg, w, side = self.cfg, self.cfg.loss, self.cfg.face_crop
-        x0, x1, y0, y1 = self._inputs(batch)
+        c0, c1, y0, y1 = self._inputs(batch)
+        x0, x1 = c0.label, c1.label
         b0, b1 = batch.face[:, 0], batch.face[:, 1]
         with torch.no_grad(), self._autocast():  # the body generator is fixed in this stage
-            g0 = self.generator(generator_input(x0, None, cfg.temporal, cfg.output_nc))
-            p0 = refine_faces(self.face_G, x0, g0, b0, side) if cfg.temporal else None
-            g1 = self.generator(generator_input(x1, p0, cfg.temporal, cfg.output_nc))
+            g0, _ = generate(self.body, cfg, c0, None)
+            p0 = refine_faces(self.face_G, x0, g0.float(), b0, side) if cfg.temporal else None  # as transfer's prev
+            g1, _ = generate(self.body, cfg, c1, p0)
         lab = torch.cat([crop_faces(x0, b0, side), crop_faces(x1, b1, side)])
         base = torch.cat([crop_faces(g0, b0, side), crop_faces(g1, b1, side)]).float()
         real = torch.cat([crop_faces(y0, b0, side), crop_faces(y1, b1, side)])
@@ -265,10 +339,39 @@ class Trainer:
             g_gan = self.gan(pred_fake, True)
             g_feat = self.face_fm(pred_fake, pred_real)
             g_vgg = self.vgg(face, real) if self.vgg is not None else torch.zeros((), device=self.device)
-            loss_G = w.face_gan * g_gan + w.face_feat * g_feat + w.face_vgg * g_vgg
+            g_l1 = F.l1_loss(face.float(), real.float()) if w.l1 > 0 else torch.zeros((), device=self.device)
+            loss_G = w.face_gan * g_gan + w.face_feat * g_feat + w.face_vgg * g_vgg + w.l1 * g_l1
             loss_D = 0.5 * (d_real + d_fake)
-        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_vgg": g_vgg, "D": loss_D, "D_real": d_real, "D_fake": d_fake}
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_vgg": g_vgg, "D": loss_D,
+                 "D_real": d_real, "D_fake": d_fake}
         return loss_G, loss_D, terms
+
+    def batch(self, starts: np.ndarray) -> Batch:
+        """The pairs starting at frames `starts`, with what the current stage needs (face boxes,
+        exemplars: each frame's own posed exemplar, or the pair's exemplar frame and label)."""
+        starts = np.asarray(starts, np.int64)
+        face_side = self.cfg.face_crop if self.stage == "face" else None
+        batch = self.data.batch(starts, face_side)
+        if self.exemplar_of is None:
+            return batch
+        pos = self.exemplar_of[starts]
+        if self.cfg.exemplar.warp:
+            shown = [[self.exemplar_image(k, t + i) for i in (0, 1)] for k, t in zip(pos, starts)]
+            images = np.stack([[im for im, _ in pair] for pair in shown])  # (B, 2, H, W, 3)
+            alphas = torch.from_numpy(np.stack([[a for _, a in pair] for pair in shown]))[:, :, None]  # (B, 2, 1, H, W)
+            return dataclasses.replace(batch, exemplar=to_float(images), exemplar_alpha=alphas)
+        frames = np.asarray(self.data.frames[self.bank[pos]])[:, None].repeat(2, axis=1)
+        labels = np.asarray(self.data.labels[self.bank[pos]])[:, None].repeat(2, axis=1)
+        return dataclasses.replace(batch, exemplar=to_float(frames), exemplar_label=to_float(labels))
+
+    def exemplar_image(self, k: int, t: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bank exemplar k as shown to the generator for frame t: posed to t's keypoints over
+        the plate, with its alpha (or, without posing, as it is, alpha None)."""
+        e = int(self.bank[k])
+        if not self.cfg.exemplar.warp:
+            return np.asarray(self.data.frames[e]), None
+        return posed_exemplar(np.asarray(self.data.frames[e]), self.bank_alphas[k], self.data.keypoints[e],
+                              self.data.keypoints[t], self.data.plate)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimizer step of G then D on `batch`; returns the loss terms (before the step)."""
@@ -276,6 +379,8 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
+        if self.ema is not None and self.stage != "face":
+            self._update_ema()
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
@@ -291,47 +396,74 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self) -> tuple[dict, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-        """Generate the first `eval_frames` held-out frames in sequence (each conditioned on the
-        previous output, face residual applied once trained) and compare them with the real
-        frames: mean SSIM and PSNR (dB). Returns (metrics, [(label, generated, real)] rows)."""
-        cfg = self.cfg
-        frames = list(self.data.val)[: cfg.train.eval_frames] or list(self.data.train)[-cfg.train.eval_frames:]
+    def evaluate(self) -> tuple[dict, list[tuple[np.ndarray, ...]]]:
+        """Generate the first `eval_frames` held-out frames in sequence exactly as transfer does
+        (each conditioned on the previous output, the exemplar chosen with hysteresis, the face
+        residual once trained; the moving-average weights) and compare them with the real
+        frames: mean SSIM and PSNR (dB) over the frame and over the person's box
+        (dancenow.evaluate). Returns (metrics, rows of label | [exemplar |] generated | real)."""
+        from dancenow.evaluate.metrics import psnr, ssim
+        from dancenow.evaluate.regions import person_box
+
+        cfg, data = self.cfg, self.data
+        frames = list(data.val)[: cfg.train.eval_frames] or list(data.train)[-cfg.train.eval_frames:]
         half = self.stage == "global" and cfg.local.enabled
         side = cfg.face_crop
-        boxes = self.data.faces(side) if (self.face_G is not None and self.face_trained) else None
-        was_training = [m.training for m in self._modules()]
-        for m in self._modules():
+        face_G = self.face_G if self.face_trained and not half else None
+        boxes = data.faces(side) if face_G is not None else None
+        chooser = None
+        if self.bank is not None:
+            chooser = ExemplarChooser(descriptors(data.keypoints[self.bank]), body_scale(data.keypoints[data.train.start:data.train.stop]),
+                                      cfg.exemplar.switch)
+        modules = self._modules() + ([self.ema] if self.ema is not None else [])
+        was_training = [m.training for m in modules]
+        for m in modules:
             m.eval()
         prev = None
-        gens, reals, labels = [], [], []
+        rows, scores = [], []
         try:
             for t in frames:
-                x = to_tensor(np.asarray(self.data.labels[t]), self.device)
-                y = to_tensor(np.asarray(self.data.frames[t]), self.device)
-                if half:
-                    x, y = downsample2x(x), downsample2x(y)
+                def tensor(img):
+                    x = to_tensor(np.asarray(img), self.device)
+                    return downsample2x(x) if half else x
+
+                cond = Conditioning(tensor(data.labels[t]), plate=downsample2x(self.plate) if half and self.plate is not None else self.plate)
+                if chooser is not None:
+                    k = chooser(data.keypoints[t])
+                    image, alpha = self.exemplar_image(k, t)
+                    cond.exemplar = tensor(image)
+                    if alpha is not None:
+                        a = torch.from_numpy(alpha)[None, None].to(self.device)
+                        cond.exemplar_alpha = downsample2x(a) if half else a
+                    else:
+                        cond.exemplar_label = tensor(data.labels[int(self.bank[k])])
+                box = torch.from_numpy(boxes[t:t + 1]) if boxes is not None else None
                 with self._autocast():
-                    out = self.generator(generator_input(x, prev, cfg.temporal, cfg.output_nc)).float()
-                    if boxes is not None and not half:
-                        out = refine_faces(self.face_G, x, out, torch.from_numpy(boxes[t:t + 1]), side).float()
+                    out, _ = step(self.body, face_G, cfg, cond, prev, box)
                 prev = out
-                gens.append(to_uint8(out))
-                reals.append(to_uint8(y))
-                labels.append(to_uint8(x))
+                gen, real = to_uint8(out), to_uint8(tensor(data.frames[t]))
+                pbox = person_box(data.keypoints[t], gen.shape[1::-1], src_size=data.size)
+                ps = ssim(pbox.crop(gen), pbox.crop(real)) if pbox is not None and min(pbox.width, pbox.height) >= 7 else np.nan
+                scores.append((ssim(gen, real), psnr(gen, real), ps))
+                row = (to_uint8(cond.label),) + ((to_uint8(cond.exemplar),) if chooser is not None else ()) + (gen, real)
+                rows.append(row)
         finally:
-            for m, f in zip(self._modules(), was_training):
+            for m, f in zip(modules, was_training):
                 m.train(f)
-        g, r = np.stack(gens), np.stack(reals)
-        metrics = {"ssim": float(np.mean(ssim_per_image(g, r))), "psnr": float(np.mean(psnr_per_image(g, r))),
-                   "frames": len(frames), "held_out": bool(len(self.data.val))}
+        sc = np.array(scores, np.float64)
+        finite_psnr = sc[:, 1][np.isfinite(sc[:, 1])]
+        metrics = {"ssim": float(sc[:, 0].mean()), "psnr": float(finite_psnr.mean()) if len(finite_psnr) else float("inf"),
+                   "person_ssim": float(np.nanmean(sc[:, 2])) if np.isfinite(sc[:, 2]).any() else None,
+                   "frames": len(frames), "held_out": bool(len(data.val))}
         pick = np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int)
-        return metrics, [(labels[i], gens[i], reals[i]) for i in pick]
+        return metrics, [rows[i] for i in pick]
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         tensors: dict[str, torch.Tensor] = {}
         tensors.update(ckpt.module_tensors("generator", self.generator))
+        if self.ema is not None:
+            tensors.update(ckpt.module_tensors("ema", self.ema))
         tensors.update(ckpt.module_tensors("D", self.D))
         if self.face_G is not None:
             tensors.update(ckpt.module_tensors("face_G", self.face_G))
@@ -344,13 +476,18 @@ class Trainer:
         tensors.update(tr)
         meta = {"step": self.step, "stage": self.stage, "generator": "local" if hasattr(self.generator, "global_model") else "global",
                 "face_trained": self.face_trained, "sampler": self.sampler.state(), "opt_G": mg, "opt_D": md, "rng": mr,
-                "config": self.cfg.to_dict(), "metrics": self.last_metrics, "world": self.dist.world}
+                "config": self.cfg.to_dict(), "metrics": self.last_metrics, "world": self.dist.world,
+                "compute": {"threads": torch.get_num_threads(), "device": self.device.type, "bf16": self.amp}}
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, where: str = "checkpoint") -> None:
         if meta.get("generator") == "local" and not hasattr(self.generator, "global_model"):
             self.generator = self._place(build_generator(self.cfg, global_model=self.global_generator))
+            if self.ema is not None:
+                self.ema = self._ema_copy()
         ckpt.load_module("generator", self.generator, tensors, where)
+        if self.ema is not None:
+            ckpt.load_module("ema", self.ema, tensors, where)
         ckpt.load_module("D", self.D, tensors, where)
         if self.face_G is not None:
             ckpt.load_module("face_G", self.face_G, tensors, where)
@@ -380,8 +517,13 @@ class Trainer:
         return path
 
     def export(self) -> Path:
-        return export_model(self.out, self.cfg, self.generator, self.face_G if self.face_trained else None,
-                            self.data.body_stats_path, self.data.crop, self.step, self.last_metrics)
+        bank = None
+        if self.bank is not None:
+            bank = ExemplarBank(np.asarray(self.data.frames[self.bank]), self.data.keypoints[self.bank], self.bank,
+                                self.bank_alphas)
+        return export_model(self.out, self.cfg, self.body, self.face_G if self.face_trained else None,
+                            self.data.body_stats_path, self.data.crop, self.step, self.last_metrics,
+                            plate=self.data.plate_video if self.cfg.plate else None, bank=bank)
 
     # ------------------------------------------------------------------ the loop
     def _handle_sigint(self, signum, frame) -> None:
@@ -471,8 +613,7 @@ class Trainer:
                     self.setup_stage(name)
                     bar.set_description(f"train {name}")
                 lr = self.set_lr()
-                face_side = cfg.face_crop if self.stage == "face" else None
-                batch = self.data.batch(self.sampler.next(), face_side)
+                batch = self.batch(self.sampler.next())
                 terms = self.train_step(batch)
                 self.step += 1
                 bar.update(1)
@@ -487,7 +628,7 @@ class Trainer:
                     bar.refresh()
                 if self.step % t.log_every == 0 or self.step == stop_at:
                     rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("G", "G_feat", "G_vgg", "D") if k in terms}, refresh=False)
+                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("G", "G_feat", "G_l1", "D") if k in terms}, refresh=False)
                     if main:
                         _append_jsonl(self.out / "losses.jsonl", {"step": self.step, "stage": self.stage, "lr": lr,
                                                                   "steps_per_s": rate, **terms})
@@ -531,7 +672,9 @@ class Trainer:
             if writer is not None:
                 writer.add_scalar("eval/ssim", m["ssim"], self.step)
                 writer.add_scalar("eval/psnr", m["psnr"], self.step)
-            log.info("step %d (%s): held-out SSIM %.3f, PSNR %.2f dB over %d frames", self.step, self.stage, m["ssim"], m["psnr"], m["frames"])
+            person = f", person {m['person_ssim']:.3f}" if m.get("person_ssim") is not None else ""
+            log.info("step %d (%s): held-out SSIM %.3f%s, PSNR %.2f dB over %d frames", self.step, self.stage, m["ssim"],
+                     person, m["psnr"], m["frames"])
         if samples:
             from dancenow.images import write_image
 
@@ -556,11 +699,12 @@ class Trainer:
             write_json(self.out / "train_summary.json", summary)
 
 
-def sample_grid(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Rows of label | generated | real, 2 px grey gaps, one uint8 RGB image."""
+def sample_grid(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Rows of images (label | [exemplar |] generated | real), 2 px grey gaps, one uint8 RGB image."""
     gap = 2
     h, w = rows[0][0].shape[:2]
-    out = np.full((len(rows) * (h + gap) - gap, 3 * (w + gap) - gap, 3), 128, np.uint8)
+    k = len(rows[0])
+    out = np.full((len(rows) * (h + gap) - gap, k * (w + gap) - gap, 3), 128, np.uint8)
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             out[i * (h + gap): i * (h + gap) + h, j * (w + gap): j * (w + gap) + w] = img
@@ -584,16 +728,49 @@ def _tensorboard(folder: Path, step: int):
 
 # --------------------------------------------------------------------------- the entry point
 
+def _resume_point(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict]:
+    """The newest intact checkpoint in `folder`: a damaged newer one is reported in one line
+    and skipped (it is replaced when training passes its step again)."""
+    existing = ckpt.list_checkpoints(folder)
+    if not existing:
+        raise DancenowError(f"nothing to resume: no checkpoint in {folder}")
+    for path in reversed(existing):
+        try:
+            tensors, meta = ckpt.load_checkpoint(path)
+            return path, tensors, meta
+        except DancenowError as e:
+            log.warning("%s; trying the previous checkpoint", e)
+    raise DancenowError(f"no intact checkpoint in {folder} ({len(existing)} damaged): cannot resume")
+
+
+def _restore_compute(meta: dict, device: torch.device, threads: int | None) -> None:
+    """Resume on the thread count the run used (float sums depend on how work is split over
+    threads), or say in one line why the continuation cannot be bit-exact."""
+    rec = meta.get("compute") or {}
+    if rec.get("device") and rec["device"] != device.type:
+        log.warning("the run was trained on %s, it continues on %s: training continues, but not bit-exactly", rec["device"], device.type)
+    want = rec.get("threads")
+    if not want or device.type != "cpu":
+        return
+    if threads is not None and threads != want:
+        log.warning("the run used %d CPU threads, --threads asks for %d: training continues, but not bit-exactly", want, threads)
+    elif torch.get_num_threads() != want:
+        log.info("resuming on %d CPU threads, as the run was trained", want)
+        torch.set_num_threads(int(want))
+
+
 def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, resume: bool = False,
           steps: int | None = None, vgg_weights: str | os.PathLike | None = None, device: str | None = None,
           minutes: float | None = None, progress: bool = True, until: int | None = None,
-          on_step: Callable[[int], None] | None = None) -> Path:
+          on_step: Callable[[int], None] | None = None, threads: int | None = None) -> Path:
     """Train a target-person model on a prepared data directory; returns the model directory
     (`out_dir`, which also holds checkpoints/, samples/, tb/ and the loss logs).
 
-    cfg: the configuration (a preset or a loaded JSON); its image size must be the data's.
-    resume: continue from the newest checkpoint in out_dir/checkpoints, exactly, with the
-        checkpoint's config (`steps` may still extend or shorten the run).
+    cfg: the configuration (a preset or a loaded JSON); its image size must be the data's. A
+        plate config on data whose camera moved trains whole frames (with a warning).
+    resume: continue from the newest intact checkpoint in out_dir/checkpoints, exactly (on the
+        thread count the run used), with the checkpoint's config (`steps` may still extend or
+        shorten the run).
     steps: total steps over all stages (scaled from the config's split).
     vgg_weights: a VGG19 checkpoint; default torchvision's cache file, else no VGG loss.
     device: 'cpu', 'cuda', 'auto' (default). Under torchrun each process takes its LOCAL_RANK GPU.
@@ -602,6 +779,8 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
         a changing machine load make it approximate, within ~10%).
     until: stop after this many steps with a checkpoint, as an interruption would (for tests).
     on_step: called with the step number after every step (for tests and benchmarks).
+    threads: CPU threads the command asked for (None: its default, or the resumed run's).
+    A second training into a run directory that is in use is refused (a lock file).
     """
     out = Path(out_dir)
     dist = init_distributed(device)
@@ -609,42 +788,47 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
         logging.getLogger("dancenow").setLevel(logging.ERROR)  # one process speaks
     try:
         data = SynthData(data_dir)
-        existing = ckpt.list_checkpoints(out / "checkpoints")
-        if resume:
-            if not existing:
-                raise DancenowError(f"nothing to resume: no checkpoint in {out / 'checkpoints'}")
-            tensors, meta = ckpt.load_checkpoint(existing[-1])  # a damaged newest file is an error, not skipped
-            cfg = SynthConfig.from_dict(meta["config"], str(existing[-1]))
-        else:
-            if existing:
-                raise DancenowError(f"{out} already holds a training run: pass --resume to continue it, or choose another output directory")
-            if tuple(cfg.image_size) != tuple(data.size):
-                log.info("training at the data's size %dx%d (the preset says %dx%d)", *data.size, *cfg.image_size)
-                cfg = cfg.with_image_size(data.size)
-        if steps is not None:
-            cfg = cfg.with_steps_from(int(meta["step"]), steps) if resume else cfg.with_steps(steps)
-        cfg.validate()
-        vgg_path = find_vgg_weights(vgg_weights)
-        vgg = load_vgg19(vgg_path) if vgg_path is not None else None
-        if dist.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            cfg.save(out / "train_config.json")
-        trainer = Trainer(cfg, data, out, dist, vgg, progress)
-        trainer.on_step = on_step
-        if minutes is not None:
-            if minutes <= 0:
-                raise DancenowError(f"the time budget must be positive, got {minutes} minutes")
+        from dancenow.guard import run_lock
+
+        with run_lock(out, "training run folder") if dist.is_main else contextlib.nullcontext():
             if resume:
-                log.warning("--minutes ignored when resuming: the run keeps its step count (use --steps to change it)")
+                where, tensors, meta = _resume_point(out / "checkpoints")
+                cfg = SynthConfig.from_dict(meta["config"], str(where))
+                _restore_compute(meta, dist.device, threads)
             else:
-                trainer.time_budget = 60.0 * minutes
-        if resume:
-            if int(meta["step"]) > cfg.total_steps:
-                raise DancenowError(f"the checkpoint is at step {meta['step']}, beyond the {cfg.total_steps} steps asked for")
-            trainer.load_state(tensors, meta, str(existing[-1]))
-            log.info("resuming at step %d (%s stage) from %s", trainer.step, trainer.stage, existing[-1])
-        trainer.run(until=until)
-        return out
+                if ckpt.list_checkpoints(out / "checkpoints"):
+                    raise DancenowError(f"{out} already holds a training run: pass --resume to continue it, or choose another output directory")
+                if tuple(cfg.image_size) != tuple(data.size):
+                    log.info("training at the data's size %dx%d (the preset says %dx%d)", *data.size, *cfg.image_size)
+                    cfg = cfg.with_image_size(data.size)
+                if cfg.plate and data.plate is None:
+                    log.warning("%s has no background plate (the camera %s): training whole frames",
+                                data.path, "moved" if data.camera == "moving" else "was not checked: data prepared by an older dancenow")
+                    cfg = dataclasses.replace(cfg, plate=False)
+            if steps is not None:
+                cfg = cfg.with_steps_from(int(meta["step"]), steps) if resume else cfg.with_steps(steps)
+            cfg.validate()
+            vgg_path = find_vgg_weights(vgg_weights)
+            vgg = load_vgg19(vgg_path) if vgg_path is not None else None
+            if dist.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                cfg.save(out / "train_config.json")
+            trainer = Trainer(cfg, data, out, dist, vgg, progress)
+            trainer.on_step = on_step
+            if minutes is not None:
+                if minutes <= 0:
+                    raise DancenowError(f"the time budget must be positive, got {minutes} minutes")
+                if resume:
+                    log.warning("--minutes ignored when resuming: the run keeps its step count (use --steps to change it)")
+                else:
+                    trainer.time_budget = 60.0 * minutes
+            if resume:
+                if int(meta["step"]) > cfg.total_steps:
+                    raise DancenowError(f"the checkpoint is at step {meta['step']}, beyond the {cfg.total_steps} steps asked for")
+                trainer.load_state(tensors, meta, str(where))
+                log.info("resuming at step %d (%s stage) from %s", trainer.step, trainer.stage, where)
+            trainer.run(until=until)
+            return out
     finally:
         shutdown(dist)
 
@@ -655,7 +839,6 @@ def train_run(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.P
               progress: bool = True) -> str | None:
     """`dancenow train`: `train` with the command's extras (batch size, torch threads); returns
     a line naming the model and its held-out figures, or None in a process other than rank 0."""
-    import dataclasses
     import json
 
     if threads is not None:
@@ -663,10 +846,11 @@ def train_run(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.P
     if batch_size is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch_size))
     out = train(cfg, data_dir, out_dir, resume=resume, steps=steps, minutes=minutes, vgg_weights=vgg_weights,
-                device=device, progress=progress)
+                device=device, progress=progress, threads=threads)
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     summary = out / "train_summary.json"
     m = json.loads(summary.read_text()).get("metrics", {}) if summary.is_file() else {}
-    figures = f" (held-out SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB)" if "ssim" in m else ""
+    person = f", person {m['person_ssim']:.3f}" if m.get("person_ssim") is not None else ""
+    figures = f" (held-out SSIM {m['ssim']:.3f}{person}, PSNR {m['psnr']:.2f} dB)" if "ssim" in m else ""
     return f"{out}{figures}"

@@ -233,9 +233,9 @@ def _training_callback(model_dir: Path, report: Report, lo: float, hi: float, pr
     state = {"t": 0.0, "total": preset_total, "cfg_mtime": 0.0}
     cfg_path = model_dir / "train_config.json"
 
-    def on_step(step: int) -> None:
+    def on_step(step: int, final: bool = False) -> None:
         now = time.time()
-        if now - state["t"] < 1.0:
+        if now - state["t"] < 1.0 and not final:  # once a second, and once more when training ends
             return
         state["t"] = now
         try:  # a time budget rewrites the step count while training
@@ -266,8 +266,7 @@ def run_transfer(p: dict, job_dir: Path, report: Report) -> dict:
     from dancenow.images import write_image
     from dancenow.posefile import load_poses
     from dancenow.synth.model import SynthModel
-    from dancenow.transfer import TransferPipeline
-    from dancenow.video import VideoWriter, read_frames
+    from dancenow.transfer import transfer_to_file
 
     out = _work(job_dir)
     t0 = time.time()
@@ -276,7 +275,7 @@ def run_transfer(p: dict, job_dir: Path, report: Report) -> dict:
     if trained:
         from dancenow.synth.checkpoint import list_checkpoints
         from dancenow.synth.config import preset
-        from dancenow.synth.data import prepare
+        from dancenow.synth.prepare import prepare
         from dancenow.synth.train import train
 
         cfg = preset(p["preset"])
@@ -301,8 +300,12 @@ def run_transfer(p: dict, job_dir: Path, report: Report) -> dict:
         steps = p.get("steps")
         total = steps or cfg.total_steps
         report("training", 0.15, step=0, total=total)
+        on_step = _training_callback(model_dir, report, 0.15, 0.8, total)
         train(cfg, out / "data", model_dir, resume=resume, steps=steps, minutes=None if resume else p.get("minutes"),
-              progress=False, on_step=_training_callback(model_dir, report, 0.15, 0.8, total))
+              progress=False, on_step=on_step)
+        from dancenow.synth.config import SynthConfig
+
+        on_step(SynthConfig.load(model_dir / "train_config.json").total_steps, final=True)  # the last sample and figures
     else:
         model_dir = Path(p["model"]["path"])
     model = SynthModel.load(model_dir)
@@ -319,21 +322,20 @@ def run_transfer(p: dict, job_dir: Path, report: Report) -> dict:
         src_video = Path(source["path"])
         seq = _detect(src_video, report, "finding the source dancer's pose", lo, lo + 0.3 * (1 - lo))
 
-    # 3. transfer: the result and the side-by-side in one pass
+    # 3. transfer: the result and the side-by-side in one pass (the loop `dancenow transfer` runs)
     lo = lo + 0.3 * (1 - lo)
-    pipe = TransferPipeline(model)
     n = len(seq)
     t1 = time.time()
     still_at = n // 2
-    with VideoWriter(out / "result.mp4", seq.fps) as res_w, VideoWriter(out / "side_by_side.mp4", seq.fps) as sbs_w:
-        frames = read_frames(src_video) if src_video is not None else None
-        for step in pipe(seq, frames):
-            res_w.write(step.image)
-            sbs_w.write(step.side_by_side)
-            if step.index == still_at:
-                write_image(out / "still.png", step.side_by_side)
-            if step.index % 10 == 0:
-                report(f"transferring ({step.index}/{n} frames)", lo + (0.97 - lo) * step.index / max(n, 1))
+
+    def on_frame(step) -> None:
+        if step.index == still_at:
+            write_image(out / "still.png", step.side_by_side)
+        if step.index % 10 == 0:
+            report(f"transferring ({step.index}/{n} frames)", lo + (0.97 - lo) * step.index / max(n, 1))
+
+    transfer_to_file(model, src_video if src_video is not None else source["path"], out / "result.mp4", poses=seq,
+                     side_by_side_output=out / "side_by_side.mp4", progress=False, on_frame=on_frame)
     transfer_fps = n / max(time.time() - t1, 1e-9)
 
     # 4. the normalization plot: source, target and the mapped source over time

@@ -1,0 +1,300 @@
+"""Exemplars: the training frame nearest in pose. Shown to the generator beside the label, it
+only has to correct a real picture of the person (clothes, face, hair come from the exemplar);
+shown unchanged, it is the retrieval baseline every synthesis figure is compared with.
+
+Poses are compared on the 25 body keypoints in model pixels (the crop is fixed, so position and
+size matter, as they do in the picture): the mean distance over the joints seen in either pose,
+a joint seen in only one of them counting MISSING_PENALTY body heights. Left and right are
+labelled, so a back view is far from a front view.
+
+During training a frame's exemplar is the nearest bank frame at least `exclude` frames away in
+time (else it would be the frame itself, or its neighbour, and the generator would learn to
+copy); in transfer, the nearest one, kept until another is clearly nearer (hysteresis), so the
+exemplar does not flicker between two near-equal frames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dancenow.keypoints import body_height
+
+BODY_POINTS = 25
+MISSING_PENALTY = 0.25  # body heights: the cost of a joint seen in one pose and not the other
+CHUNK = 64  # query rows per distance block (memory: CHUNK x bank x 25 floats)
+
+
+def descriptors(keypoints: np.ndarray) -> np.ndarray:
+    """(N, 25, 3) float32 body keypoints (x, y, seen) of (N, J, 3) keypoints."""
+    kp = np.asarray(keypoints, np.float32)
+    if kp.ndim == 2:
+        kp = kp[None]
+    d = kp[:, :BODY_POINTS].copy()
+    d[..., 2] = (d[..., 2] > 0).astype(np.float32)
+    return d
+
+
+MIN_JOINTS = 8  # a frame with fewer body joints seen is not offered as an exemplar
+
+
+def has_body(keypoints: np.ndarray) -> np.ndarray:
+    """(N,) bool: frames whose pose shows at least MIN_JOINTS body joints (an empty room, or a
+    dancer half out of the frame, makes no exemplar)."""
+    kp = np.asarray(keypoints)
+    return (kp[:, :BODY_POINTS, 2] > 0).sum(axis=1) >= MIN_JOINTS
+
+
+def body_scale(keypoints: np.ndarray) -> float:
+    """The median body height (pixels) of a set of poses; 100 when none can be measured."""
+    h = body_height(np.asarray(keypoints))
+    h = h[np.isfinite(h)]
+    return float(np.median(h)) if len(h) else 100.0
+
+
+def pose_distances(query: np.ndarray, bank: np.ndarray, scale: float) -> np.ndarray:
+    """(M, N) distances (pixels) between descriptors `query` (M, 25, 3) and `bank` (N, 25, 3)."""
+    q, b = np.asarray(query, np.float32), np.asarray(bank, np.float32)
+    out = np.empty((len(q), len(b)), np.float32)
+    penalty = MISSING_PENALTY * scale
+    for i in range(0, len(q), CHUNK):
+        qc = q[i:i + CHUNK, None]  # (m, 1, 25, 3)
+        both = qc[..., 2] * b[None, :, :, 2]  # (m, N, 25)
+        either = np.maximum(qc[..., 2], b[None, :, :, 2])
+        d = np.sqrt(((qc[..., :2] - b[None, :, :, :2]) ** 2).sum(-1))
+        cost = both * d + (either - both) * penalty
+        out[i:i + CHUNK] = cost.sum(-1) / np.maximum(either.sum(-1), 1.0)
+    return out
+
+
+def select_bank(keypoints: np.ndarray, size: int) -> np.ndarray:
+    """Indices of up to `size` frames covering the poses of (N, J, 3) keypoints: greedy k-centre
+    (each pick is the pose farthest from those picked), starting from the frame nearest to the
+    median pose; only frames that show a body (`has_body`; all of them when none does). Sorted."""
+    ok = has_body(keypoints)
+    idx = np.flatnonzero(ok) if ok.any() else np.arange(len(keypoints))
+    return idx[_k_centres(np.asarray(keypoints)[idx], size)]
+
+
+def _k_centres(keypoints: np.ndarray, size: int) -> np.ndarray:
+    d = descriptors(keypoints)
+    n = len(d)
+    if size >= n:
+        return np.arange(n, dtype=np.int64)
+    scale = body_scale(keypoints)
+    med = np.median(d[..., :2], axis=0)
+    first = int(np.argmin(np.abs(d[..., :2] - med[None]).sum(axis=(1, 2))))
+    picked = [first]
+    far = pose_distances(d[first:first + 1], d, scale)[0]
+    for _ in range(size - 1):
+        i = int(np.argmax(far))
+        picked.append(i)
+        far = np.minimum(far, pose_distances(d[i:i + 1], d, scale)[0])
+    return np.sort(np.array(picked, np.int64))
+
+
+def nearest(query: np.ndarray, bank: np.ndarray, scale: float, query_index: np.ndarray | None = None,
+            bank_index: np.ndarray | None = None, exclude: int = 0) -> np.ndarray:
+    """(M,) position in `bank` of the nearest pose to each query (descriptors). With
+    `exclude` > 0, bank poses within `exclude` frames of the query (by their frame indices
+    `query_index`, `bank_index`) are not candidates (when every one is, the farthest in time)."""
+    dist = pose_distances(query, bank, scale)
+    if exclude > 0 and query_index is not None and bank_index is not None:
+        gap = np.abs(np.asarray(query_index)[:, None] - np.asarray(bank_index)[None, :])
+        near = gap < exclude
+        dist = np.where(near, np.inf, dist)
+        none = np.isinf(dist).all(axis=1)
+        if none.any():
+            dist[none] = -gap[none]
+    return dist.argmin(axis=1).astype(np.int64)
+
+
+class ExemplarChooser:
+    """The exemplar for each frame of a sequence, with hysteresis: the current one is kept until
+    another bank pose is nearer by more than `switch` (a fraction of the current distance)."""
+
+    def __init__(self, bank: np.ndarray, scale: float, switch: float = 0.2):
+        self.bank, self.scale, self.switch = np.asarray(bank, np.float32), float(scale), float(switch)
+        self.current: int | None = None
+
+    def __call__(self, keypoints: np.ndarray) -> int:
+        d = pose_distances(descriptors(keypoints), self.bank, self.scale)[0]
+        best = int(np.argmin(d))
+        if self.current is None or d[best] < (1.0 - self.switch) * d[self.current]:
+            self.current = best
+        return self.current
+
+    def reset(self) -> None:
+        self.current = None
+
+
+def retrieve(query_keypoints: np.ndarray, train_keypoints: np.ndarray) -> np.ndarray:
+    """The retrieval baseline: for each query pose (M, J, 3), the index of the nearest training
+    pose (N, J, 3) that shows a body, by the distance above, with no hysteresis."""
+    ok = has_body(train_keypoints)
+    idx = np.flatnonzero(ok) if ok.any() else np.arange(len(train_keypoints))
+    tk = np.asarray(train_keypoints)[idx]
+    return idx[nearest(descriptors(query_keypoints), descriptors(tk), body_scale(tk))]
+
+
+# --------------------------------------------------------------------------- warping to a pose
+
+# Body parts moved rigidly: (from joint, to joint), BODY_25 indices. The torso (shoulders, neck,
+# hips) is one affine part of its own.
+_SEGMENTS = (
+    (1, 0),  # neck -> nose: the head
+    (2, 3), (3, 4), (5, 6), (6, 7),  # upper arms, forearms (and hands, past the wrists)
+    (9, 10), (10, 11), (12, 13), (13, 14),  # thighs, shins
+    (11, 22), (14, 19),  # feet: ankle -> big toe
+)
+_TORSO = (1, 2, 5, 8, 9, 12)  # neck, shoulders, mid-hip, hips
+PART_SIGMA = 0.05  # body heights: how far from a part its motion carries
+SUPPORT_REACH = 0.15  # body heights: exemplar pixels beyond 1.5x this from the target's bones are dropped
+_BACKGROUND_WEIGHT = 1e-3  # far from every part, pixels stay where they are
+
+
+def _segment_map(p: np.ndarray, a_t, b_t, a_e, b_e, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(distance of pixels p (N, 2) to the target segment a_t-b_t, their source positions in the
+    exemplar): along the segment scaled by the length ratio, across it by `s`."""
+    v_t, v_e = b_t - a_t, b_e - a_e
+    l_t, l_e = max(np.hypot(*v_t), 1e-3), max(np.hypot(*v_e), 1e-3)
+    u_t, u_e = v_t / l_t, v_e / l_e
+    n_t, n_e = np.array([-u_t[1], u_t[0]]), np.array([-u_e[1], u_e[0]])
+    r = np.clip(l_e / l_t, 1 / 3, 3)  # exemplar length per target length
+    q = p - a_t
+    along, across = q @ u_t, q @ n_t
+    src = a_e + (along * r)[:, None] * u_e + (across / s)[:, None] * n_e
+    k = np.clip(along / l_t, 0, 1)
+    dist = np.hypot(*(q - k[:, None] * v_t[None]).T)
+    return dist, src
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(3, 2) least-squares similarity (rotation, uniform scale, shift) mapping points src (N, 2)
+    onto dst, as a matrix for [x, y, 1] rows (Umeyama). A full affine would bloat a torso seen
+    from the side, where shoulders and hips line up."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    var = (a ** 2).sum()
+    if var < 1e-9:
+        return np.array([[1.0, 0.0], [0.0, 1.0], [md[0] - ms[0], md[1] - ms[1]]])
+    u, sv, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    r = u @ np.diag([1.0, d]) @ vt
+    scale = (sv * np.array([1.0, d])).sum() / var
+    m = scale * r  # (2, 2): dst = m @ src + t
+    t = md - m @ ms
+    return np.concatenate([m.T, t[None]], axis=0)
+
+
+def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2) -> tuple[np.ndarray, np.ndarray] | None:
+    """((h, w, 2) float32 source positions in the exemplar for each target pixel (see
+    `warp_to_pose`), (h, w) float32 support: how near each pixel is to the target's body, 1 on
+    it, falling to 0 about SUPPORT_REACH body heights away), computed every `stride` pixels and
+    interpolated; None when a body height cannot be measured in either pose."""
+    import cv2
+
+    ok = (e[:BODY_POINTS, 2] > 0) & (t[:BODY_POINTS, 2] > 0)
+    bh_t, bh_e = body_height(t[None])[0], body_height(e[None])[0]
+    if not np.isfinite(bh_t) or not np.isfinite(bh_e) or bh_t <= 0 or bh_e <= 0:
+        return None
+    s = bh_t / bh_e  # target pixels per exemplar pixel, across the limbs
+    sigma = PART_SIGMA * bh_t
+    hs, ws = -(-h // stride), -(-w // stride)
+    ys, xs = np.mgrid[0:hs, 0:ws] * stride
+    p = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+    num = _BACKGROUND_WEIGHT * p
+    den = np.full(len(p), _BACKGROUND_WEIGHT)
+    near = np.full(len(p), np.inf)  # distance to the nearest body part
+    for a, b in _SEGMENTS:
+        if ok[a] and ok[b]:
+            dist, src = _segment_map(p, t[a, :2], t[b, :2], e[a, :2], e[b, :2], s)
+            wgt = np.exp(-0.5 * (dist / sigma) ** 2)
+            num += wgt[:, None] * src
+            den += wgt
+            near = np.minimum(near, dist)
+    torso = [j for j in _TORSO if ok[j]]
+    if len(torso) >= 2:
+        m = _similarity(t[torso, :2], e[torso, :2])  # target -> exemplar
+        hull = cv2.convexHull(t[torso, :2].astype(np.float32))
+        dist = np.maximum(-_signed_distance(hull, p), 0.0) if len(torso) >= 3 else np.min(
+            [np.hypot(*(p - t[j, :2]).T) for j in torso], axis=0)
+        wgt = np.exp(-0.5 * (dist / sigma) ** 2)
+        num += wgt[:, None] * (np.concatenate([p, np.ones((len(p), 1))], axis=1) @ m)
+        den += wgt
+        near = np.minimum(near, dist)
+    src = (num / den[:, None]).astype(np.float32).reshape(hs, ws, 2)
+    reach = SUPPORT_REACH * bh_t
+    support = np.clip(1.5 - near / reach, 0.0, 1.0).astype(np.float32).reshape(hs, ws)
+    if stride > 1:  # both are smooth: interpolate them (grid point i sits at pixel i * stride)
+        shift = 0.5 * (stride - 1)  # cv2.resize's pixel-centre convention
+        m = np.float32([[1, 0, shift], [0, 1, shift]])
+
+        def up(a):
+            a = cv2.resize(a, (ws * stride, hs * stride), interpolation=cv2.INTER_LINEAR)
+            return cv2.warpAffine(a, m, (ws * stride, hs * stride), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)[:h, :w]
+
+        src, support = up(src), up(support)
+    return src, support
+
+
+def warp_to_pose(image: np.ndarray, keypoints: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The exemplar `image` (H, W, C) uint8, posed as `keypoints` (J, 3), moved part by part into
+    the pose `target` (J, 3) (both in the image's pixels): each body part (the head, arm and leg
+    segments, the feet; the torso as one similarity) carries the pixels near it, blended by
+    distance, so the picture stays continuous; far from the body pixels stay where they are.
+    Parts missing in either pose are left out. Cheap (one cv2.remap): done per frame in
+    training and transfer."""
+    import cv2
+
+    h, w = image.shape[:2]
+    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
+    if maps is None:
+        return np.array(image, copy=True)
+    src = maps[0]
+    return cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def posed_exemplar(image: np.ndarray, person: np.ndarray | None, keypoints: np.ndarray, target: np.ndarray,
+                   plate: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """What the generator is shown of an exemplar, and where its person is: (the person of
+    `image` (where `person`, an (H, W) uint8 mask 0-255, says) moved into the `target` pose and
+    laid over the background plate, (H, W) float32 alpha in [0, 1]). Only what lands near the
+    target's body is kept (a foot of the exemplar where the target has none is dropped, not
+    copied as a ghost). Without a plate or a mask: the whole image moved (the room bends
+    around the limbs) and the alpha is the body's neighbourhood."""
+    import cv2
+
+    h, w = image.shape[:2]
+    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
+    if maps is None:  # no body to pose to: nothing of the exemplar is shown
+        if plate is None:
+            return np.array(image, copy=True), np.zeros((h, w), np.float32)
+        return np.array(plate, copy=True), np.zeros((h, w), np.float32)
+    src, support = maps
+
+    def move(a):
+        return cv2.remap(a, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    if plate is None or person is None:
+        return move(image), support
+    moved = move(np.dstack([image, person]))
+    a = moved[..., 3].astype(np.float32) / 255.0 * support
+    return (moved[..., :3] * a[..., None] + plate * (1.0 - a[..., None]) + 0.5).astype(np.uint8), a
+
+
+def _signed_distance(hull: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Signed distance (positive inside) of points p (N, 2) to a convex polygon, vectorized."""
+    poly = hull.reshape(-1, 2).astype(np.float64)
+    d = np.full(len(p), np.inf)
+    inside = np.ones(len(p), bool)
+    area = 0.5 * np.sum(poly[:, 0] * np.roll(poly[:, 1], -1) - np.roll(poly[:, 0], -1) * poly[:, 1])
+    sign = 1.0 if area >= 0 else -1.0
+    for i in range(len(poly)):
+        a, b = poly[i], poly[(i + 1) % len(poly)]
+        v = b - a
+        q = p - a
+        k = np.clip((q @ v) / max(v @ v, 1e-9), 0, 1)
+        d = np.minimum(d, np.hypot(*(q - k[:, None] * v[None]).T))
+        inside &= sign * (v[0] * q[:, 1] - v[1] * q[:, 0]) >= 0
+    return np.where(inside, d, -d)

@@ -1,0 +1,168 @@
+"""The camera and the background plate, compositing, full-frame placement and exemplars
+(runtime budget: 15 s). Synthetic clips come from the world renderer, which also draws the exact
+empty room, so the plate is checked against the truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dancenow.synth import plate as P
+from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, nearest, retrieve, select_bank
+from dancenow.synth.geometry import Crop
+
+SIZE = (160, 160)  # rendered frame size, pixels
+
+
+def _clip(size=SIZE, seconds: float = 6.0):
+    """(frames (N, H, W, 3), keypoints (N, 137, 3), renderer) of actor ana, every 10th frame of
+    a dance, filmed by her camera held still."""
+    from dancenow.world import generate_dance, get_actor, perform
+    from dancenow.world.draw import Renderer
+
+    ana = get_actor("ana")
+    cam = dataclasses.replace(ana.camera, distance=4.0, distance_end=None)
+    perf = perform(ana, generate_dance(5, seconds, 30.0), size, cam)
+    r = Renderer(ana, perf)
+    idx = np.arange(0, len(perf), 10)
+    return np.stack([r.frame(int(t)) for t in idx]), perf.poses.keypoints[idx], r
+
+
+@pytest.fixture(scope="module")
+def static_clip():
+    frames, kp, renderer = _clip()
+    return frames, kp, renderer, P.person_masks(frames, kp)  # MediaPipe segmentation + skeleton
+
+
+def test_plate_of_a_static_clip_is_the_empty_room(static_clip):
+    frames, kp, renderer, masks = static_clip
+    assert P.check_camera(frames, masks).kind == "static"
+    plate = P.estimate_plate(frames, masks)
+    room = renderer.background(0)  # the exact empty room (sensor noise of +-3 levels aside)
+    err = np.abs(plate.image.astype(int) - room).max(axis=2)
+    # where the person is never seen (filled in) the plate is a guess: judge the rest
+    seen = (~masks).sum(0) >= P.MIN_SEEN
+    assert seen.mean() > 0.85
+    assert np.median(err[seen]) <= 3 and np.mean(err[seen] > 20) < 0.01  # grey levels
+    assert plate.change < 0.05 and plate.filled < 0.15  # 18 frames of a dancer near one spot
+    # the median over frames keeps no trace of the dancer: a frame's person pixels differ from it
+    person = masks[0] & P.skeleton_mask(kp[0], SIZE)
+    assert np.abs(frames[0].astype(int) - plate.image).max(axis=2)[person].mean() > 20
+
+
+def test_a_moving_camera_is_detected(static_clip):
+    """A pan: 160 px windows sliding 60 px across a wider shot (37% of the frame height)."""
+    frames, kp, _, masks = static_clip
+    wide, wide_kp, _ = _clip((220, 160))
+    n = len(wide)
+    x0 = np.linspace(0, 60, n).round().astype(int)
+    pan = np.stack([wide[i, :, x: x + 160] for i, x in enumerate(x0)])
+    pan_kp = wide_kp.copy()
+    pan_kp[..., 0] -= x0[:, None]
+    skeleton_only = np.stack([P.skeleton_mask(k, SIZE) for k in pan_kp])
+    check = P.check_camera(pan, skeleton_only)
+    assert check.kind == "moving" and check.motion > P.MAX_MOTION
+    assert P.check_camera(frames, masks).motion < P.STILL_MOTION
+
+
+def test_a_drifting_camera_is_steadied(static_clip):
+    """Frames shifted by a known slow drift (up to 2.5% of the height) are aligned back."""
+    import cv2
+
+    frames, kp, _, masks = static_clip
+    n = len(frames)
+    shifts = np.stack([np.linspace(0, 3.0, n), np.linspace(0, -4.0, n)], axis=1)  # pixels (x, y)
+    moved, moved_kp = [], kp.copy()
+    for i, (dx, dy) in enumerate(shifts):
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        moved.append(cv2.warpAffine(frames[i], m, SIZE, borderMode=cv2.BORDER_REPLICATE))
+        moved_kp[i, :, :2] += (dx, dy)
+    moved = np.stack(moved)
+    check = P.check_camera(moved, np.stack([P.skeleton_mask(k, SIZE) for k in moved_kp]))
+    assert check.kind == "steadied"
+    np.testing.assert_allclose(check.warps[:, :, 2], shifts, atol=0.5)  # pixels
+    back = P.register_keypoints(moved_kp, check.warps)
+    np.testing.assert_allclose(back[..., :2], kp[..., :2], atol=0.6)  # pixels
+
+
+def test_compositing_puts_the_person_over_the_plate():
+    from dancenow.synth.generate import composite
+    from tests.synth.helpers import tiny_config
+
+    from dancenow.synth.config import ExemplarConfig
+
+    cfg = dataclasses.replace(tiny_config(), exemplar=ExemplarConfig(residual=False))
+    colour = torch.full((1, 3, 4, 4), 0.5)
+    plate = torch.full((1, 3, 4, 4), -1.0)
+    alpha_raw = torch.full((1, 1, 4, 4), -1.0)  # tanh output -1: alpha 0
+    alpha_raw[..., :2] = 1.0  # alpha 1 on the left half
+    image, alpha = composite(cfg, torch.cat([colour, alpha_raw], 1), plate)
+    assert torch.equal(alpha[..., :2], torch.ones(1, 1, 4, 2)) and torch.equal(alpha[..., 2:], torch.zeros(1, 1, 4, 2))
+    assert torch.allclose(image[..., :2], colour[..., :2]) and torch.allclose(image[..., 2:], plate[..., 2:])
+    half, _ = composite(cfg, torch.cat([colour, torch.zeros(1, 1, 4, 4)], 1), plate)  # alpha 0.5
+    assert torch.allclose(half, torch.full_like(half, -0.25))
+    plain = dataclasses.replace(cfg, plate=False)
+    raw = torch.randn(1, 3, 4, 4)
+    same, no_alpha = composite(plain, raw, None)
+    assert torch.equal(same, raw) and no_alpha is None
+    # residual models correct the posed exemplar, and start from it exactly
+    from dancenow.synth.generate import Conditioning, generate
+    from dancenow.synth.networks import build_generator
+
+    res = tiny_config()
+    assert res.residual
+    ex = torch.rand(1, 3, 32, 32) * 2 - 1
+    ex_alpha = torch.rand(1, 1, 32, 32)
+    image, alpha = composite(res, torch.cat([torch.full((1, 3, 32, 32), 0.25), torch.full((1, 1, 32, 32), 0.1)], 1),
+                             torch.zeros(1, 3, 32, 32), ex, ex_alpha)
+    assert torch.allclose(alpha, (ex_alpha + 0.1).clamp(0, 1))
+    assert torch.allclose(image, alpha * (ex + 0.25).clamp(-1, 1))
+    torch.manual_seed(0)
+    g = build_generator(res)
+    cond = Conditioning(torch.rand(1, 3, 32, 32), ex, None, torch.zeros(1, 3, 32, 32), ex_alpha)
+    with torch.no_grad():
+        start, a0 = generate(g, res, cond, None)
+    assert torch.equal(a0, ex_alpha) and torch.allclose(start, ex_alpha * ex, atol=1e-6)  # the posed exemplar, exactly
+
+
+def test_a_generated_crop_goes_back_into_the_full_frame():
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    # a box reaching past the top of the frame, enlarged 2x into the model
+    crop = Crop(x0=30, y0=-10, width=50, height=50, src_width=120, src_height=90, out_width=100, out_height=100)
+    person = np.full((100, 100, 3), 200, np.uint8)
+    alpha = np.zeros((100, 100), np.float32)
+    alpha[40:60, 40:60] = 1.0  # the person: a square in the middle of the crop
+    full = crop.paste(person, alpha, video)
+    assert full.shape == video.shape
+    # inside the person (video pixels 30+20..30+30, -10+20..-10+30) the generated colour, around it the video
+    assert (full[12:18, 52:58] == 200).all()
+    outside = np.ones((90, 120), bool)
+    outside[8:22, 48:62] = False  # the square and its blended edge
+    assert np.array_equal(full[outside], video[outside])
+    # opaque: the crop's view of the result is the model image again (a round trip)
+    opaque = crop.paste(person, None, video)
+    assert np.abs(crop.apply(opaque)[25:, :].astype(int) - 200).max() <= 1  # rows of the box inside the frame
+
+
+def test_exemplars_exclude_near_frames_and_hold_with_hysteresis():
+    from tests.synth.helpers import tiny_poses
+
+    seq = tiny_poses(frames=40)
+    kp = seq.keypoints
+    d, scale = descriptors(kp), body_scale(kp)
+    assert retrieve(kp[:5], kp).tolist() == [0, 1, 2, 3, 4]  # each pose is nearest to itself
+    idx = np.arange(40)
+    pick = nearest(d, d, scale, idx, idx, exclude=5)
+    assert (np.abs(pick - idx) >= 5).all()  # never itself or a neighbour in time
+    bank = select_bank(kp, 8)
+    assert len(bank) == 8 and len(set(bank.tolist())) == 8
+    # hysteresis: a pose between two bank poses keeps the current one until another is clearly nearer
+    chooser = ExemplarChooser(d[[0, 10]], scale, switch=0.2)
+    assert chooser(kp[0]) == 0
+    mid = 0.5 * (kp[0] + kp[10])
+    assert chooser(mid) == 0
+    assert chooser(kp[10]) == 1
