@@ -161,3 +161,26 @@ def test_rehab_sessions_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setenv("DANCENOW_DATA_DIR", str(tmp_path / "empty"))
     res = run(main, ["coach", "history"])
     assert res.exit_code == 1 and "no history yet" in res.output
+
+
+def test_a_database_that_cannot_be_opened_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A full disk fails after SQLite made its side files (-wal, -shm): they go again, and a
+    database that was there before stays, byte for byte."""
+    path = tmp_path / "h.sqlite"
+    with History(path) as h:
+        h.record(Session(exercise="squat", kind="exercise", source="a.mp4", reps=()))
+    before = path.read_bytes()
+
+    def full_disk(self, timeout):
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("BEGIN IMMEDIATE")  # WAL mode and a write lock: -wal and -shm exist
+        assert self.path.with_name(self.path.name + "-shm").exists()
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(History, "_open", full_disk)
+    for db in (path, tmp_path / "new.sqlite"):
+        with pytest.raises(DancenowError, match="disk I/O error"):
+            History(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.sqlite"]
+    assert path.read_bytes() == before

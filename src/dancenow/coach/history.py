@@ -21,6 +21,7 @@ minimum and maximum: every joint angle is kept, so any joint can be followed lat
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -162,27 +163,41 @@ class History:
         self.path = Path(path).expanduser()
         if self.path.exists() and not self.path.is_file():
             raise DancenowError(f"history database {self.path} is not a file")
+        # the files SQLite may create beside the database: removed again if opening fails (a
+        # full disk), so a failed run leaves nothing behind
+        side = [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm", "-journal"))]
+        existed = {f for f in side if f.exists()}
+        self.db = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE takes the
-            # write lock at once, so two writers queue up instead of deadlocking)
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            with self._transaction():  # (executescript would commit early: one statement at a time)
-                for statement in _SCHEMA.split(";\n"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._open(timeout)
             version = int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
+            if self.db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.close()
+            for f in side:
+                if f not in existed:
+                    f.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise DancenowError(f"cannot create history database {self.path}: {e.strerror or e}") from None
             raise DancenowError(f"cannot open history database {self.path}: {e}") from None
-        except OSError as e:
-            raise DancenowError(f"cannot create history database {self.path}: {e.strerror or e}") from None
         if version > SCHEMA_VERSION:
             raise DancenowError(f"history database {self.path} is from a newer dancenow (schema {version})")
+
+    def _open(self, timeout: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE takes the
+        # write lock at once, so two writers queue up instead of deadlocking)
+        self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        with self._transaction():  # (executescript would commit early: one statement at a time)
+            for statement in _SCHEMA.split(";\n"):
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     # -- transactions
 
