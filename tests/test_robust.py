@@ -65,6 +65,8 @@ COMMANDS = [
         {"video": ("video", "v.mp4"), "poses": ("poses", "v.npz")}, {"out": ("dir", "newdata")}),
     Cmd("train", ["train", "{data}", "-o", "{out}", "--config", "{config}", "--steps", "1", "-q", "--threads", "1"],
         {"data": ("data", "data"), "config": ("config", "tiny_config.json")}, {"out": ("dir", "newrun")}),
+    Cmd("distill", ["distill", "--model", "{model}", "--data", "{data}", "--steps", "2", "-q"],
+        {"model": ("model", "model"), "data": ("data", "data")}),
     Cmd("transfer", ["transfer", "{video}", "--poses", "{poses}", "--model", "{model}", "-o", "{out}"],
         {"video": ("video", "v2.mp4"), "poses": ("poses", "v2.npz"), "model": ("model", "model")}, {"out": ("file", "new.mp4")}),
     Cmd("evaluate", ["evaluate", "--generated", "{gen}", "--reference", "{ref}", "--no-lpips", "--no-pose", "-o", "{out}"],

@@ -19,9 +19,10 @@ from dancenow.commands import command, openpose_options, wrote
 @click.option("--crop", is_flag=True, help="Write the model's crop around the person, not the target's whole frame.")
 @click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
 @click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
+@click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill): real time on a laptop CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 @openpose_options
-def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, device,
+def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, fast, device,
              openpose_fps, openpose_size, openpose_video):
     """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
     .npz or an OpenPose folder, e.g. a generated choreography). The result is the target video's
@@ -34,7 +35,7 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
     from dancenow.synth.model import SynthModel
     from dancenow.transfer import TransferConfig, transfer_to_file
 
-    model = SynthModel.load(model_dir, device=device)  # fails before anything is written
+    model = SynthModel.load(model_dir, device=device, fast=fast)  # fails before anything is written
     if openpose_video and not (openpose_fps and openpose_size):
         from dancenow.video import probe
 
