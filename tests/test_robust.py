@@ -69,6 +69,8 @@ COMMANDS = [
         {"model": ("model", "model"), "data": ("data", "data")}),
     Cmd("transfer", ["transfer", "{video}", "--poses", "{poses}", "--model", "{model}", "-o", "{out}"],
         {"video": ("video", "v2.mp4"), "poses": ("poses", "v2.npz"), "model": ("model", "model")}, {"out": ("file", "new.mp4")}),
+    Cmd("live", ["live", "--model", "{model}", "--source", "{video}", "--no-window", "--max-frames", "3", "--record", "{out}"],
+        {"model": ("model", "model"), "video": ("video", "v2.mp4")}, {"out": ("file", "new.mp4")}),
     Cmd("evaluate", ["evaluate", "--generated", "{gen}", "--reference", "{ref}", "--no-lpips", "--no-pose", "-o", "{out}"],
         {"gen": ("video", "v.mp4"), "ref": ("video", "v2.mp4")}, {"out": ("file", "new.json")}),
     Cmd("evaluate model", ["evaluate", "--model", "{model}", "--data", "{data}", "--no-lpips", "--no-pose", "-o", "{out}"],

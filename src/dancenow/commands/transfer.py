@@ -49,6 +49,37 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
                       f"{res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
 
 
+@command("live", heavy=True, outputs={"record": guard.MP4})
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A trained model directory (dancenow train).")
+@click.option("--source", type=click.Path(), default=None, help="A video standing in for the camera.")
+@click.option("--camera", type=click.IntRange(min=0), default=None, help="Camera index (default 0 when there is no --source).")
+@click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save what is shown to this .mp4 (works without a display).")
+@click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+@click.option("--body-only", is_flag=True, help="Detect the body alone (faster), even when the model draws face and hands.")
+@click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill).")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
+def live(model_dir, source, camera, record, no_window, max_frames, body_only, fast, device):
+    """A live mirror: the model's target person moves as you move in front of the camera (or in
+    a --source video), shown as you | target. Your body is measured over the first seconds,
+    then held. Without a display it says so and --record still saves what would be shown.
+
+    Example: dancenow live --model runs/me --fast --body-only --record mirror.mp4
+    """
+    from dancenow.live import LiveTransferConfig, run_live_transfer
+    from dancenow.synth.model import SynthModel
+
+    model = SynthModel.load(model_dir, device=device, fast=fast)
+    if source is None and camera is None:
+        camera = 0
+    stats = run_live_transfer(model, source, camera, record, False if no_window else None,
+                              LiveTransferConfig(body_only=body_only, max_frames=max_frames))
+    click.echo(f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.rate:.1f} frames/s; detection of "
+               f"{'body, face and hands' if stats.face_hands else 'the body'}; no person found in {stats.missing})")
+    if record is not None:
+        wrote(record)
+
+
 @command(heavy=True, outputs={"output": guard.DEMO_DIR})
 @click.option("-o", "--output", default="demo", show_default=True, type=click.Path(), help="Folder the demo writes its outputs to.")
 @click.option("--quick", is_flag=True, help="A version of about 2 minutes (short clips, tiny model).")
