@@ -113,7 +113,7 @@ def generator_rows(fp32_rate: float, budget: float, bf16: bool) -> list[dict]:
     return rows
 
 
-def model_rows(model_dir: Path, poses: Path, fast: bool, frames: int | None) -> list[dict]:
+def model_rows(model_dir: Path, poses: Path, fast: bool, frames: int | None, threads: list[int]) -> list[dict]:
     """The model's own step alone, and transfer end to end (overlapped and serial)."""
     from dancenow.keypoints import PoseSequence
     from dancenow.posefile import load_poses
@@ -141,17 +141,20 @@ def model_rows(model_dir: Path, poses: Path, fast: bool, frames: int | None) -> 
         prev, _ = model.run_step(inp, prev)
     gen_fps = n / (time.perf_counter() - t)
     w, h = model.image_size
-    gen = {"what": f"{who}: generator step alone (+face)", "size": h, "fps": gen_fps}
+    gen = {"what": f"{who}: generator step alone (+face), threads {torch.get_num_threads()}", "size": h, "fps": gen_fps}
     rows.append(gen)
     print(_line(gen), flush=True)
+    base = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        for overlap in (True, False):
+        for overlap, th in [(True, t) for t in threads] + [(False, base)]:
             out = Path(tmp) / f"out{int(overlap)}.mp4"
             src = poses if not frames else _save(seq, Path(tmp))
-            res = transfer_to_file(model, src, out, config=TransferConfig(overlap=overlap), progress=False)
+            res = transfer_to_file(model, src, out, config=TransferConfig(overlap=overlap, threads=th), progress=False)
+            torch.set_num_threads(base)
             fps = res.frames / res.seconds
-            row = {"what": f"{who}: transfer end to end, {'overlapped' if overlap else 'serial'}", "size": h, "fps": fps,
-                   "frames": res.frames, "of_generator": fps / gen_fps, "output": f"{res.size[0]}x{res.size[1]}"}
+            row = {"what": f"{who}: transfer end to end, {'overlapped' if overlap else 'serial'}, gen. threads {th}",
+                   "size": h, "fps": fps, "frames": res.frames, "of_generator": fps / gen_fps,
+                   "output": f"{res.size[0]}x{res.size[1]}", "threads": th}
             rows.append(row)
             print(_line(row), flush=True)
     return rows
@@ -166,7 +169,7 @@ def _save(seq, folder: Path) -> Path:
     return path
 
 
-def live_rows(model_dir: Path, clip: Path, fast: bool, frames: int) -> list[dict]:
+def live_rows(model_dir: Path, clip: Path, fast: bool, frames: int, threads: list[int]) -> list[dict]:
     from dancenow.live import LiveTransferConfig, run_live_transfer
     from dancenow.synth.model import SynthModel
 
@@ -174,11 +177,13 @@ def live_rows(model_dir: Path, clip: Path, fast: bool, frames: int) -> list[dict
     who = "fast student" if fast else "full model"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for overlap in (True, False):
+        base = torch.get_num_threads()
+        for overlap, th in [(True, t) for t in threads] + [(False, base)]:
             st = run_live_transfer(model, clip, record=Path(tmp) / "live.mp4", show=False,
-                                   config=LiveTransferConfig(body_only=True, max_frames=frames, overlap=overlap))
-            row = {"what": f"{who}: live, body-only detection, {'overlapped' if overlap else 'serial'}",
-                   "size": model.image_size[1], "fps": st.rate, "frames": st.frames, "missing": st.missing}
+                                   config=LiveTransferConfig(body_only=True, max_frames=frames, overlap=overlap, threads=th))
+            torch.set_num_threads(base)
+            row = {"what": f"{who}: live, body-only detection, {'overlapped' if overlap else 'serial'}, gen. threads {th}",
+                   "size": model.image_size[1], "fps": st.rate, "frames": st.frames, "missing": st.missing, "threads": th}
             rows.append(row)
             print(_line(row), flush=True)
     return rows
@@ -236,6 +241,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=None, help="use the first N source poses only")
     ap.add_argument("--clip", type=Path, default=None, help="a video standing in for the camera (live rows)")
     ap.add_argument("--live-frames", type=int, default=150)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1], help="generator threads tried in overlapped transfer")
     ap.add_argument("--budget", type=float, default=2.0, help="seconds of timing per generator and mode")
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--skip-generators", action="store_true")
@@ -262,9 +268,9 @@ def main() -> None:
                 print("(no student in the model: no fast rows)")
                 continue
             if args.poses is not None:
-                rows += model_rows(args.model, args.poses, fast, args.frames)
+                rows += model_rows(args.model, args.poses, fast, args.frames, args.threads)
             if args.clip is not None:
-                rows += live_rows(args.model, args.clip, fast, args.live_frames)
+                rows += live_rows(args.model, args.clip, fast, args.live_frames, args.threads)
     print()
     for r in rows:
         print(_line(r))

@@ -34,7 +34,8 @@ class LiveTransferConfig:
     body_only: detect the body alone (MediaPipe's faster pose-only model) even when the model
     draws face and hands. panel_height: pixels of each half of the window. max_frames: stop
     after this many (None: until the input ends or q). overlap: stages in threads (False: one
-    after the other, for comparison)."""
+    after the other, for comparison). threads: torch threads for the generator (None: as they
+    are; one fewer than the cores leaves a core to detection and the other stages)."""
 
     fit_seconds: float = 3.0
     detect_height: int = 360
@@ -42,6 +43,7 @@ class LiveTransferConfig:
     panel_height: int = 256
     max_frames: int | None = None
     overlap: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not (self.fit_seconds > 0 and np.isfinite(self.fit_seconds)):
@@ -147,6 +149,10 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
         raise DancenowError("no window and no --record: nothing would be shown or saved")
     inp = open_input(source, camera)
     fps = inp.fps
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
     face, hands = (False, False) if config.body_only else model_uses(model)
     # MediaPipe's own tracking smooths; our smoothing needs future frames, which live has not
     tracker = PersonTracker(PoseConfig(face=face, hands=hands, smooth=None), fps)

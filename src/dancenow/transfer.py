@@ -45,6 +45,9 @@ class TransferConfig:
     # threads of their own (dancenow.overlap), so the generator rarely waits; False: one after
     # the other, the reference the overlapped run equals frame for frame.
     overlap: bool = True
+    # torch threads for the generator (None: as torch has them). With overlap on a small CPU,
+    # one core fewer than there are leaves a core to the stages around the generator.
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,10 @@ class TransferPipeline:
         target_size = (stats.width, stats.height)
         norm = prepare_source(source, stats, self.config)
         model, h = self.model, max(self.config.panel_height, self.model.image_size[1])
+        if self.config.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.config.threads)
         chooser = model.chooser()
         frames = iter(source_frames) if source_frames is not None else None
 
