@@ -113,6 +113,22 @@ class LiveNormalizer:
         return apply_transforms(kp[None], tr)[0]
 
 
+class _Once(logging.Filter):
+    """Lets each distinct message through once: live normalization refits and maps one frame at
+    a time, and would repeat the same warning every frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
 def _fit(img: np.ndarray, h: int) -> np.ndarray:
     import cv2
 
@@ -149,10 +165,11 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
         raise DancenowError("no window and no --record: nothing would be shown or saved")
     inp = open_input(source, camera)
     fps = inp.fps
-    if config.threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(config.threads)
+    gen_threads = config.threads or torch.get_num_threads()
+    if not config.overlap:
+        torch.set_num_threads(gen_threads)
     face, hands = (False, False) if config.body_only else model_uses(model)
     # MediaPipe's own tracking smooths; our smoothing needs future frames, which live has not
     tracker = PersonTracker(PoseConfig(face=face, hands=hands, smooth=None), fps)
@@ -211,16 +228,20 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
         result = model.full_frame(g) if full else g.image
         return np.concatenate([caption(_fit(frame, ph), "you"), caption(_fit(result, ph), "target")], axis=1)
 
+    once = _Once()
+    logging.getLogger("dancenow.normalize").addFilter(once)
     t0 = time.perf_counter()
     try:
         with LiveOutput(fps, show=show, record=record, title="dancenow live (q quits)") as out:
-            for panel in run_stages(frames(), [detect, prepare, generate, compose], overlap=config.overlap):
+            stages = [detect, prepare, generate, compose]
+            for panel in run_stages(frames(), stages, overlap=config.overlap, threads=[1, 1, gen_threads, 1]):
                 out.write(panel)
                 out_stats.frames += 1
                 if out.closed:
                     break
     finally:
         tracker.close()
+        logging.getLogger("dancenow.normalize").removeFilter(once)
     out_stats.seconds = time.perf_counter() - t0
     if out_stats.frames == 0:
         raise DancenowError(f"no frames came from {'the camera' if source is None else source}")

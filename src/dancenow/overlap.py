@@ -35,11 +35,24 @@ def serial(items: Iterable, stages: Sequence[Callable]) -> Iterator:
         yield item
 
 
-def overlapped(items: Iterable, stages: Sequence[Callable], depth: int = 2) -> Iterator:
+def _set_torch_threads(n: int | None) -> None:
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def overlapped(items: Iterable, stages: Sequence[Callable], depth: int = 2,
+               threads: Sequence[int | None] | None = None) -> Iterator:
     """The stages applied to each item, each stage in its own thread (the first also reads
     `items`), at most `depth` items waiting between two stages (memory stays bounded). The
     caller's thread consumes the results, so its own work (e.g. writing a video) overlaps too.
-    Closing the iterator early (break) stops the threads."""
+    Closing the iterator early (break) stops the threads.
+
+    threads: torch's intra-op threads for each stage (None: leave it). OpenMP keeps that count
+    per thread, and a new thread starts with the process default (all cores), so without this
+    a stage's small tensor conversions start a second team of spinning OpenMP threads that
+    fights the generator's for the same cores (measured: no gain from overlapping at all)."""
     stop = threading.Event()
     queues = [queue.Queue(maxsize=depth) for _ in stages]
 
@@ -63,6 +76,7 @@ def overlapped(items: Iterable, stages: Sequence[Callable], depth: int = 2) -> I
     def run(i: int) -> None:
         out = queues[i]
         try:
+            _set_torch_threads(threads[i] if threads is not None else None)
             source = iter(items) if i == 0 else None
             while not stop.is_set():
                 if source is not None:
@@ -77,8 +91,8 @@ def overlapped(items: Iterable, stages: Sequence[Callable], depth: int = 2) -> I
         except BaseException as e:  # handed to the caller, which raises it
             put(out, _Failed(e))
 
-    threads = [threading.Thread(target=run, args=(i,), name=f"overlap-{i}", daemon=True) for i in range(len(stages))]
-    for t in threads:
+    workers = [threading.Thread(target=run, args=(i,), name=f"overlap-{i}", daemon=True) for i in range(len(stages))]
+    for t in workers:
         t.start()
     try:
         while True:
@@ -90,10 +104,11 @@ def overlapped(items: Iterable, stages: Sequence[Callable], depth: int = 2) -> I
             yield x
     finally:
         stop.set()
-        for t in threads:
+        for t in workers:
             t.join(timeout=5.0)
 
 
-def run_stages(items: Iterable, stages: Sequence[Callable], overlap: bool = True, depth: int = 2) -> Iterator:
-    """`overlapped` or `serial`, by `overlap`."""
-    return overlapped(items, stages, depth) if overlap else serial(items, stages)
+def run_stages(items: Iterable, stages: Sequence[Callable], overlap: bool = True, depth: int = 2,
+               threads: Sequence[int | None] | None = None) -> Iterator:
+    """`overlapped` or `serial`, by `overlap` (serial ignores `threads`: one thread does all)."""
+    return overlapped(items, stages, depth, threads) if overlap else serial(items, stages)

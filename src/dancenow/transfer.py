@@ -158,7 +158,7 @@ class TransferPipeline:
         target_size = (stats.width, stats.height)
         norm = prepare_source(source, stats, self.config)
         model, h = self.model, max(self.config.panel_height, self.model.image_size[1])
-        if self.config.threads is not None:
+        if self.config.threads is not None and not self.config.overlap:
             import torch
 
             torch.set_num_threads(self.config.threads)
@@ -192,7 +192,15 @@ class TransferPipeline:
             return TransferFrame(t, g.image, label, norm.keypoints[t], src, result, g.alpha,
                                  source.keypoints[t], source.size, h)
 
-        yield from run_stages(items(), [ahead, generate, behind], overlap=self.config.overlap)
+        # the generator's torch threads as configured; one each for the small conversions around it
+        yield from run_stages(items(), [ahead, generate, behind], overlap=self.config.overlap,
+                              threads=[1, self.config.threads or _torch_threads(), 1])
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 @dataclass(frozen=True)
