@@ -3,7 +3,7 @@ teacher), for real-time transfer and the live mirror on a CPU. Inference side on
 network, its files and loading; the distillation (training) is dancenow.synth.distill.
 
 The student is pix2pixHD's global generator, narrower and shallower (ngf 16, 4 residual
-blocks: about 4.4 GFLOP a frame at 256 px against 22.3 for the cpu-small teacher), seeing the
+blocks: 5.1 GFLOP a frame at 256 px against 21.6 for the cpu-small teacher, bench/transfer_fps.py), seeing the
 same inputs (label, previous frame, posed exemplar, plate) and drawing the same outputs
 (colour + alpha corrections), so `generate.step` runs it exactly as it runs the teacher, and
 the teacher's face generator still refines the face. It lives in the model directory:
