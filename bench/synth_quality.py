@@ -112,13 +112,46 @@ def figures(report) -> dict:
             "frames": report.frames}
 
 
-def run_case(case: Case, args, out: Path) -> dict:
+@dataclass
+class HeldOut:
+    """A model's held-out tail, generated in sequence as transfer does, beside retrieval: the
+    frames (model space) and their reports (SSIM, PSNR, ... against the real frames)."""
+
+    ours: list
+    retrieved: list
+    reals: list
+    ours_report: object
+    retrieval_report: object
+    generate_fps: float
+
+
+def held_out(model, data) -> HeldOut:
+    """Generate data's held-out frames with `model` (a SynthModel, full or fast) and score them
+    and the retrieval baseline against the real frames."""
     from dancenow.evaluate import EvalConfig, evaluate_pairs
-    from dancenow.images import write_image
     from dancenow.keypoints import PoseSequence
+    from dancenow.synth.exemplar import retrieve
+
+    val = data.val
+    g0 = time.perf_counter()
+    ours = [g.image for g in model.generate_sequence((np.array(data.labels[t]) for t in val), (data.keypoints[t] for t in val))]
+    gen_fps = len(ours) / (time.perf_counter() - g0)
+    train_idx = np.arange(data.train.start, data.train.stop)
+    nearest = train_idx[retrieve(data.keypoints[val.start:val.stop], data.keypoints[train_idx])]
+    retrieved = [np.array(data.frames[i]) for i in nearest]
+    reals = [np.array(data.frames[t]) for t in val]
+    w, h = data.size
+    ref = PoseSequence(data.keypoints[val.start:val.stop], data.fps, w, h)
+    ecfg = EvalConfig(pose=False, examples=0)
+    rep_ours = evaluate_pairs(zip(ours, reals), data.fps, ref, ecfg, progress=False)
+    rep_retr = evaluate_pairs(zip(retrieved, reals), data.fps, ref, ecfg, progress=False)
+    return HeldOut(ours, retrieved, reals, rep_ours, rep_retr, gen_fps)
+
+
+def run_case(case: Case, args, out: Path) -> dict:
+    from dancenow.images import write_image
     from dancenow.synth.config import preset
     from dancenow.synth.data import SynthData
-    from dancenow.synth.exemplar import retrieve
     from dancenow.synth.model import SynthModel
     from dancenow.synth.train import train
 
@@ -138,18 +171,10 @@ def run_case(case: Case, args, out: Path) -> dict:
 
     model = SynthModel.load(run)
     val = data.val
-    g0 = time.perf_counter()
-    ours = [g.image for g in model.generate_sequence((np.array(data.labels[t]) for t in val), (data.keypoints[t] for t in val))]
-    gen_fps = len(ours) / (time.perf_counter() - g0)
-    train_idx = np.arange(data.train.start, data.train.stop)
-    nearest = train_idx[retrieve(data.keypoints[val.start:val.stop], data.keypoints[train_idx])]
-    retrieved = [np.array(data.frames[i]) for i in nearest]
-    reals = [np.array(data.frames[t]) for t in val]
+    h_o = held_out(model, data)
+    ours, retrieved, reals, rep_ours, rep_retr, gen_fps = (h_o.ours, h_o.retrieved, h_o.reals, h_o.ours_report,
+                                                           h_o.retrieval_report, h_o.generate_fps)
     w, h = data.size
-    ref = PoseSequence(data.keypoints[val.start:val.stop], data.fps, w, h)
-    ecfg = EvalConfig(pose=False, examples=0)
-    rep_ours = evaluate_pairs(zip(ours, reals), data.fps, ref, ecfg, progress=False)
-    rep_retr = evaluate_pairs(zip(retrieved, reals), data.fps, ref, ecfg, progress=False)
     pick = np.linspace(0, len(val) - 1, 6).round().astype(int)
     rows = [(np.array(data.labels[val.start + i]), retrieved[i], ours[i], reals[i]) for i in pick]
     png = write_image(out / f"{case.name}{tag}.png", sheet(rows, ("pose", "retrieval", "ours", "real")))

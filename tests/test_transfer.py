@@ -15,7 +15,7 @@ from dancenow.posefile import save_poses
 from dancenow.keypoints import BODY
 from dancenow.world import generate_dance, perform, render_frames
 from dancenow.transfer import TransferConfig, TransferPipeline, hold_last_pose
-from dancenow.video import probe, write_video
+from dancenow.video import probe, read_frames, write_video
 
 SIZE = (96, 96)  # rendered video size, pixels
 
@@ -158,3 +158,37 @@ def test_cli_bad_inputs_leave_nothing_behind(tiny_model, source, tmp_path):
     r = CliRunner().invoke(main, ["transfer", str(fake), "--model", str(tiny_model), "-o", str(out)])
     assert r.exit_code != 0 and "fake.mp4" in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == [fake]
+
+
+def test_overlapped_and_serial_runs_give_identical_frames(tiny_model, source):
+    """The threaded pipeline (label drawing and exemplar posing ahead of the generator,
+    compositing behind it) changes when work is done, never what is made."""
+    from dancenow.synth.model import SynthModel
+
+    video, _, poses = source
+    model = SynthModel.load(tiny_model)
+    runs = {overlap: list(TransferPipeline(model, TransferConfig(overlap=overlap))(poses, read_frames(video)))
+            for overlap in (False, True)}
+    assert len(runs[True]) == len(runs[False]) == len(poses)
+    for a, b in zip(runs[False], runs[True]):
+        assert a.index == b.index
+        np.testing.assert_array_equal(a.result, b.result)
+        np.testing.assert_array_equal(a.label, b.label)
+        np.testing.assert_array_equal(a.source, b.source)
+
+
+def test_overlapped_stages_keep_order_and_raise_errors():
+    from dancenow.overlap import overlapped
+
+    assert list(overlapped(range(50), [lambda x: x + 1, lambda x: x * 2])) == [(x + 1) * 2 for x in range(50)]
+
+    def boom(x):
+        if x == 7:
+            raise ValueError("frame 7")
+        return x
+
+    with pytest.raises(ValueError, match="frame 7"):
+        list(overlapped(range(20), [boom, lambda x: x]))
+    it = overlapped(range(10**6), [lambda x: x])  # stopping early stops the threads
+    assert next(it) == 0
+    it.close()

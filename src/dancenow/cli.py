@@ -25,7 +25,7 @@ def main(verbose: bool) -> None:
 
 
 for _cmd in (pose.pose_cmd, pose.render, normalize.normalize_cmd, normalize.normalize_stats_cmd, world.world_cmd,
-             synth.prepare_cmd, synth.train_cmd, transfer.transfer, transfer.demo, evaluate.evaluate_cmd,
+             synth.prepare_cmd, synth.train_cmd, synth.distill_cmd, transfer.transfer, transfer.live, transfer.demo, evaluate.evaluate_cmd,
              choreo.choreo, coach.coach):
     main.add_command(_cmd)
 main.add_command(web.serve_cmd)

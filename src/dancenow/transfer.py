@@ -41,6 +41,13 @@ class TransferConfig:
     source_frac: float = 0.5
     crop: bool = False  # output the model's crop even when the model could fill the whole frame
     panel_height: int = 256  # pixels: side-by-side panels are at least this high
+    # Run label drawing and exemplar posing (ahead), the generator, and compositing (behind) in
+    # threads of their own (dancenow.overlap), so the generator rarely waits; False: one after
+    # the other, the reference the overlapped run equals frame for frame.
+    overlap: bool = True
+    # torch threads for the generator (None: as torch has them). With overlap on a small CPU,
+    # one core fewer than there are leaves a core to the stages around the generator.
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,29 +149,58 @@ class TransferPipeline:
         return self.model.video_size if self.full_frame else self.model.image_size
 
     def __call__(self, source: PoseSequence, source_frames: Iterable[np.ndarray] | None = None) -> Iterator[TransferFrame]:
+        from dancenow.overlap import run_stages
+        from dancenow.synth.generate import to_mask, to_uint8
+        from dancenow.synth.model import Generated
+
         # 1. map the source dancer onto the target's body and frame
         stats = self.model.body_stats
         target_size = (stats.width, stats.height)
         norm = prepare_source(source, stats, self.config)
-        # 2. label images in model space, drawn lazily
-        drawn: list[np.ndarray] = []  # each label is drawn once: for the generator, then kept here
+        model, h = self.model, max(self.config.panel_height, self.model.image_size[1])
+        if self.config.threads is not None and not self.config.overlap:
+            import torch
 
-        def labels():
-            for kp in norm.keypoints:
-                drawn.append(self.model.label_image(kp, target_size))
-                yield drawn[-1]
-
+            torch.set_num_threads(self.config.threads)
+        chooser = model.chooser()
         frames = iter(source_frames) if source_frames is not None else None
-        h = max(self.config.panel_height, self.model.image_size[1])
-        # 3. generate in order; the model conditions each frame on its previous output
-        generated = self.model.generate_sequence(labels(), keypoints=norm.keypoints, src_size=target_size)
-        for t, g in enumerate(generated):
-            # 4. the person back into the target's full frame, over the plate
-            result = self.model.full_frame(g) if self.full_frame else g.image
-            label = drawn.pop(0)
-            src = next(frames, None) if frames is not None else None
-            yield TransferFrame(t, g.image, label, norm.keypoints[t], src, result, g.alpha,
-                                source.keypoints[t], source.size, h)
+
+        def items():
+            for t, kp in enumerate(norm.keypoints):
+                yield t, kp, (next(frames, None) if frames is not None else None)
+
+        # 2. ahead of the generator: the label image and the posed exemplar (pose only)
+        def ahead(item):
+            t, kp, src = item
+            label = model.label_image(kp, target_size)
+            return t, label, model.prepare_step(label, model.model_keypoints(kp, target_size), chooser), src
+
+        # 3. the generator, in order: each frame is conditioned on its previous output (float)
+        prev = None
+
+        def generate(item):
+            nonlocal prev
+            t, label, inp, src = item
+            prev, alpha = model.run_step(inp, prev)
+            return t, label, inp.exemplar, prev, alpha, src
+
+        # 4. behind it: the person back into the target's full frame, over the plate
+        def behind(item):
+            t, label, k, image, alpha, src = item
+            g = Generated(to_uint8(image), None if alpha is None else to_mask(alpha), k)
+            result = model.full_frame(g) if self.full_frame else g.image
+            return TransferFrame(t, g.image, label, norm.keypoints[t], src, result, g.alpha,
+                                 source.keypoints[t], source.size, h)
+
+        # the generator's torch threads as configured; one each for the small conversions around it
+        yield from run_stages(items(), [ahead, generate, behind], overlap=self.config.overlap,
+                              threads=[1, self.config.threads or _torch_threads(), 1])
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from dancenow.commands import command, openpose_options, wrote
 @click.option("--crop", is_flag=True, help="Write the model's crop around the person, not the target's whole frame.")
 @click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
 @click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
+@click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill): real time on a laptop CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 @openpose_options
-def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, device,
+def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, fast, device,
              openpose_fps, openpose_size, openpose_video):
     """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
     .npz or an OpenPose folder, e.g. a generated choreography). The result is the target video's
@@ -34,7 +35,7 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
     from dancenow.synth.model import SynthModel
     from dancenow.transfer import TransferConfig, transfer_to_file
 
-    model = SynthModel.load(model_dir, device=device)  # fails before anything is written
+    model = SynthModel.load(model_dir, device=device, fast=fast)  # fails before anything is written
     if openpose_video and not (openpose_fps and openpose_size):
         from dancenow.video import probe
 
@@ -46,6 +47,37 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
     what = "whole frames" if res.full_frame else "the crop"
     wrote(res.output, f" ({res.frames} frames of {what}, {res.size[0]}x{res.size[1]}, at {res.fps:g} fps; "
                       f"{res.frames / max(res.seconds, 1e-9):.1f} frames/s)")
+
+
+@command("live", heavy=True, outputs={"record": guard.MP4})
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A trained model directory (dancenow train).")
+@click.option("--source", type=click.Path(), default=None, help="A video standing in for the camera.")
+@click.option("--camera", type=click.IntRange(min=0), default=None, help="Camera index (default 0 when there is no --source).")
+@click.option("--record", type=click.Path(dir_okay=False), default=None, help="Save what is shown to this .mp4 (works without a display).")
+@click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+@click.option("--body-only", is_flag=True, help="Detect the body alone (faster), even when the model draws face and hands.")
+@click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill).")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
+def live(model_dir, source, camera, record, no_window, max_frames, body_only, fast, device):
+    """A live mirror: the model's target person moves as you move in front of the camera (or in
+    a --source video), shown as you | target. Your body is measured over the first seconds,
+    then held. Without a display it says so and --record still saves what would be shown.
+
+    Example: dancenow live --model runs/me --fast --body-only --record mirror.mp4
+    """
+    from dancenow.live import LiveTransferConfig, run_live_transfer
+    from dancenow.synth.model import SynthModel
+
+    model = SynthModel.load(model_dir, device=device, fast=fast)
+    if source is None and camera is None:
+        camera = 0
+    stats = run_live_transfer(model, source, camera, record, False if no_window else None,
+                              LiveTransferConfig(body_only=body_only, max_frames=max_frames))
+    click.echo(f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.rate:.1f} frames/s; detection of "
+               f"{'body, face and hands' if stats.face_hands else 'the body'}; no person found in {stats.missing})")
+    if record is not None:
+        wrote(record)
 
 
 @command(heavy=True, outputs={"output": guard.DEMO_DIR})

@@ -256,17 +256,18 @@ def warp_to_pose(image: np.ndarray, keypoints: np.ndarray, target: np.ndarray) -
 
 
 def posed_exemplar(image: np.ndarray, person: np.ndarray | None, keypoints: np.ndarray, target: np.ndarray,
-                   plate: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                   plate: np.ndarray | None, stride: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """What the generator is shown of an exemplar, and where its person is: (the person of
     `image` (where `person`, an (H, W) uint8 mask 0-255, says) moved into the `target` pose and
     laid over the background plate, (H, W) float32 alpha in [0, 1]). Only what lands near the
     target's body is kept (a foot of the exemplar where the target has none is dropped, not
     copied as a ghost). Without a plate or a mask: the whole image moved (the room bends
-    around the limbs) and the alpha is the body's neighbourhood."""
+    around the limbs) and the alpha is the body's neighbourhood. stride: the warp is computed
+    every `stride` pixels and interpolated (the maps are smooth; 4 costs a quarter of 2)."""
     import cv2
 
     h, w = image.shape[:2]
-    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64))
+    maps = _warp_map(h, w, np.asarray(keypoints, np.float64), np.asarray(target, np.float64), stride)
     if maps is None:  # no body to pose to: nothing of the exemplar is shown
         if plate is None:
             return np.array(image, copy=True), np.zeros((h, w), np.float32)

