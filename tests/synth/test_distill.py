@@ -66,3 +66,26 @@ def test_cli_distill_and_transfer_fast(model_dir, tiny_data, tiny_target, tmp_pa
                                   "-o", str(out), "--fast"])
     assert r.exit_code == 0, r.output
     assert out.is_file()
+
+
+def test_a_first_version_student_loads_with_its_7x7_edges(model_dir, tmp_path):
+    """Students written before edge_kernel/padding existed (7x7 edge convolutions, the teacher's
+    padding) still load as what they were."""
+    import torch
+
+    from dancenow.synth.student import build_student, save_student
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model, ignore=shutil.ignore_patterns("checkpoints", "tb", "samples"))
+    cfg = SynthModel.load(model).config
+    old = StudentConfig(ngf=4, n_downsample=2, n_blocks=1, edge_kernel=7, padding=None)
+    teacher_sha = json.loads((model / "config.json").read_text())["files"][GENERATOR_FILE]
+    save_student(model, build_student(cfg, old), old, teacher_sha, steps=1)
+    info = json.loads((model / STUDENT_INFO).read_text())
+    del info["student"]["edge_kernel"], info["student"]["padding"]  # as version 1 wrote it
+    (model / STUDENT_INFO).write_text(json.dumps(info))
+    convs = [m for m in SynthModel.load(model, fast=True).generator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].kernel_size == (7, 7) and convs[-1].kernel_size == (7, 7)
+    # and the default student now has 3x3 edges
+    new = [m for m in build_student(cfg).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert new[0].kernel_size == (3, 3) and new[-1].kernel_size == (3, 3)

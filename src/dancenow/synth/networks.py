@@ -95,7 +95,8 @@ class GlobalGenerator(nn.Module):
     """pix2pixHD's G1: (B, input_nc, H, W) -> (B, output_nc, H, W) in [-1, 1].
 
     front (7x7 conv, ngf) -> n_downsample stride-2 3x3 convs (filters x2 each) -> n_blocks
-    ResnetBlocks -> n_downsample transposed convs -> 7x7 conv -> tanh. H and W must be
+    ResnetBlocks -> n_downsample transposed convs -> 7x7 conv -> tanh (`edge_kernel` sets the
+    size of the two full-resolution convs: the fast student uses 3). H and W must be
     multiples of 2**n_downsample. The last three modules of `self.model` are the output head
     (pad, conv, tanh); LocalEnhancer drops them and uses the rest as a feature extractor.
     """
@@ -104,10 +105,10 @@ class GlobalGenerator(nn.Module):
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_downsample: int = 3,
                  n_blocks: int = 9, norm_layer: NormLayer = get_norm_layer("instance"), padding: str = "reflect",
-                 upsample: str = "transpose"):
+                 upsample: str = "transpose", edge_kernel: int = 7):
         super().__init__()
-        pad3, p3 = _pad(padding, 3)
-        layers: list[nn.Module] = [*pad3, nn.Conv2d(input_nc, ngf, 7, padding=p3), norm_layer(ngf), nn.ReLU(True)]
+        pad3, p3 = _pad(padding, edge_kernel // 2)
+        layers: list[nn.Module] = [*pad3, nn.Conv2d(input_nc, ngf, edge_kernel, padding=p3), norm_layer(ngf), nn.ReLU(True)]
         for i in range(n_downsample):
             c = ngf * 2 ** i
             layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm_layer(2 * c), nn.ReLU(True)]
@@ -116,7 +117,7 @@ class GlobalGenerator(nn.Module):
         for i in range(n_downsample):
             c = ngf * 2 ** (n_downsample - i)
             layers += [*_upsample(upsample, c, c // 2, padding), norm_layer(c // 2), nn.ReLU(True)]
-        head = [*pad3, nn.Conv2d(ngf, output_nc, 7, padding=p3), nn.Tanh()]
+        head = [*pad3, nn.Conv2d(ngf, output_nc, edge_kernel, padding=p3), nn.Tanh()]
         if len(head) < self.HEAD_LAYERS:  # zero padding: keep the head three modules long
             head = [nn.Identity()] + head
         self.model = nn.Sequential(*layers, *head)
