@@ -96,7 +96,7 @@ def train_cmd(data, output, preset_name, config_path, steps, minutes, batch_size
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the student's initialisation and frame order.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def distill_cmd(model_dir, data_dir, steps, batch_size, seed, quiet):
-    """Distill a fast student generator from a trained model (about 5x fewer operations a frame),
+    """Distill a fast student generator from a trained model (about 6x fewer operations a frame),
     for `dancenow transfer --fast` and `dancenow live --fast`: it learns to draw what the
     model's generator draws on its training data. Saved into the model directory, beside the
     generator it copies; retraining the model makes it stale (distill again).
