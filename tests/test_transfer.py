@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from dancenow.cli import main
+from tests.synth.helpers import tiny_plate_model
 from dancenow.posefile import save_poses
 from dancenow.keypoints import BODY
 from dancenow.world import generate_dance, perform, render_frames
@@ -24,28 +24,7 @@ SIZE = (96, 96)  # rendered video size, pixels
 def tiny_model(tmp_path_factory) -> Path:
     """A model directory exported as training would, with random weights: the pictures are
     meaningless but every step of transfer (normalization, crop, labels, face) is exercised."""
-    from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
-    from dancenow.synth.geometry import Crop
-    from dancenow.synth.prepare import prepare
-    from dancenow.synth.model import export_model
-    from dancenow.synth.networks import build_face_generator, build_generator
-
-    from dancenow.demo import target_camera
-    from dancenow.synth.data import SynthData
-    from dancenow.synth.model import ExemplarBank
-    from dancenow.world import get_actor
-
-    d = tmp_path_factory.mktemp("transfer")
-    perf = perform("ana", generate_dance(3, 2.0), SIZE, target_camera(get_actor("ana")))  # a static camera
-    data = SynthData(prepare(iter(list(render_frames("ana", perf))), d / "data", size=(32, 32), poses=perf.poses,
-                             holdout=0.2, progress=False))
-    assert data.plate is not None
-    torch.manual_seed(0)
-    cfg = SynthConfig(image_size=(32, 32), generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
-                      face=FaceConfig(enabled=True, crop=8, ngf=4, n_downsample=1, n_blocks=1)).validate()
-    bank = ExemplarBank(np.asarray(data.frames[:6]), data.keypoints[:6], np.arange(6), np.full((6, 32, 32), 255, np.uint8))
-    return export_model(d / "model", cfg, build_generator(cfg), build_face_generator(cfg),
-                        data.body_stats_path, data.crop, step=0, plate=data.plate_video, bank=bank)
+    return tiny_plate_model(tmp_path_factory.mktemp("transfer"), SIZE)
 
 
 @pytest.fixture(scope="module")

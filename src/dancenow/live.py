@@ -12,7 +12,6 @@ Inference only: the model is loaded by SynthModel.load (fast=True for the distil
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -151,18 +150,11 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
     from dancenow.pose import PoseConfig
     from dancenow.pose.track import PersonTracker
     from dancenow.render import caption
-    from dancenow.stream import LiveOutput, has_display, open_input
+    from dancenow.stream import LiveOutput, open_input, resolve_show
     from dancenow.synth.generate import to_mask, to_uint8
     from dancenow.synth.model import Generated
 
-    if show is None:
-        show = has_display()
-        if not show:
-            if record is None:
-                raise DancenowError("no display here: give --record out.mp4 to save what would be shown")
-            log.warning("no display here: not showing a window, recording to %s only", record)
-    elif not show and record is None:
-        raise DancenowError("no window and no --record: nothing would be shown or saved")
+    show = resolve_show(show, record)
     inp = open_input(source, camera)
     fps = inp.fps
     import torch

@@ -7,6 +7,7 @@ frames into output frames; where they come from and go to lives here.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,12 +18,28 @@ import numpy as np
 
 from dancenow.errors import DancenowError
 
+log = logging.getLogger(__name__)
+
 
 def has_display() -> bool:
     """Whether a window can be opened (X11/Wayland on Linux; assumed on macOS and Windows)."""
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+def resolve_show(show: bool | None, record: str | os.PathLike | None) -> bool:
+    """Whether a live mode shows a window: as asked, or (None) when there is a display. Without
+    a window there must be a recording, or nothing would be seen or kept."""
+    if show is None:
+        show = has_display()
+        if not show:
+            if record is None:
+                raise DancenowError("no display here: give --record out.mp4 to save what would be shown")
+            log.warning("no display here: not showing a window, recording to %s only", record)
+    elif not show and record is None:
+        raise DancenowError("no window and no --record: nothing would be shown or saved")
+    return show
 
 
 def camera_frames(index: int = 0) -> Iterator[np.ndarray]:

@@ -66,3 +66,33 @@ def tiny_config(steps_global: int = 4, steps_face: int = 2, **train):
         face=FaceConfig(crop=8, ngf=8, n_downsample=1, n_blocks=1, ndf=8, n_layers=1),
         train=TrainConfig(**t),
     ).validate()
+
+
+def tiny_plate_model(folder, size: tuple[int, int] = (96, 96)):
+    """A 32x32 model directory exported as training would, from the synthetic actor "ana" filmed
+    by a static camera (so it has a plate) with 6 exemplars and random weights: the pictures
+    mean nothing, but every stage of transfer and live (normalization, crop, labels, exemplar
+    posing, face, paste into the plate) runs. Returns the model directory."""
+    from pathlib import Path
+
+    import torch
+
+    from dancenow.demo import target_camera
+    from dancenow.synth.config import FaceConfig, GeneratorConfig, SynthConfig
+    from dancenow.synth.data import SynthData
+    from dancenow.synth.model import ExemplarBank, export_model
+    from dancenow.synth.networks import build_face_generator, build_generator
+    from dancenow.synth.prepare import prepare
+    from dancenow.world import generate_dance, get_actor, perform, render_frames
+
+    d = Path(folder)
+    perf = perform("ana", generate_dance(3, 2.0), size, target_camera(get_actor("ana")))  # a static camera
+    data = SynthData(prepare(iter(list(render_frames("ana", perf))), d / "data", size=(32, 32), poses=perf.poses,
+                             holdout=0.2, progress=False))
+    assert data.plate is not None
+    torch.manual_seed(0)
+    cfg = SynthConfig(image_size=(32, 32), generator=GeneratorConfig(ngf=4, n_downsample=2, n_blocks=1),
+                      face=FaceConfig(enabled=True, crop=8, ngf=4, n_downsample=1, n_blocks=1)).validate()
+    bank = ExemplarBank(np.asarray(data.frames[:6]), data.keypoints[:6], np.arange(6), np.full((6, 32, 32), 255, np.uint8))
+    return export_model(d / "model", cfg, build_generator(cfg), build_face_generator(cfg),
+                        data.body_stats_path, data.crop, step=0, plate=data.plate_video, bank=bank)

@@ -277,18 +277,11 @@ def run_live(source=None, camera: int | None = None, exercise: Exercise | None =
     display); record: save what is shown to this .mp4. Without a display, `record` is needed."""
     from dancenow.pose import PoseConfig
     from dancenow.pose.track import PersonTracker
-    from dancenow.stream import LiveOutput, has_display, open_input
+    from dancenow.stream import LiveOutput, open_input, resolve_show
 
     if (exercise is None) == (reference is None):
         raise DancenowError("live coaching needs an exercise or a dance reference (one of the two)")
-    if show is None:
-        show = has_display()
-        if not show:
-            if record is None:
-                raise DancenowError("no display here: give --record out.mp4 to save what would be shown")
-            log.warning("no display here: not showing a window, recording to %s only", record)
-    elif not show and record is None:
-        raise DancenowError("no window and no --record: nothing would be shown or saved")
+    show = resolve_show(show, record)
     inp = open_input(source, camera)
     fps = inp.fps
     tracker = PersonTracker(PoseConfig(face=False, hands=False), fps / config.every)

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dancenow.atomic import file_sha256
 from dancenow.errors import DancenowError
 from dancenow.synth.data import SynthData
 from dancenow.synth.generate import Conditioning, generate, refine_faces
 from dancenow.synth.model import GENERATOR_FILE, SynthModel, _cpu_bf16
-from dancenow.synth.student import StudentConfig, build_student, save_student, sha256
+from dancenow.synth.student import StudentConfig, build_student, save_student
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def distill(model_dir: str | os.PathLike, data_dir: str | os.PathLike, config: D
     # 3. beside the teacher, with the teacher's fingerprint
     seconds = time.perf_counter() - t0
     teacher_sha = json.loads((model_dir / "config.json").read_text()).get("files", {}).get(GENERATOR_FILE) \
-        or sha256(model_dir / GENERATOR_FILE)
+        or file_sha256(model_dir / GENERATOR_FILE)
     metrics = {"train_l1": float(np.mean(tail)), "val_l1": val_l1, "val_l1_start": val_start, "seconds": seconds,
                "frames": int(n), "batch_size": config.batch_size, "lr": config.lr}
     path = save_student(model_dir, student, config.student, teacher_sha, config.steps, metrics)

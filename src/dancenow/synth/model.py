@@ -18,7 +18,6 @@ directories (before the plate and exemplars) load as they were.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, file_sha256
 from dancenow.compute import resolve_device
 from dancenow.errors import DancenowError
 from dancenow.synth.config import SynthConfig
@@ -91,20 +90,12 @@ class StepInput:
 
 # --------------------------------------------------------------------------- files
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> str:
     from safetensors.torch import save_file
 
     with atomic_file(path) as tmp:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp))
-    return _sha256(path)
+    return file_sha256(path)
 
 
 def export_model(path: str | os.PathLike, cfg: SynthConfig, generator: nn.Module, face_generator: nn.Module | None,
@@ -139,7 +130,7 @@ def export_model(path: str | os.PathLike, cfg: SynthConfig, generator: nn.Module
         files[EXEMPLAR_FILE] = _save_tensors(tensors, path / EXEMPLAR_FILE)
     if plate is not None:
         write_image(path / PLATE_FILE, plate)
-        files[PLATE_FILE] = _sha256(path / PLATE_FILE)
+        files[PLATE_FILE] = file_sha256(path / PLATE_FILE)
     if Path(body_stats_path).resolve() != (path / "body_stats.json").resolve():
         with atomic_file(path / "body_stats.json") as tmp:
             shutil.copyfile(body_stats_path, tmp)
@@ -158,7 +149,7 @@ def export_model(path: str | os.PathLike, cfg: SynthConfig, generator: nn.Module
 def _check_file(path: Path, expected_sha: str | None, where: Path) -> None:
     if not path.is_file():
         raise DancenowError(f"model directory {where} is incomplete: {path.name} is missing")
-    if expected_sha and _sha256(path) != expected_sha:
+    if expected_sha and file_sha256(path) != expected_sha:
         raise DancenowError(f"model directory {where} is inconsistent: {path.name} does not match config.json (partly copied or mixed runs)")
 
 
@@ -273,7 +264,7 @@ class SynthModel:
         if fast:
             from dancenow.synth.student import load_student
 
-            generator = load_student(path, cfg, files.get(GENERATOR_FILE) or _sha256(path / GENERATOR_FILE))
+            generator = load_student(path, cfg, files.get(GENERATOR_FILE) or file_sha256(path / GENERATOR_FILE))
         face = None
         if doc.get("face"):
             face = build_face_generator(cfg)

@@ -20,16 +20,14 @@ generator that no longer exists.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 
-from dancenow.atomic import atomic_file
+from dancenow.atomic import atomic_file, file_sha256
 from dancenow.errors import DancenowError
 from dancenow.synth.config import SynthConfig
 from dancenow.synth.networks import GlobalGenerator, get_norm_layer, init_weights, start_from_exemplar
@@ -75,14 +73,6 @@ def build_student(cfg: SynthConfig, scfg: StudentConfig = StudentConfig()) -> Gl
     return start_from_exemplar(model, cfg)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_student(model_dir: str | os.PathLike, student: nn.Module, scfg: StudentConfig, teacher_sha: str,
                  steps: int, metrics: dict | None = None) -> Path:
     """Write the student beside its teacher, atomically (weights first, then student.json that
@@ -93,7 +83,7 @@ def save_student(model_dir: str | os.PathLike, student: nn.Module, scfg: Student
     with atomic_file(model_dir / STUDENT_FILE) as tmp:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in student.state_dict().items()}, str(tmp))
     doc = {"format": STUDENT_FORMAT, "version": STUDENT_VERSION, "student": asdict(scfg),
-           "sha256": sha256(model_dir / STUDENT_FILE), "teacher_sha256": teacher_sha, "steps": int(steps),
+           "sha256": file_sha256(model_dir / STUDENT_FILE), "teacher_sha256": teacher_sha, "steps": int(steps),
            "metrics": metrics or {}}
     with atomic_file(model_dir / STUDENT_INFO) as tmp:
         tmp.write_text(json.dumps(doc, indent=1))
@@ -123,7 +113,7 @@ def load_student(model_dir: str | os.PathLike, cfg: SynthConfig, teacher_sha: st
     if teacher_sha is None or doc.get("teacher_sha256") != teacher_sha:
         raise DancenowError(f"the fast student in {model_dir} was distilled from an earlier generator (the model was "
                             f"retrained since): run `dancenow distill --model {model_dir} --data DATA` again")
-    if sha256(weights) != want:
+    if file_sha256(weights) != want:
         raise DancenowError(f"{weights} does not match {STUDENT_INFO} (partly copied?): distill again")
     student = build_student(cfg, scfg)
     try:
