@@ -60,11 +60,17 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
 
 
-def shutdown(info: DistInfo) -> None:
+def shutdown(info: DistInfo, finished: bool = False) -> None:
+    """Leave the process group. finished: every process got here normally, so they first wait
+    for each other: a gloo process that tears down while its peer still holds the connection
+    (rank 0 writing the model) aborted now and then ("terminate called without an active
+    exception", SIGABRT). After a failure no barrier: the peer may never arrive."""
     if info.enabled:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
 
 

@@ -786,6 +786,7 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
     dist = init_distributed(device)
     if not dist.is_main:
         logging.getLogger("dancenow").setLevel(logging.ERROR)  # one process speaks
+    finished = False
     try:
         data = SynthData(data_dir)
         from dancenow.guard import run_lock
@@ -828,9 +829,10 @@ def train(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathL
                 trainer.load_state(tensors, meta, str(where))
                 log.info("resuming at step %d (%s stage) from %s", trainer.step, trainer.stage, where)
             trainer.run(until=until)
+            finished = True
             return out
     finally:
-        shutdown(dist)
+        shutdown(dist, finished)
 
 
 def train_run(cfg: SynthConfig, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, resume: bool = False,
