@@ -162,7 +162,41 @@ def test_exemplars_exclude_near_frames_and_hold_with_hysteresis():
     assert len(bank) == 8 and len(set(bank.tolist())) == 8
     # hysteresis: a pose between two bank poses keeps the current one until another is clearly nearer
     chooser = ExemplarChooser(d[[0, 10]], scale, switch=0.2)
-    assert chooser(kp[0]) == 0
+    assert chooser(kp[0]).tolist() == [0]
     mid = 0.5 * (kp[0] + kp[10])
-    assert chooser(mid) == 0
-    assert chooser(kp[10]) == 1
+    assert chooser(mid).tolist() == [0]
+    assert chooser(kp[10]).tolist() == [1]
+
+
+def test_blended_exemplars_are_the_near_ones_and_their_median_outvotes_one_wrong_exemplar():
+    from dancenow.synth.exemplar import blend_set, nearest_sets, posed_blend
+    from tests.synth.helpers import tiny_poses
+
+    dist = np.array([5.0, 1.0, 1.4, 1.6, 9.0, 1.2])
+    assert blend_set(dist, 1, 7, 1.5).tolist() == [1, 5, 2]  # within 1.5 x 1.0, nearest first
+    assert blend_set(dist, 1, 2, 1.5).tolist() == [1, 5]  # at most `blend`
+    assert blend_set(dist, 2, 7, 1.5).tolist() == [2, 1, 5, 3]  # the held one first, even if not nearest
+    assert blend_set(dist, 1, 1, 1.5).tolist() == [1]
+    assert blend_set(np.array([0.0, 0.0, 3.0]), 0, 7, 1.5).tolist() == [0, 1]  # exact poses: only exact ones
+
+    seq = tiny_poses(frames=40)
+    kp = seq.keypoints
+    d, idx = descriptors(kp), np.arange(40)
+    sets = nearest_sets(d, d, body_scale(kp), idx, idx, exclude=5, blend=4, within=3.0)
+    assert len(sets) == 40 and all(1 <= len(s) <= 4 for s in sets)
+    assert all((np.abs(s - i) >= 5).all() for i, s in enumerate(sets))  # none near in time
+    assert max(len(s) for s in sets) > 1
+
+    # three exemplars of the same pose, one of them with a wrong colour: the median keeps the right one
+    h = w = 32
+    pose = kp[0].copy()
+    scale = 24.0 / max(np.ptp(pose[:25, 1][pose[:25, 2] > 0]), 1.0)
+    pose[:, :2] = (pose[:, :2] - pose[:25, :2][pose[:25, 2] > 0].min(0)) * scale + 4
+    good = np.full((h, w, 3), 120, np.uint8)
+    bad = np.full((h, w, 3), 250, np.uint8)
+    mask = np.full((h, w), 255, np.uint8)
+    plate = np.zeros((h, w, 3), np.uint8)
+    img, alpha = posed_blend([good, bad, good], [mask] * 3, [pose] * 3, pose, plate)
+    single, a1 = posed_blend([good], [mask], [pose], pose, plate)
+    assert np.array_equal(img, single) and np.allclose(alpha, a1)  # the wrong one outvoted
+    assert alpha.max() > 0.9

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from dancenow.errors import DancenowError
 
 CONFIG_FORMAT = "dancenow.synth.config"
-CONFIG_VERSION = 2  # v2: plate, exemplar, loss.l1, train.ema (v1 configs load with them off)
+CONFIG_VERSION = 3  # v2: plate, exemplar, loss.l1, train.ema (v1 configs load with them off); v3: exemplar.blend (v2: 1)
 PRESETS = ("quick", "cpu-small", "paper")
 
 
@@ -92,9 +92,13 @@ class ExemplarConfig:
     # and its alpha, its last layer starting at zero, so training starts from the posed
     # exemplar rather than from noise.
     residual: bool = True
-    bank: int = 256  # training frames kept (in the model directory) to choose exemplars from
+    bank: int = 512  # training frames kept (in the model directory) to choose exemplars from
     exclude_seconds: float = 1.0  # in training, a frame's exemplar is at least this far away in time
     switch: float = 0.2  # in transfer, change exemplar only for one nearer by this fraction
+    # Posed exemplars fused by their per-pixel median (exemplar.posed_blend): up to `blend` of the
+    # nearest, those within `within` x the nearest's pose distance; 1 = the nearest alone.
+    blend: int = 7
+    within: float = 1.5
 
 
 @dataclass
@@ -237,8 +241,9 @@ class SynthConfig:
         t = self.train
         if not (0 <= t.ema < 1):
             raise DancenowError(f"train.ema must be in [0, 1), got {t.ema}")
-        if self.exemplar.enabled and (self.exemplar.bank < 2 or self.exemplar.exclude_seconds < 0 or not 0 <= self.exemplar.switch < 1):
-            raise DancenowError("exemplar: bank must be >= 2, exclude_seconds >= 0, switch in [0, 1)")
+        ex = self.exemplar
+        if ex.enabled and (ex.bank < 2 or ex.exclude_seconds < 0 or not 0 <= ex.switch < 1 or not 1 <= ex.blend <= 16 or ex.within < 1):
+            raise DancenowError("exemplar: bank must be >= 2, exclude_seconds >= 0, switch in [0, 1), blend 1-16, within >= 1")
         if min(self.loss.gan, self.loss.feat, self.loss.l1, self.loss.vgg) < 0:
             raise DancenowError("loss weights must be >= 0")
         if not (0 <= t.decay_fraction <= 1):
@@ -332,6 +337,8 @@ class SynthConfig:
             d.setdefault("exemplar", {"enabled": False})
             d["loss"] = {"l1": 0.0, **d.get("loss", {})}
             d["train"] = {"ema": 0.0, **d.get("train", {})}
+        if version < 3 and isinstance(d.get("exemplar"), dict):  # v2 models posed one exemplar
+            d["exemplar"] = {"blend": 1, **d["exemplar"]}
         return _from_dict(cls, d, where).validate()
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -33,7 +33,7 @@ from dancenow.atomic import atomic_file, file_sha256
 from dancenow.compute import resolve_device
 from dancenow.errors import DancenowError
 from dancenow.synth.config import SynthConfig
-from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, posed_exemplar
+from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, posed_blend
 from dancenow.synth.generate import Conditioning, step, to_mask, to_tensor, to_uint8
 from dancenow.synth.geometry import Crop, face_box_from_label, face_boxes
 from dancenow.synth.networks import build_face_generator, build_generator
@@ -326,6 +326,15 @@ class SynthModel:
             kp[..., 1] *= self.crop.src_height / sh
         return self.crop.to_model(kp)
 
+    def bone_lengths(self) -> np.ndarray | None:
+        """The target's bone lengths (dancenow.retarget.bone_lengths) in target-video pixels,
+        measured on the exemplar bank; None for a model without one."""
+        if self.bank is None:
+            return None
+        from dancenow.retarget import bone_lengths
+
+        return bone_lengths(self.crop.to_video(self.bank.keypoints))
+
     def label_image(self, keypoints: np.ndarray, src_size: tuple[int, int]) -> np.ndarray:
         """(J, 3) keypoints in target-video pixels -> the (H, W, 3) uint8 label image in model
         space (the crop applied), the generator's input."""
@@ -371,8 +380,9 @@ class SynthModel:
         if chooser is not None:
             if kp_model is None:
                 raise DancenowError("this model picks an exemplar by pose: pass the keypoints with each label")
-            k = chooser(kp_model)
-            image, alpha = self.exemplar_image(k, kp_model)
+            ks = chooser(kp_model)
+            k = int(ks[0])
+            image, alpha = self.exemplar_image(ks, kp_model)
             cond.exemplar = to_tensor(image, self.device)
             if alpha is not None:
                 cond.exemplar_alpha = torch.from_numpy(alpha)[None, None].to(self.device)
@@ -392,15 +402,17 @@ class SynthModel:
         image, alpha = self.run_step(inp, prev)
         return image, alpha, inp.exemplar
 
-    def exemplar_image(self, k: int, kp_model: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Bank exemplar k as the generator is shown it for a frame posed as `kp_model` (model
-        pixels): posed over the plate with its alpha, or as it is (alpha None; see
-        ExemplarConfig.warp)."""
+    def exemplar_image(self, ks, kp_model: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bank exemplars `ks` (positions, nearest first; or one int) as the generator is shown
+        them for a frame posed as `kp_model` (model pixels): each posed over the plate, fused
+        (exemplar.posed_blend), with the alpha; or, unposed, the first as it is (alpha None;
+        see ExemplarConfig.warp)."""
         b = self.bank
+        ks = np.atleast_1d(np.asarray(ks, np.int64))
         if not self.config.exemplar.warp:
-            return b.images[k], None
-        return posed_exemplar(b.images[k], None if b.alphas is None else b.alphas[k], b.keypoints[k], kp_model,
-                              self._plate_model, self.warp_stride)
+            return b.images[ks[0]], None
+        return posed_blend([b.images[k] for k in ks], [None if b.alphas is None else b.alphas[k] for k in ks],
+                           [b.keypoints[k] for k in ks], kp_model, self._plate_model, self.warp_stride)
 
     def chooser(self) -> ExemplarChooser | None:
         """A fresh exemplar chooser for one sequence (None for models without exemplars)."""
@@ -409,7 +421,8 @@ class SynthModel:
     def _chooser(self) -> ExemplarChooser | None:
         if self.bank is None:
             return None
-        return ExemplarChooser(self._bank_desc, self._bank_scale, self.config.exemplar.switch)
+        ex = self.config.exemplar
+        return ExemplarChooser(self._bank_desc, self._bank_scale, ex.switch, ex.blend if ex.warp else 1, ex.within)
 
     def generate(self, label: np.ndarray, prev: np.ndarray | None, keypoints: np.ndarray | None = None,
                  src_size: tuple[int, int] | None = None) -> Generated:

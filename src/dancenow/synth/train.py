@@ -50,7 +50,7 @@ from dancenow.synth import checkpoint as ckpt
 from dancenow.synth.config import SynthConfig
 from dancenow.synth.data import Batch, EpochSampler, SynthData, to_float
 from dancenow.synth.distributed import DistInfo, any_flag, gather_strings, init_distributed, shutdown, weights_digest, wrap
-from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, nearest, posed_exemplar, select_bank
+from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, nearest_sets, posed_blend, select_bank
 from dancenow.synth.generate import Conditioning, crop_faces, generate, refine_faces, step, to_tensor, to_uint8
 from dancenow.synth.losses import FeatureMatchingLoss, GANLoss, VGGLoss, find_vgg_weights, load_vgg19
 from dancenow.synth.model import ExemplarBank, _cpu_bf16, export_model
@@ -140,21 +140,26 @@ class Trainer:
         self.plate = to_tensor(data.plate, self.device) if cfg.plate else None  # (1, 3, H, W)
 
         # Exemplars: a bank of training frames covering the poses (with the person cut out of
-        # each, for posing), and each frame's exemplar for training (the nearest bank frame at
-        # least `exclude` frames away), as a position in the bank.
+        # each, for posing), and each frame's exemplars for training (the nearest bank frames at
+        # least `exclude` frames away, as many as are blended), as positions in the bank. A
+        # frame's posed blend never changes, so it is kept once made (up to _POSED_CACHE bytes).
         self.bank = self.exemplar_of = self.bank_alphas = None
         if cfg.exemplar.enabled:
             train_idx = np.arange(data.train.start, data.train.stop)
             self.bank = train_idx[select_bank(data.keypoints[train_idx], cfg.exemplar.bank)]
             exclude = max(1, int(round(cfg.exemplar.exclude_seconds * data.fps)))
             every = np.arange(len(data))
-            self.exemplar_of = nearest(descriptors(data.keypoints), descriptors(data.keypoints[self.bank]),
-                                       body_scale(data.keypoints[train_idx]), every, self.bank, exclude)
+            ex = cfg.exemplar
+            self.exemplar_of = nearest_sets(descriptors(data.keypoints), descriptors(data.keypoints[self.bank]),
+                                            body_scale(data.keypoints[train_idx]), every, self.bank, exclude,
+                                            ex.blend if ex.warp else 1, ex.within)
             if cfg.exemplar.warp:
                 from dancenow.synth.plate import person_alphas
 
                 self.bank_alphas = person_alphas(np.asarray(data.frames[self.bank]), data.plate)
 
+        self._posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._posed_bytes = 0
         self.step = 0
         self.stage: str | None = None
         self.face_trained = False
@@ -354,24 +359,57 @@ class Trainer:
         batch = self.data.batch(starts, face_side)
         if self.exemplar_of is None:
             return batch
-        pos = self.exemplar_of[starts]
         if self.cfg.exemplar.warp:
-            shown = [[self.exemplar_image(k, t + i) for i in (0, 1)] for k, t in zip(pos, starts)]
+            shown = [[self.posed_for(t + i) for i in (0, 1)] for t in starts]
             images = np.stack([[im for im, _ in pair] for pair in shown])  # (B, 2, H, W, 3)
             alphas = torch.from_numpy(np.stack([[a for _, a in pair] for pair in shown]))[:, :, None]  # (B, 2, 1, H, W)
             return dataclasses.replace(batch, exemplar=to_float(images), exemplar_alpha=alphas)
+        pos = np.array([self.exemplar_of[t][0] for t in starts])
         frames = np.asarray(self.data.frames[self.bank[pos]])[:, None].repeat(2, axis=1)
         labels = np.asarray(self.data.labels[self.bank[pos]])[:, None].repeat(2, axis=1)
         return dataclasses.replace(batch, exemplar=to_float(frames), exemplar_label=to_float(labels))
 
-    def exemplar_image(self, k: int, t: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Bank exemplar k as shown to the generator for frame t: posed to t's keypoints over
-        the plate, with its alpha (or, without posing, as it is, alpha None)."""
-        e = int(self.bank[k])
+    def exemplar_image(self, ks, t: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bank exemplars `ks` (positions, nearest first; or one int) as shown to the generator
+        for frame t: each posed to t's keypoints over the plate and fused, with the alpha (or,
+        without posing, the first as it is, alpha None)."""
+        ks = np.atleast_1d(np.asarray(ks, np.int64))
         if not self.cfg.exemplar.warp:
-            return np.asarray(self.data.frames[e]), None
-        return posed_exemplar(np.asarray(self.data.frames[e]), self.bank_alphas[k], self.data.keypoints[e],
-                              self.data.keypoints[t], self.data.plate)
+            return np.asarray(self.data.frames[int(self.bank[ks[0]])]), None
+        e = self.bank[ks]
+        return posed_blend([np.asarray(self.data.frames[i]) for i in e], [self.bank_alphas[k] for k in ks],
+                           [self.data.keypoints[i] for i in e], self.data.keypoints[t], self.data.plate)
+
+    _POSED_CACHE = 1 << 30  # bytes of posed blends kept in memory (about 4000 frames at 256 px)
+
+    def posed_for(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame t's own training exemplars, posed and fused (cached: they never change). The
+        alpha in 1/255 steps, cached or not (below what the generator can tell, and a resumed
+        run, its cache empty, sees the same numbers)."""
+        hit = self._posed.get(t)
+        if hit is None:
+            image, alpha = self.exemplar_image(self.exemplar_of[t], t)
+            hit = (image, (alpha * 255.0 + 0.5).astype(np.uint8))
+            if self._posed_bytes + image.nbytes + alpha.size <= self._POSED_CACHE:
+                self._posed[t] = hit
+                self._posed_bytes += image.nbytes + alpha.size
+        return hit[0], hit[1].astype(np.float32) / 255.0
+
+    def warm_exemplars(self) -> None:
+        """Pose every training frame's exemplars once, before the first step, so that the time
+        budget's first look at the step speed sees the steady speed (inside the budget; a run of
+        fixed steps poses them as they come)."""
+        from tqdm import tqdm
+
+        if self.exemplar_of is None or not self.cfg.exemplar.warp or self.cfg.exemplar.blend <= 1:
+            return
+        starts = self.data.pair_starts("train")
+        frames = np.unique(np.concatenate([starts, starts + 1]))
+        for t in tqdm(frames, unit="frame", desc="posing exemplars", leave=False, dynamic_ncols=True,
+                      disable=not (self.progress and self.dist.is_main)):
+            if self._posed_bytes >= self._POSED_CACHE:
+                break
+            self.posed_for(int(t))
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimizer step of G then D on `batch`; returns the loss terms (before the step)."""
@@ -413,8 +451,9 @@ class Trainer:
         boxes = data.faces(side) if face_G is not None else None
         chooser = None
         if self.bank is not None:
+            ex = cfg.exemplar
             chooser = ExemplarChooser(descriptors(data.keypoints[self.bank]), body_scale(data.keypoints[data.train.start:data.train.stop]),
-                                      cfg.exemplar.switch)
+                                      ex.switch, ex.blend if ex.warp else 1, ex.within)
         modules = self._modules() + ([self.ema] if self.ema is not None else [])
         was_training = [m.training for m in modules]
         for m in modules:
@@ -429,14 +468,14 @@ class Trainer:
 
                 cond = Conditioning(tensor(data.labels[t]), plate=downsample2x(self.plate) if half and self.plate is not None else self.plate)
                 if chooser is not None:
-                    k = chooser(data.keypoints[t])
-                    image, alpha = self.exemplar_image(k, t)
+                    ks = chooser(data.keypoints[t])
+                    image, alpha = self.exemplar_image(ks, t)
                     cond.exemplar = tensor(image)
                     if alpha is not None:
                         a = torch.from_numpy(alpha)[None, None].to(self.device)
                         cond.exemplar_alpha = downsample2x(a) if half else a
                     else:
-                        cond.exemplar_label = tensor(data.labels[int(self.bank[k])])
+                        cond.exemplar_label = tensor(data.labels[int(self.bank[ks[0]])])
                 box = torch.from_numpy(boxes[t:t + 1]) if boxes is not None else None
                 with self._autocast():
                     out, _ = step(self.body, face_G, cfg, cond, prev, box)
@@ -602,6 +641,8 @@ class Trainer:
             old_handler = signal.signal(signal.SIGINT, self._handle_sigint)
         except ValueError:  # not the main thread: Ctrl-C stays a plain KeyboardInterrupt
             pass
+        if self.time_budget is not None:
+            self.warm_exemplars()
         bar = tqdm(total=total, initial=self.step, unit="step", desc=f"train {self.stage}", dynamic_ncols=True,
                    disable=not (self.progress and main))
         t0, s0 = time.perf_counter(), self.step
