@@ -326,15 +326,6 @@ class SynthModel:
             kp[..., 1] *= self.crop.src_height / sh
         return self.crop.to_model(kp)
 
-    def bone_lengths(self) -> np.ndarray | None:
-        """The target's bone lengths (dancenow.retarget.bone_lengths) in target-video pixels,
-        measured on the exemplar bank; None for a model without one."""
-        if self.bank is None:
-            return None
-        from dancenow.retarget import bone_lengths
-
-        return bone_lengths(self.crop.to_video(self.bank.keypoints))
-
     def label_image(self, keypoints: np.ndarray, src_size: tuple[int, int]) -> np.ndarray:
         """(J, 3) keypoints in target-video pixels -> the (H, W, 3) uint8 label image in model
         space (the crop applied), the generator's input."""
