@@ -617,6 +617,8 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
                 bar.set_postfix(nll=f"{nll.item():.3f}", loss=f"{loss.item():.3f}")
             if not math.isfinite(loss.item()):
                 raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
+            if step == cfg.steps:
+                info["temperature"] = _calibrate(model, info, dev)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 last = save()
             elif stop.requested:
@@ -627,6 +629,23 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     if last is None:  # resumed a finished run
         last = list_checkpoints(out)[-1] if list_checkpoints(out) else save()
     return last
+
+
+def _calibrate(model: ChoreoModel, info: dict, dev) -> dict[str, float]:
+    """The finished model's per-style sampling temperatures (generate.calibrate_temperature),
+    measured on the CPU."""
+    import copy
+
+    from dancenow.choreo.generate import calibrate_temperature
+
+    m = model if str(dev) == "cpu" else copy.deepcopy(model).cpu()
+    was = m.training
+    try:
+        cal = calibrate_temperature(m, info)
+    finally:
+        m.train(was)
+    log.info("calibrated temperatures: %s", ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
+    return cal
 
 
 def json_roundtrip(d: dict) -> dict:
