@@ -23,7 +23,8 @@ ANY_STYLE = "any"
 CONFIG_FORMAT = "dancenow.choreo.config"
 CONFIG_VERSION = 1
 PRESETS = ("default", "small", "quick")
-# Sampling temperature of generation (and of the benchmark's health check): see README.
+# Sampling temperature of models trained before per-style calibration (generate.calibrate_temperature),
+# and the bench's fixed-temperature baseline.
 DEFAULT_TEMPERATURE = 0.8
 
 
