@@ -2,6 +2,7 @@
 
     python bench/choreo_eval.py                        # seeds 0 and 1, every style left out in turn
     python bench/choreo_eval.py --seeds 0 --leave-out folk,jpop --runs runs/choreo-eval
+    python bench/choreo_eval.py --seeds 0,1 --left-out-seeds 0 --table runs/choreo_table.txt
 
 For every seed it trains (or resumes, in --runs) with the default settings (preset "default")
 on the shared dance data (../shared/data/dance):
@@ -12,8 +13,10 @@ Then it measures, on the CPU:
                heights, body-centred, in 3D (and seen from the front), against zero-velocity,
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
-  health       60 s generations from a held-out second of salsa at the default temperature:
-               bone-length drift, speed and spread against the data's, frozen seconds;
+  health       60 s generations from a held-out second of salsa at the model's calibrated
+               temperature (generate.calibrate_temperature) and, as the baseline, at the fixed
+               DEFAULT_TEMPERATURE: bone-length drift, speed and spread against the data's,
+               frozen seconds;
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
@@ -41,7 +44,7 @@ from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
 from dancenow.choreo.config import DEFAULT_TEMPERATURE, preset
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast
-from dancenow.choreo.generate import Choreographer, write_dance
+from dancenow.choreo.generate import Choreographer, calibrate_temperature, model_temperature, parse_style, write_dance
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train
 
@@ -86,8 +89,8 @@ def train_model(args, seed: int, leave_out: str | None) -> Path:
     return ckpt
 
 
-def generated_style(ch: Choreographer, clf: StyleClassifier, styles: list[str], seconds: float, temperature: float,
-                    n: int = 3) -> dict:
+def generated_style(ch: Choreographer, clf: StyleClassifier, styles: list[str], seconds: float,
+                    temperature: float | None, n: int = 3) -> dict:
     """Per style (and the blend): share of windows named that style, mean probability of each
     style, over `n` generated dances from the neutral standing pose."""
     out = {}
@@ -112,6 +115,9 @@ def main() -> None:
     ap.add_argument("--runs", default="runs/choreo-eval", help="model folders (training resumes there)")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--leave-out", default="all", help="styles left out in turn: all, none, or a comma list")
+    ap.add_argument("--left-out-seeds", default=None, help="seeds whose left-out models are trained and measured "
+                    "(default: every seed; a comma list to save time: the table says which)")
+    ap.add_argument("--table", default=None, help="also write the printed table to this file")
     ap.add_argument("--steps", type=int, default=None, help="override the default preset's steps (not for the issue's figures)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="training device; everything is measured on the CPU")
@@ -123,11 +129,13 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     left = list(SHARED_STYLES) if args.leave_out == "all" else [] if args.leave_out == "none" else args.leave_out.split(",")
     data = None
-    results: dict = {"seeds": seeds, "left_out": left, "temperature": DEFAULT_TEMPERATURE, "runs": {}}
+    lo_seeds = seeds if args.left_out_seeds is None else [int(s) for s in args.left_out_seeds.split(",")]
+    results: dict = {"seeds": seeds, "left_out": left, "left_out_seeds": lo_seeds, "temperature": DEFAULT_TEMPERATURE,
+                     "runs": {}}
 
     models = {}
     for seed in seeds:
-        for lo in [None] + left:
+        for lo in [None] + (left if seed in lo_seeds else []):
             models[(seed, lo)] = train_model(args, seed, lo)
     model0, info0 = load_model(models[(seeds[0], None)])
     data = load_data(Path(args.data), int(info0["dims"]))
@@ -147,34 +155,42 @@ def main() -> None:
         model, info = load_model(models[(seed, None)])
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll}
+        if not isinstance(info.get("temperature"), dict):  # a model trained before calibration
+            info["temperature"] = calibrate_temperature(model, info)
+        r["calibrated_temperature"] = info["temperature"]
         ch = Choreographer(model, info)
         seed_clip = max(salsa_test, key=len).slice(0, int(FPS))
+        t_salsa = model_temperature(model, info, parse_style(model, "salsa"))
         health = []
-        for k in range(2):
-            d = ch(seed_clip, seconds=60, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=k)
-            h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
-            health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
-                           "summary": h.summary()})
+        for temp, kind in ((t_salsa, "calibrated"), (DEFAULT_TEMPERATURE, "fixed")):
+            for k in range(2):
+                d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k)
+                h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
+                health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
+                               "summary": h.summary(), "temperature": temp, "kind": kind})
         r["health"] = health
-        r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, DEFAULT_TEMPERATURE)
-        gen = [ch(None, seconds=30, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=200 + k) for k in range(3)]
+        r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, None)
+        gen = [ch(None, seconds=30, style="salsa", random_seed=200 + k) for k in range(3)]
         nov = np.concatenate([novelty(d.pose[d.seed_frames + int(2 * FPS):], FPS, reference) for d in gen])
         r["novelty_generated_salsa"] = np.percentile(nov, [10, 50, 90]).tolist()
         r["near_copies"] = float(np.mean(nov < np.percentile(real_nov, 5)))
         if args.videos:
             Path(args.videos).mkdir(parents=True, exist_ok=True)
-            d = ch(salsa_test[0].slice(300, 330), seconds=30, temperature=DEFAULT_TEMPERATURE, style="salsa", random_seed=seed)
+            d = ch(salsa_test[0].slice(300, 330), seconds=30, style="salsa", random_seed=seed)
             write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.mp4")
             write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.npz")
         r["left_out"] = {}
-        for lo in left:
+        for lo in (left if seed in lo_seeds else []):
             m, inf = load_model(models[(seed, lo)])
             lrep = evaluate_forecast(m, inf, data[lo], style="any")
             r["left_out"][lo] = {"body": lrep.body, "front": lrep.front, "windows": lrep.windows}
         results["runs"][seed] = r
         print(f"seed {seed} measured", flush=True)
 
-    print_table(results)
+    text = print_table(results)
+    if args.table:
+        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.table).write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
@@ -183,53 +199,72 @@ def _gain(tab: dict, h: int) -> float:
     return 100 * (1 - tab["model"][h] / tab["zero-velocity"][h])
 
 
-def print_table(res: dict) -> None:
+def print_table(res: dict) -> str:
+    """Print the table; return it as text."""
+    out: list[str] = []
+    say = out.append
     seeds = res["seeds"]
-    runs = res["runs"]
+    runs = {int(k): v for k, v in res["runs"].items()}
     H = ("1 frame", "0.5 s", "1 s")
-    print("\n== forecasting: mean per-joint error, body heights, body-centred 3D; % = below zero-velocity "
-          "(front view in brackets)")
+    say("== forecasting: mean per-joint error, body heights, body-centred 3D; % = below zero-velocity "
+        "(front view in brackets); baselines from the same windows")
     head = f"{'set':26s}{'ahead':>8s}" + "".join(f"{'model, seed ' + str(s):>21s}" for s in seeds) + \
         f"{'zero-vel':>10s}{'const-vel':>10s}{'damped':>10s}{'mean pose':>10s}"
-    print(head)
+    say(head)
     sets = [("held-out salsa (salsa)", lambda r: r["salsa"])] + \
-        [(f"left-out {lo} (any)", lambda r, lo=lo: r["left_out"][lo]) for lo in res["left_out"]]
+        [(f"left-out {lo} (any)", lambda r, lo=lo: r["left_out"].get(lo)) for lo in res["left_out"]]
     for title, get in sets:
-        first = get(runs[seeds[0]])
+        have = [s for s in seeds if get(runs[s]) is not None]
+        if not have:
+            continue
+        first = get(runs[have[0]])
         for h, name in enumerate(H):
             cells = ""
             for s in seeds:
                 t = get(runs[s])
+                if t is None:
+                    cells += f"{'not run':>21s}"
+                    continue
                 front = f"[{_gain(t['front'], h):+.0f}]" if t.get("front") else ""
                 cells += f"{t['body']['model'][h]:8.4f} {_gain(t['body'], h):+5.1f}%{front:>5s}"
             b = first["body"]
-            print(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
-                  f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
-    print(f"\n== health: 60 s salsa generations at temperature {res['temperature']:g} (two sampling seeds per model)")
+            say(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
+                f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
+    say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
+        f"temperature and at the fixed {res['temperature']:g} (the baseline)")
     for s in seeds:
+        cal = runs[s].get("calibrated_temperature", {})
+        say(f"  model seed {s}: calibrated temperatures " + ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
         for h in runs[s]["health"]:
-            print(f"  model seed {s}: {h['summary']}; {h['frames_per_s']:.0f} frames/s")
+            say(f"    {h.get('kind', 'fixed'):10s} T={h.get('temperature', res['temperature']):.2f}: {h['summary']}; "
+                f"{h['frames_per_s']:.0f} frames/s")
     acc = res["classifier_heldout_accuracy"]
-    print("\n== style: classifier of 2-s windows, held-out accuracy "
-          + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
+    say("\n== style: classifier of 2-s windows, held-out accuracy "
+        + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
     for s in seeds:
         gs = runs[s]["generated_style"]
         rec = ", ".join(f"{k} {v['recognised'] * 100:.0f}%" for k, v in gs.items() if "recognised" in v)
-        print(f"  model seed {s}: generated dances recognised as their style: {rec}")
+        say(f"  model seed {s}: generated dances (calibrated temperature) recognised as their style: {rec}")
         blend = [k for k in gs if "=" in k]
         if blend:
             a, b = BLEND
             pa = [gs[a]["mean_prob"][a], gs[blend[0]]["mean_prob"][a], gs[b]["mean_prob"][a]]
             pb = [gs[a]["mean_prob"][b], gs[blend[0]]["mean_prob"][b], gs[b]["mean_prob"][b]]
-            print(f"    P({a}) for {a} / 50-50 blend / {b}: {pa[0]:.2f} / {pa[1]:.2f} / {pa[2]:.2f}; "
-                  f"P({b}): {pb[0]:.2f} / {pb[1]:.2f} / {pb[2]:.2f}")
+            say(f"    P({a}) for {a} / 50-50 blend / {b}: {pa[0]:.2f} / {pa[1]:.2f} / {pa[2]:.2f}; "
+                f"P({b}): {pb[0]:.2f} / {pb[1]:.2f} / {pb[2]:.2f}")
     r = res["novelty_real_heldout_salsa"]
-    print(f"\n== novelty: distance to the nearest training second (10th/50th/90th percentile); "
-          f"held-out real salsa {r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f}")
+    say(f"\n== novelty: distance to the nearest training second (10th/50th/90th percentile); "
+        f"held-out real salsa {r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f}")
     for s in seeds:
         g = runs[s]["novelty_generated_salsa"]
-        print(f"  model seed {s}: generated salsa {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}; "
-              f"near-copies (closer than 95% of real held-out seconds) {runs[s]['near_copies'] * 100:.0f}%")
+        say(f"  model seed {s}: generated salsa {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}; "
+            f"near-copies (closer than 95% of real held-out seconds) {runs[s]['near_copies'] * 100:.0f}%")
+    lo_seeds = res.get("left_out_seeds", seeds)
+    say(f"\nseeds {', '.join(map(str, seeds))} (model 'all'); left-out styles {', '.join(res['left_out']) or 'none'} "
+        f"for seed(s) {', '.join(map(str, lo_seeds))}; default preset; one torch thread")
+    text = "\n".join(out) + "\n"
+    print("\n" + text, end="")
+    return text
 
 
 if __name__ == "__main__":

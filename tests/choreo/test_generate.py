@@ -102,3 +102,25 @@ def test_a_dancer_turned_about_the_vertical_is_forecast_turned_the_same_way():
     tu, ts = forecast(model, torch.from_numpy(u @ rot.T), torch.from_numpy(step @ rot.T), torch.from_numpy(obs), style, 20)
     np.testing.assert_allclose(tu.numpy(), pu.numpy() @ rot.T, atol=1e-4)
     np.testing.assert_allclose(ts.numpy(), ps.numpy() @ rot.T, atol=1e-5)
+
+
+def test_calibrated_temperature_matches_the_data_speed(two_style_model):
+    """calibrate_temperature finds, per style, where a dance from the standing pose moves as fast
+    as the style's data; a blend's is the geometric mean; no temperature given means that one."""
+    from dancenow.choreo.generate import CALIBRATION_GRID, calibrate_temperature, model_temperature, parse_style
+
+    model, info = two_style_model
+    cal = calibrate_temperature(model, info, seconds=10.0, seeds=2)
+    assert set(cal) == {"any", "down", "up"}
+    assert all(CALIBRATION_GRID[0] <= t <= CALIBRATION_GRID[-1] for t in cal.values())
+    info = {**info, "temperature": cal}
+    blend = model_temperature(model, info, parse_style(model, "up=0.5,down=0.5"))
+    assert blend == pytest.approx(float(np.sqrt(cal["up"] * cal["down"])))
+    d = Choreographer(model, info)(None, seconds=2, style="up")
+    assert d.temperature == pytest.approx(cal["up"])
+    if CALIBRATION_GRID[0] < cal["up"] < CALIBRATION_GRID[-1]:  # found inside the grid: speed as the data's
+        from dancenow.choreo.evaluate import dance_health
+
+        d = Choreographer(model, info)(None, seconds=20, style="up", random_seed=5)
+        h = dance_health(d.pose[d.seed_frames + 120:], FPS, info["reference"]["up"])
+        assert 0.6 < h.speed_ratio < 1.6, h.summary()

@@ -47,3 +47,14 @@ def test_sample_is_seeded_and_temperature_zero_is_mode():
     s = sample(one, 0.25, torch.Generator().manual_seed(0))
     assert float(s.mean()) == pytest.approx(2.0, abs=0.01)
     assert float(s.std()) == pytest.approx(0.25, abs=0.01)
+
+
+def test_sample_with_one_temperature_per_row():
+    """A tensor of temperatures samples each row as the scalar would (calibration sweeps)."""
+    one = MixtureParams(torch.zeros(2, 20000, 1), torch.full((2, 20000, 1, 1), 2.0),
+                        torch.full((2, 20000, 1, 1), math.log(0.5)))
+    s = sample(one, torch.tensor([0.25, 1.0]), torch.Generator().manual_seed(0))
+    assert s.shape == (2, 20000, 1)
+    assert float(s[0].std()) == pytest.approx(0.25, abs=0.01) and float(s[1].std()) == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(ValueError):
+        sample(one, torch.tensor([0.0, 1.0]))

@@ -187,3 +187,37 @@ def test_playing_a_stretch_at_another_speed(styles_dir):
     u5, _, _ = T.played(a, 10, 20, 0.5)  # half speed: in-between frames interpolated, on the disk
     np.testing.assert_allclose(u5[::2], a.u[10:20], atol=1e-6)
     assert (np.linalg.norm(u5, axis=-1) <= 1 + 1e-6).all() and obs2[0, -1] == 0
+
+
+def test_rest_posture_offset_moves_with_the_dancer():
+    """An offset is one constant turn per bone in the body's heading frame: it keeps directions
+    on the sphere, and turning the dancer about the vertical turns the offset with them."""
+    from dancenow.choreo.skeleton import project, yaw_rotation
+
+    rng = np.random.default_rng(0)
+    u = project(rng.normal(size=(20, 14, 3)) + np.array([0.0, 1.0, 0.0])).astype(np.float32)
+    a = T.repostured(u, seed=7, sigma=0.2)
+    assert np.allclose(np.linalg.norm(a, axis=-1), 1, atol=1e-5) and np.abs(a - u).max() > 0.05
+    rot = yaw_rotation(0.9)
+    turned_first = T.repostured(u @ rot.T, seed=7, sigma=0.2)
+    np.testing.assert_allclose(turned_first, a @ rot.T, atol=1e-5)
+    assert np.array_equal(T.repostured(u, seed=7, sigma=0.0), u)
+
+
+def test_only_stretches_labelled_any_get_a_rest_posture_offset(styles_dir):
+    cfg = tiny_cfg(transition=0.0, style_dropout=0.5, posture=0.3, posture_labelled=0.0, episode=2, bptt=15)
+    clips, _ = T.load_training_clips(style_sources(styles_dir), cfg)
+    arrays = [clip_arrays(c) for c in clips]
+    ids = {"down": 1, "up": 2}
+    stream = T.Stream(arrays, [ids[a.style] for a in arrays], cfg, np.random.default_rng(0))
+    chunk, _ = stream.next()
+    any_rows = chunk["style"] == 0
+    assert any_rows.any() and (~any_rows).any()
+    for r, rc in enumerate(stream.recipe):
+        assert ("posture_seed" in rc) == bool(any_rows[r])
+    state = json.loads(json.dumps(stream.state_dict()))  # the offsets resume exactly
+    again = T.Stream(arrays, [ids[a.style] for a in arrays], cfg, np.random.default_rng(1))
+    again.load_state_dict(state)
+    a, _ = stream.next()
+    b, _ = again.next()
+    assert all(np.array_equal(a[k], b[k]) for k in a)

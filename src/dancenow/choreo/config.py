@@ -23,7 +23,8 @@ ANY_STYLE = "any"
 CONFIG_FORMAT = "dancenow.choreo.config"
 CONFIG_VERSION = 1
 PRESETS = ("default", "small", "quick")
-# Sampling temperature of generation (and of the benchmark's health check): see README.
+# Sampling temperature of models trained before per-style calibration (generate.calibrate_temperature),
+# and the bench's fixed-temperature baseline.
 DEFAULT_TEMPERATURE = 0.8
 
 
@@ -86,11 +87,25 @@ class ChoreoTrainConfig:
     mirror: bool = True  # mirror half the stretches left/right (a plausible dance of the same style)
     # Playback speed: a share `speed_change` of the stretches is played at a speed drawn
     # log-uniformly from [speed_min, speed_max], so the model continues the tempo it sees instead
-    # of its styles' (a model that never saw the Motion-MDRNN improvisation, 5x slower than
-    # salsa, forecast it 87% worse than standing still, and its first frame twice as far off).
+    # of its styles'. The range reaches the slowest dancer of the shared data: half of the
+    # Motion-MDRNN takes move at 0.06-0.07 body heights/s, a tenth of salsa; held-out salsa
+    # played at 0.1x was forecast 7-9% worse than standing still by a small model trained down
+    # to 0.25x, and 15% / 7% better (0.5 s / 1 s) by one trained down to 0.1x.
     speed_change: float = 0.5
-    speed_min: float = 0.25
+    speed_min: float = 0.1
     speed_max: float = 1.5
+    # Rest-posture offsets: a stretch labelled "any" (style dropout) has each bone turned by a
+    # constant random offset (normal, `posture` radians per axis, in the body's heading frame),
+    # inputs and targets alike; `posture_labelled` does the same for stretches with their style.
+    # Every capture setup puts its joints elsewhere (the Motion-MDRNN skin markers hold head,
+    # feet and torso 8-20 degrees from the BVH skeletons' mean, those 2-13 from each other), so
+    # an unseen style is also an unseen skeleton, and "any" must not assume a known one. A small
+    # model without it pulled the Motion-MDRNN dancer toward the training skeletons' rest pose
+    # (its distance to their mean pose fell from 0.17 to 0.13 body heights in 1 s of forecast,
+    # the truth's stayed 0.17): -16% against zero-velocity at 0.5 s; with it +12%. Offsets on
+    # every stretch helped as much but cost held-out salsa 4-9 points, offsets on "any" none.
+    posture: float = 0.3
+    posture_labelled: float = 0.0
     # Chance of a stretch's style ~ (its frames) ** style_balance: 1 = as the data come (salsa
     # is 62% of the shared data), 0 = every style equally often.
     style_balance: float = 0.5
@@ -104,7 +119,7 @@ class ChoreoTrainConfig:
     warmup: int = 100
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
-    style_dropout: float = 0.15  # chance a stretch is labelled "any" instead of its style
+    style_dropout: float = 0.3  # chance a stretch is labelled "any" (and gets a posture offset)
     transition: float = 0.2  # share of stretches that crossfade from another style into theirs
     transition_lead: int = 30  # frames of the other style first (context only)
     transition_blend: int = 15  # frames of crossfade
@@ -142,6 +157,8 @@ class ChoreoTrainConfig:
             raise DancenowError(f"train.front must be 'world' or 'dancer', got {self.front!r}")
         _check_float("train", "style_balance", self.style_balance, 0.0, 1.0)
         _check_float("train", "speed_change", self.speed_change, 0.0, 1.0)
+        _check_float("train", "posture", self.posture, 0.0, 1.0)
+        _check_float("train", "posture_labelled", self.posture_labelled, 0.0, 1.0)
         _check_float("train", "speed_min", self.speed_min, 0.05, 1.0)
         _check_float("train", "speed_max", self.speed_max, 1.0, 4.0)
         _check_int("train", "steps", self.steps, 1, 10_000_000)

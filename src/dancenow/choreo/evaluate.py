@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
-from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
+from dancenow.choreo.config import ANY_STYLE
 from dancenow.choreo.generate import forecast, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
@@ -358,7 +358,7 @@ class ChoreoReport:
 
     forecast: ForecastReport
     health: HealthReport | None
-    health_temperature: float
+    health_temperature: float | None
     generation_frames_per_s: float | None
 
     def text(self) -> str:
@@ -381,7 +381,7 @@ class ChoreoReport:
 
 def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str | None = None,
                    context_s: float = 1.0, stride_s: float = 1 / 3, health_seconds: float = 60.0,
-                   health_temperature: float = DEFAULT_TEMPERATURE, random_seed: int = 0,
+                   health_temperature: float | None = None, random_seed: int = 0,
                    samples: int = 0) -> ChoreoReport:
     """Forecast report on `clips`, plus health and speed of a `health_seconds` dance generated
     from the first `context_s` of the longest clip (0: skip)."""
@@ -398,6 +398,7 @@ def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str
         ref = info["reference"].get(style or seed.style) or info["reference"][ANY_STYLE]
         health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref)
         fps_gen = dance.frames_per_second
+        health_temperature = dance.temperature
     return ChoreoReport(report, health, health_temperature, fps_gen)
 
 

@@ -77,13 +77,27 @@ def mean(params: MixtureParams) -> torch.Tensor:
     return (params.log_pi.exp().unsqueeze(-1) * params.mu).sum(-2)
 
 
-def sample(params: MixtureParams, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample(params: MixtureParams, temperature: "float | torch.Tensor" = 1.0,
+           generator: torch.Generator | None = None) -> torch.Tensor:
     """(..., D) one draw from the mixture per leading index.
 
     temperature scales the randomness as in Graves 2013 / sketch-rnn: mixture logits are divided
     by it and standard deviations multiplied by sqrt(temperature); 0 gives `mode(params)`.
+    A tensor of temperatures (one per leading index, all > 0) samples each row at its own.
     The draw uses only `generator`, so equal seeds give equal samples.
     """
+    if isinstance(temperature, torch.Tensor):  # one per leading index (calibration sweeps)
+        if (temperature <= 0).any():
+            raise ValueError("per-row temperatures must be > 0")
+        t = temperature.to(params.mu.dtype).reshape(temperature.shape + (1,) * (params.logits.dim() - temperature.dim()))
+        probs = F.softmax(params.logits / t, dim=-1)
+        flat = probs.reshape(-1, probs.shape[-1])
+        k = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+        idx = k[..., None, None].expand(*k.shape, 1, params.mu.shape[-1])
+        mu = torch.gather(params.mu, -2, idx).squeeze(-2)
+        sigma = torch.gather(params.log_sigma, -2, idx).squeeze(-2).exp() * t.sqrt()
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + sigma * eps
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:

@@ -165,8 +165,14 @@ class Stream:
         self.left = np.zeros(B, np.int64)  # chunks left in the stretch; 0 = start a new one
         self.style = np.zeros(B, np.int64)
 
-    def _augment(self) -> dict:
-        return {"mirror": bool(self.cfg.mirror and self.rng.random() < 0.5)}
+    def _augment(self, dropped: bool) -> dict:
+        """Mirroring, and the rest-posture offset (ChoreoTrainConfig.posture: wider for a
+        stretch labelled "any", which stands for a dancer and skeleton never seen)."""
+        out = {"mirror": bool(self.cfg.mirror and self.rng.random() < 0.5)}
+        sigma = self.cfg.posture if dropped else self.cfg.posture_labelled
+        if sigma > 0:
+            out["posture"], out["posture_seed"] = sigma, int(self.rng.integers(2 ** 31))
+        return out
 
     def _speed(self) -> float:
         """A playback speed: 1, or for a share `speed_change` of stretches one drawn
@@ -193,7 +199,7 @@ class Stream:
         start = int(self.rng.integers(0, max(1, n - span + 1)))
         dropped = lead < 0 and self.rng.random() < cfg.style_dropout
         self.recipe[r] = {"clip": c, "start": start, "lead": lead, "lead_start": lead_start, "speed": speed,
-                          **self._augment()}
+                          **self._augment(dropped)}
         self.buf[r] = self._build(self.recipe[r])
         self.style[r] = 0 if dropped else self.style_ids[c]
         self.pos[r] = 0
@@ -220,6 +226,8 @@ class Stream:
             step = np.concatenate([b.root_step[head], step])
             obs = np.concatenate([b.observed[head], obs])
             ok = np.concatenate([np.zeros(n_lead, bool), ok])
+        if rc.get("posture_seed") is not None:
+            u = repostured(u, rc["posture_seed"], rc["posture"])
         if rc["mirror"]:
             u, step, obs = mirror_bones(u, step, obs)
         return u, step, obs, ok
@@ -290,10 +298,14 @@ class Stream:
             s = int(self.rng.integers(0, len(a) - span + 1))
             u[r], step[r], obs[r] = played(a, s, length, speed)
             lengths[r] = a.lengths
-            if self._augment()["mirror"]:
+            dropped = self.rng.random() < self.cfg.style_dropout
+            aug = self._augment(dropped)
+            if aug.get("posture_seed") is not None:
+                u[r] = repostured(u[r], aug["posture_seed"], aug["posture"])
+            if aug["mirror"]:
                 u[r], step[r], obs[r] = mirror_bones(u[r], step[r], obs[r])
                 lengths[r] = a.lengths[list(BONE_FLIP)]
-            style[r] = 0 if self.rng.random() < self.cfg.style_dropout else self.style_ids[c]
+            style[r] = 0 if dropped else self.style_ids[c]
         obs[:, 0, -1] = 0  # the first root step reaches before the window
         step[:, 0] = 0
         return {"u": u, "root_step": step, "observed": obs, "lengths": lengths, "style": style}
@@ -307,6 +319,20 @@ class Stream:
         self.buf = [None if rc is None else self._build(rc) for rc in self.recipe]
         self.pos, self.left, self.style = (np.array(d[k], np.int64) for k in ("pos", "left", "style"))
         self.rng.bit_generator.state = d["rng"]
+
+
+def repostured(u: np.ndarray, seed: int, sigma: float) -> np.ndarray:
+    """Directions (T, Bn, D) with each bone turned by one constant random offset (normal, `sigma`
+    per axis, drawn from `seed`), in the body's heading frame in 3D (so the offset moves with a
+    turning dancer, as a marker placed elsewhere on the body would), in the image plane in 2D."""
+    if sigma <= 0:
+        return u.copy()
+    Bn, D = u.shape[1:]
+    delta = np.random.default_rng(seed).normal(0.0, sigma, (Bn, D))
+    if D == 3:
+        f = heading_frames(u.astype(np.float64))  # (T, 3, 3): camera -> heading frame
+        delta = np.einsum("tji,bj->tbi", f, delta)  # the offset back in camera axes
+    return project(u + delta).astype(np.float32)
 
 
 def played(a: ClipArrays, start: int, frames: int, speed: float = 1.0):
@@ -591,6 +617,8 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
                 bar.set_postfix(nll=f"{nll.item():.3f}", loss=f"{loss.item():.3f}")
             if not math.isfinite(loss.item()):
                 raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
+            if step == cfg.steps:
+                info["temperature"] = _calibrate(model, info, dev)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 last = save()
             elif stop.requested:
@@ -601,6 +629,23 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     if last is None:  # resumed a finished run
         last = list_checkpoints(out)[-1] if list_checkpoints(out) else save()
     return last
+
+
+def _calibrate(model: ChoreoModel, info: dict, dev) -> dict[str, float]:
+    """The finished model's per-style sampling temperatures (generate.calibrate_temperature),
+    measured on the CPU."""
+    import copy
+
+    from dancenow.choreo.generate import calibrate_temperature
+
+    m = model if str(dev) == "cpu" else copy.deepcopy(model).cpu()
+    was = m.training
+    try:
+        cal = calibrate_temperature(m, info)
+    finally:
+        m.train(was)
+    log.info("calibrated temperatures: %s", ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
+    return cal
 
 
 def json_roundtrip(d: dict) -> dict:

@@ -66,8 +66,10 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
               help="Pose/BVH/video file whose last --prime-seconds the dance continues; default: a typical pose, standing still.")
 @click.option("--prime-seconds", type=POSITIVE, default=1.0, show_default=True, help="How much of --prime to use.")
 @click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance (at most 3600).")
-@click.option("--temperature", type=click.FloatRange(min=0), default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full spread.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=None,
+              help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full "
+                   f"spread. Default: the model's calibrated one for the style (moves as fast as its data; "
+                   f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration).")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
