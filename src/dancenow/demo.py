@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 # A fixed step count rather than a time budget (a budget sizes the run from its first steps'
-# speed, which a busy machine misjudges): sized for about 12 minutes in all on 2 idle cores.
-FULL_DEMO_STEPS = 1200
+# speed, which a busy machine misjudges): sized for about 12 minutes in all on 2 idle cores
+# (1000: posing the blended exemplars costs each step more than one exemplar did).
+FULL_DEMO_STEPS = 1000
 
 
 @dataclass(frozen=True)
