@@ -100,6 +100,12 @@ class ExemplarConfig:
     blend: int = 7
     within: float = 1.5
 
+    @property
+    def fused(self) -> int:
+        """How many exemplars are fused for a frame: `blend` when posed, else 1 (unposed
+        exemplars are shown as they are)."""
+        return self.blend if self.warp else 1
+
 
 @dataclass
 class LossWeights:

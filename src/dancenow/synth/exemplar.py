@@ -99,20 +99,28 @@ def _k_centres(keypoints: np.ndarray, size: int) -> np.ndarray:
     return np.sort(np.array(picked, np.int64))
 
 
+def _candidate_distances(query: np.ndarray, bank: np.ndarray, scale: float, query_index: np.ndarray | None,
+                         bank_index: np.ndarray | None, exclude: int) -> tuple[np.ndarray, np.ndarray]:
+    """((M, N) pose distances with bank poses within `exclude` frames of the query (by their
+    frame indices) at inf, (M,) bool: queries whose every candidate was excluded; their row is
+    minus the time gap instead, so the farthest in time comes out nearest)."""
+    dist = pose_distances(query, bank, scale)
+    none = np.zeros(len(dist), bool)
+    if exclude > 0 and query_index is not None and bank_index is not None:
+        gap = np.abs(np.asarray(query_index)[:, None] - np.asarray(bank_index)[None, :])
+        dist = np.where(gap < exclude, np.inf, dist)
+        none = np.isinf(dist).all(axis=1)
+        if none.any():
+            dist[none] = -gap[none]
+    return dist, none
+
+
 def nearest(query: np.ndarray, bank: np.ndarray, scale: float, query_index: np.ndarray | None = None,
             bank_index: np.ndarray | None = None, exclude: int = 0) -> np.ndarray:
     """(M,) position in `bank` of the nearest pose to each query (descriptors). With
     `exclude` > 0, bank poses within `exclude` frames of the query (by their frame indices
     `query_index`, `bank_index`) are not candidates (when every one is, the farthest in time)."""
-    dist = pose_distances(query, bank, scale)
-    if exclude > 0 and query_index is not None and bank_index is not None:
-        gap = np.abs(np.asarray(query_index)[:, None] - np.asarray(bank_index)[None, :])
-        near = gap < exclude
-        dist = np.where(near, np.inf, dist)
-        none = np.isinf(dist).all(axis=1)
-        if none.any():
-            dist[none] = -gap[none]
-    return dist.argmin(axis=1).astype(np.int64)
+    return _candidate_distances(query, bank, scale, query_index, bank_index, exclude)[0].argmin(axis=1).astype(np.int64)
 
 
 def blend_set(dist: np.ndarray, anchor: int, blend: int, within: float) -> np.ndarray:
@@ -152,18 +160,11 @@ def nearest_sets(query: np.ndarray, bank: np.ndarray, scale: float, query_index:
                  bank_index: np.ndarray, exclude: int, blend: int, within: float) -> list[np.ndarray]:
     """Training's exemplars: for each query (descriptors), the bank positions `ExemplarChooser`
     would blend, nearest first, among bank poses at least `exclude` frames away in time (see
-    `nearest`)."""
-    anchors = nearest(query, bank, scale, query_index, bank_index, exclude)
-    if blend <= 1:
-        return [np.array([a], np.int64) for a in anchors]
-    out = []
-    for i in range(0, len(query), CHUNK):
-        dist = pose_distances(query[i:i + CHUNK], bank, scale)
-        gap = np.abs(np.asarray(query_index[i:i + CHUNK])[:, None] - np.asarray(bank_index)[None, :])
-        dist = np.where(gap < exclude, np.inf, dist)
-        out += [blend_set(row, int(a), blend, within) if np.isfinite(row[a]) else np.array([a], np.int64)
-                for row, a in zip(dist, anchors[i:i + CHUNK])]
-    return out
+    `nearest`; a query with no candidate gets the farthest in time alone)."""
+    dist, none = _candidate_distances(query, bank, scale, query_index, bank_index, exclude)
+    anchors = dist.argmin(axis=1)
+    return [np.array([a], np.int64) if fallback else blend_set(row, int(a), blend, within)
+            for row, a, fallback in zip(dist, anchors, none)]
 
 
 def retrieve(query_keypoints: np.ndarray, train_keypoints: np.ndarray) -> np.ndarray:
@@ -201,13 +202,13 @@ class _TargetGrid:
     it and its weight."""
 
     def __init__(self, h: int, w: int, target: np.ndarray, stride: int):
-        self.h, self.w, self.stride, self.t = h, w, stride, np.asarray(target, np.float64)
+        self.stride, self.t = stride, np.asarray(target, np.float64)
         self.bh = float(body_height(self.t[None])[0])
         self.hs, self.ws = -(-h // stride), -(-w // stride)
         ys, xs = np.mgrid[0:self.hs, 0:self.ws] * stride
         self.p = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
         self.sigma = PART_SIGMA * self.bh
-        self._segments: dict = {}
+        self._stack: tuple | None = None
         self._torsos: dict = {}
 
     def segments(self) -> tuple:
@@ -215,7 +216,7 @@ class _TargetGrid:
         _SEGMENTS, lengths (S,), and (S, P) weights W, W * along, W * across and distances
         (divided by the part's PART_REACH)), so that an exemplar's source positions are three
         small matrix products (num = W'a_e + (W along)'(r u_e) + (W across)'(n_e / s))."""
-        if not hasattr(self, "_stack"):
+        if self._stack is None:
             seen = self.t[:BODY_POINTS, 2] > 0
             rows, lengths, w, wa, wc, near = [], [], [], [], [], []
             for i, (a, b) in enumerate(_SEGMENTS):
@@ -282,6 +283,7 @@ def _warp_map(h: int, w: int, e: np.ndarray, t: np.ndarray, stride: int = 2,
     import cv2
 
     g = grid if grid is not None else _TargetGrid(h, w, t, stride)
+    stride = g.stride
     ok = (e[:BODY_POINTS, 2] > 0) & (t[:BODY_POINTS, 2] > 0)
     bh_t, bh_e = g.bh, body_height(e[None])[0]
     if not np.isfinite(bh_t) or not np.isfinite(bh_e) or bh_t <= 0 or bh_e <= 0:

@@ -413,7 +413,7 @@ class SynthModel:
         if self.bank is None:
             return None
         ex = self.config.exemplar
-        return ExemplarChooser(self._bank_desc, self._bank_scale, ex.switch, ex.blend if ex.warp else 1, ex.within)
+        return ExemplarChooser(self._bank_desc, self._bank_scale, ex.switch, ex.fused, ex.within)
 
     def generate(self, label: np.ndarray, prev: np.ndarray | None, keypoints: np.ndarray | None = None,
                  src_size: tuple[int, int] | None = None) -> Generated:

@@ -152,7 +152,7 @@ class Trainer:
             ex = cfg.exemplar
             self.exemplar_of = nearest_sets(descriptors(data.keypoints), descriptors(data.keypoints[self.bank]),
                                             body_scale(data.keypoints[train_idx]), every, self.bank, exclude,
-                                            ex.blend if ex.warp else 1, ex.within)
+                                            ex.fused, ex.within)
             if cfg.exemplar.warp:
                 from dancenow.synth.plate import person_alphas
 
@@ -401,7 +401,7 @@ class Trainer:
         fixed steps poses them as they come)."""
         from tqdm import tqdm
 
-        if self.exemplar_of is None or not self.cfg.exemplar.warp or self.cfg.exemplar.blend <= 1:
+        if self.exemplar_of is None or self.cfg.exemplar.fused <= 1:
             return
         starts = self.data.pair_starts("train")
         frames = np.unique(np.concatenate([starts, starts + 1]))
@@ -453,7 +453,7 @@ class Trainer:
         if self.bank is not None:
             ex = cfg.exemplar
             chooser = ExemplarChooser(descriptors(data.keypoints[self.bank]), body_scale(data.keypoints[data.train.start:data.train.stop]),
-                                      ex.switch, ex.blend if ex.warp else 1, ex.within)
+                                      ex.switch, ex.fused, ex.within)
         modules = self._modules() + ([self.ema] if self.ema is not None else [])
         was_training = [m.training for m in modules]
         for m in modules:
