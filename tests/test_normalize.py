@@ -207,7 +207,7 @@ def test_no_usable_frame_falls_back_to_bounding_boxes(caplog):
 def test_three_frame_sequence_is_one_depth_and_keeps_its_frames(caplog):
     # Ankle y 100, 110, 120: close 120, med 110, d = 10, 0, -10, frac * 10 = 5: no far.
     # One scale from mean heights (target 90 / source 60 = 1.5); the median ankle (110) maps to
-    # the target's (210), so every ankle moves down 100.
+    # the target's (210) and moves off it scale with the body (a 10 px lift becomes 15 px).
     src = sequence([100, 110, 120], [50, 60, 70])
     tgt = sequence([200, 210, 220], [80, 90, 100])
     assert fit_stats(src).far is None
@@ -218,8 +218,38 @@ def test_three_frame_sequence_is_one_depth_and_keeps_its_frames(caplog):
     out = normalize(src, fit_stats(src), fit_stats(tgt))
     assert len(out) == 3 and out.present[:, Joint.NOSE].all()
     raw = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1)
-    assert raw.keypoints[:, Joint.R_ANKLE, 1] == pytest.approx([200, 210, 220], abs=PX)
+    assert raw.keypoints[:, Joint.R_ANKLE, 1] == pytest.approx([195, 210, 225], abs=PX)
     assert (raw.keypoints[:, Joint.R_ANKLE, 1] - raw.keypoints[:, Joint.NOSE, 1]) == pytest.approx([75, 90, 105], abs=PX)
+
+
+def test_a_dancer_who_only_jumps_keeps_one_scale(caplog):
+    # A source dancing on the spot: ankles at 300 (299 on tiptoe) except a jump every 10 frames
+    # (ankle 295, 290, 295) and a crouch (ankle 304, height 90): close 304, far 299, a 5 px range
+    # of a 100 px body. The method would read the jump as walking away and shrink the dancer mid-air.
+    assert fit_stats(sequence([300] * 5 + [299] + [295, 290, 295] + [304], [100] * 10)).span == 5
+    ankles = ([300] * 5 + [299] + [295, 290, 295] + [304]) * 4
+    heights = ([100] * 6 + [100, 100, 100] + [90]) * 4
+    src, tgt = sequence(ankles, heights), sequence(TGT_ANKLES, TGT_HEIGHTS)
+    with caplog.at_level(logging.WARNING, logger="dancenow.normalize"):
+        tr = frame_transforms(src, fit_stats(src), fit_stats(tgt))
+    assert tr.match.mode == "one_depth"
+    assert any("stays at one depth" in r.getMessage() for r in caplog.records)
+    assert np.ptp(tr.scale) == 0  # the same size on the ground and mid-air
+    out = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1)
+    ank = out.keypoints[:, Joint.R_ANKLE, 1]
+    # the jump keeps its height, scaled with the body (10 px at 100 px -> 10 * scale)
+    assert ank[6 + 1] - ank[0] == pytest.approx(-10 * tr.scale[0], abs=1e-3)
+
+
+def test_a_near_end_that_is_not_taller_is_not_depth():
+    from dancenow.normalize import depth_range_problem
+    walker = fit_stats(sequence(WALK_ANKLES, WALK_HEIGHTS))
+    assert depth_range_problem(walker) is None
+    # the same ankle range, but the body is a little shorter where the feet are lowest (crouching)
+    crouch = fit_stats(sequence(WALK_ANKLES, [150 - i for i in range(9)]))
+    assert "does not look taller" in depth_range_problem(crouch)
+    assert match_stats(crouch, fit_stats(sequence(TGT_ANKLES, TGT_HEIGHTS))).mode == "one_depth"
+    assert match_stats(walker, fit_stats(sequence(TGT_ANKLES, TGT_HEIGHTS))).mode == "range"
 
 
 def test_all_one_depth_sequence():
