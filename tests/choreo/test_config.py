@@ -60,17 +60,3 @@ def test_unreadable_config_files(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(DancenowError, match="JSON object"):
         load_config(tmp_path / "list.json")
-
-
-def test_configs_saved_before_v2_keep_their_meaning():
-    """A v1 train config and a model config saved before `heading_rate` and `clean_share`
-    existed read as what they trained (neither), a current one as the defaults."""
-    old = preset("default").to_dict()
-    old["version"] = 1
-    del old["clean_share"], old["model"]["heading_rate"]
-    cfg = ChoreoTrainConfig.from_dict(old)
-    assert cfg.clean_share == 0.0 and cfg.model.heading_rate is False
-    model = old["model"]
-    assert ChoreoConfig.from_dict(model).heading_rate is False
-    now = ChoreoTrainConfig.from_dict(preset("default").to_dict())
-    assert now.clean_share == 0.5 and now.model.heading_rate is True

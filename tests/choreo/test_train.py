@@ -221,29 +221,3 @@ def test_only_stretches_labelled_any_get_a_rest_posture_offset(styles_dir):
     a, _ = stream.next()
     b, _ = again.next()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def test_clean_stretches_alone_train_the_mixture_spreads(styles_dir):
-    """Clean stretches get no input noise or torso drift, and only they pass gradient to the
-    mixture's spreads and weights; the augmented ones still train the means."""
-    import torch
-
-    from dancenow.choreo.mdn import MixtureParams, mixture_nll
-
-    cfg = tiny_cfg(transition=0.0, clean_share=0.5, input_noise=0.2, drift=0.3, batch_size=16)
-    clips, _ = T.load_training_clips(style_sources(styles_dir), cfg)
-    arrays = [clip_arrays(c) for c in clips]
-    stream = T.Stream(arrays, [1 if a.style == "down" else 2 for a in arrays], cfg, np.random.default_rng(0))
-    chunk, _ = stream.next()
-    clean = chunk["clean"]
-    assert clean.any() and (~clean).any()
-    assert not chunk["noise"][clean].any() and not chunk["offset"][clean].any()
-    assert chunk["noise"][~clean].any() and chunk["offset"][~clean].any()
-    B, L, K, D = 16, 3, 2, 4
-    params = MixtureParams(torch.zeros(B, L, K, requires_grad=True), torch.zeros(B, L, K, D, requires_grad=True),
-                           torch.zeros(B, L, K, D, requires_grad=True))
-    mixture_nll(T.spreads_from_clean(params, clean), 2 * torch.ones(B, L, D)).backward()  # 2 sigma off: every gradient non-zero
-    sigma_grad = params.log_sigma.grad.abs().sum((1, 2, 3))
-    assert (sigma_grad[clean] > 0).all() and (sigma_grad[~clean] == 0).all()
-    assert (params.logits.grad[~clean] == 0).all()
-    assert (params.mu.grad.abs().sum((1, 2, 3)) > 0).all()

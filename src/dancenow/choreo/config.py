@@ -21,12 +21,7 @@ from dancenow.errors import DancenowError
 
 ANY_STYLE = "any"
 CONFIG_FORMAT = "dancenow.choreo.config"
-CONFIG_VERSION = 2
-# Settings added since version 1, with what they meant before they existed: a config (or a
-# checkpoint's model config) that lacks one is read with this value, so an old model runs,
-# and an old run resumes, as it was trained.
-OLD_MODEL_SETTINGS = {"heading_rate": False}  # added in v2
-OLD_TRAIN_SETTINGS = {"clean_share": 0.0}  # added in v2
+CONFIG_VERSION = 1
 PRESETS = ("default", "small", "quick")
 # Sampling temperature of models trained before per-style calibration (generate.calibrate_temperature),
 # and the bench's fixed-temperature baseline.
@@ -53,16 +48,6 @@ class ChoreoConfig:
     # The deterministic next frame (forecasts, temperature 0, the free-running loss): "mode" =
     # the mean of the most likely mixture component, "mean" = the mixture's expected value.
     point: str = "mean"
-    # 3D: the body's heading is predicted as one angle per frame (its change, beside a damped
-    # constant turning rate), and the directions as the posture in the heading frame it turns
-    # to. Why: the salsa data spin, and a spin's unpredictable speed-up is one number for the
-    # whole body; predicted bone by bone (a diagonal mixture, in the frame the body faced the
-    # frame before), it became independent noise on every bone, so sampled 60 s dances twisted
-    # hips from shoulders and leaned far more than real dancers (posture 3.6-4.6x the data's)
-    # and spread their limbs 2x: the mixture's per-frame spread of the pelvis and shoulder line
-    # was 5.5x what a teacher-forced model's mean missed by on held-out salsa (limbs 1.8x).
-    # False: the v1 model (every bone in the previous frame's heading frame).
-    heading_rate: bool = True
 
     def validate(self, where: str = "model") -> "ChoreoConfig":
         _check_int(where, "dims", self.dims, 0, 3)
@@ -86,9 +71,7 @@ class ChoreoConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "model") -> "ChoreoConfig":
-        """A full model config, as saved; one saved before a setting existed gets its old
-        meaning (OLD_MODEL_SETTINGS)."""
-        return _from_dict(cls, {**OLD_MODEL_SETTINGS, **d}, where).validate(where)
+        return _from_dict(cls, d, where).validate(where)
 
 
 @dataclass
@@ -153,15 +136,6 @@ class ChoreoTrainConfig:
     # the first forecast frame of the Motion-MDRNN markers was 15x constant velocity's error.)
     drift: float = 0.3
     drift_return: float = 0.25
-    # Clean stretches: a share of the stretches gets neither input noise nor torso drift, and only
-    # those train the mixture's spreads and weights; the others train its means alone (their
-    # spreads and weights are cut from the likelihood's gradient). Why: the spread is what
-    # sampling draws from, and a drifting torso looks far less certain than a dance fed its own
-    # frames is: in training batches of a small model the spine's residual was 0.56 (standardised)
-    # with drift, 0.13 without, and the model, which cannot tell the two apart, predicted 0.5-0.6
-    # for both; sampled dances random-walked their torso. Recovering from noise and drift is a
-    # job for the means. 0: every stretch is augmented and trains everything (configs before v2).
-    clean_share: float = 0.5
     # Free-running loss: from `rollout_context` teacher-forced frames the model runs on its own
     # mode predictions for `rollout_frames` frames; the mean joint distance to the truth (body
     # heights) is added to the likelihood loss with this weight (0: pure teacher forcing). It
@@ -203,7 +177,6 @@ class ChoreoTrainConfig:
         _check_float("train", "input_noise", self.input_noise, 0.0, 10.0)
         _check_float("train", "drift", self.drift, 0.0, 1.0)
         _check_float("train", "drift_return", self.drift_return, 0.0, 1.0)
-        _check_float("train", "clean_share", self.clean_share, 0.0, 1.0)
         _check_float("train", "rollout_weight", self.rollout_weight, 0.0, 1e4)
         _check_int("train", "rollout_frames", self.rollout_frames, 1, 10_000)
         _check_int("train", "rollout_context", self.rollout_context, 2, 10_000)
@@ -218,7 +191,7 @@ class ChoreoTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> "ChoreoTrainConfig":
-        d = {k: v for k, v in _upgraded(d).items() if k not in ("format", "version")}
+        d = {k: v for k, v in d.items() if k not in ("format", "version")}
         return _from_dict(cls, d, where).validate()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -269,7 +242,7 @@ def load_config(path: str | os.PathLike) -> ChoreoTrainConfig:
     if name not in PRESETS:
         raise DancenowError(f"{path}: unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     base = preset(name).to_dict()
-    merged = _merge(base, _upgraded(d))
+    merged = _merge(base, d)
     return ChoreoTrainConfig.from_dict(merged, str(path))
 
 
@@ -284,17 +257,6 @@ def _check_float(where: str, name: str, value, low: float, high: float, low_open
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not (low < value if low_open else low <= value) or value > high:
         raise DancenowError(f"{where}.{name} must be a number in [{low:g}, {high:g}], got {value!r}")
-
-
-def _upgraded(d: dict) -> dict:
-    """A train config dict of version 1 (its "version"; none = current) with the settings added
-    since filled in with what they meant then (OLD_TRAIN_SETTINGS, OLD_MODEL_SETTINGS)."""
-    version = d.get("version", CONFIG_VERSION)
-    if not isinstance(version, int) or version >= 2:
-        return d
-    model = d.get("model", {})
-    return {**OLD_TRAIN_SETTINGS, **d,
-            "model": {**OLD_MODEL_SETTINGS, **model} if isinstance(model, dict) else model}
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -243,6 +243,7 @@ def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None 
     """Teacher-forced NLL over whole clips (nats per observed standardised target dimension)."""
     from dancenow.choreo.skeleton import NUM_BONES
 
+    D = model.config.dims
     total, n = 0.0, 0.0
     for a in arrays:
         if len(a) < 2:
@@ -250,8 +251,9 @@ def heldout_nll(model: ChoreoModel, arrays: list[ClipArrays], style: str | None 
         u, step, obs = (torch.from_numpy(v)[None] for v in (a.u, a.root_step, a.observed))
         x = model.encode_inputs(u[:, :-1], step[:, :-1], obs[:, :-1])
         vel, _ = model.velocities(u[:, :-1])
-        y = model.encode_targets(u[:, 1:], step[:, 1:], model.prior(u[:, :-1], vel, step[:, :-1]))
-        mask = model.target_mask(obs[:, 1:, :NUM_BONES] * obs[:, :-1, :NUM_BONES], obs[:, 1:, NUM_BONES:])
+        y = model.encode_targets(u[:, 1:], step[:, 1:], *model.prior(u[:, :-1], vel, step[:, :-1]), model.frame(u[:, :-1]))
+        bm = (obs[:, 1:, :NUM_BONES] * obs[:, :-1, :NUM_BONES]).repeat_interleave(D, -1)
+        mask = torch.cat([bm, obs[:, 1:, NUM_BONES:].repeat_interleave(D, -1)], -1)
         params, _ = model.run(x, parse_style(model, style or _known(model, a.style))[None])
         total += float(-mixture_log_prob(params, y, mask).sum())
         n += float(mask.sum())

@@ -57,7 +57,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     out_u, out_step = [], []
     for k in range(frames):
         y = model.point(last) if _is_zero(temperature) else sample(last, temperature, generator)
-        nxt, nstep = model.decode(y, model.prior(cur, cur - prev, cur_step))
+        nxt, nstep = model.decode(y, *model.prior(cur, cur - prev, cur_step), model.frame(cur))
         out_u.append(nxt)
         out_step.append(nstep)
         if k + 1 < frames:

@@ -10,15 +10,10 @@ directions (skeleton.py) plus the root's step:
                    it is known, observed masks (bones, root step)]               (standardised)
             (3D: every vector turned into the heading frame of frame t, skeleton.heading_frames)
     prior   u'_{t+1} = u_t + damping (u_t - u_{t-1}),  r'_{t+1} = damping r_t  (damped constant
-            velocity: the motion goes on, slowing down); 3D with `heading_rate`: the posture
-            p_t = H_t u_t (directions in the frame H_t of the body's own heading) and the
-            heading angle each go on so, p' = p_t + damping (p_t - p_{t-1}), h' = h_t +
-            damping (h_t - h_{t-1}), and u' = H(h')^T p'
+            velocity: the motion goes on, slowing down)
     output  a mixture over y_t = [u_{t+1} - u'_{t+1}, r_{t+1} - r'_{t+1}]       (standardised,
-            3D: in the heading frame of frame t); with `heading_rate` the direction part is
-            the posture's, p_{t+1} - p', and one more output is the heading's, h_{t+1} - h'
-    next    u_{t+1} = project(u'_{t+1} + y_u): back onto the unit sphere (3D) or disk (2D);
-            with `heading_rate` u_{t+1} = H(h' + y_h)^T project(p' + y_p)
+            3D: in the heading frame of frame t)
+    next    u_{t+1} = project(u'_{t+1} + y_u): back onto the unit sphere (3D) or disk (2D)
 
 Predicting the change from the prior means an unsure or untrained network continues the motion
 it sees smoothly, instead of jumping on the first frame. Predicting directions means positions
@@ -26,8 +21,6 @@ it sees smoothly, instead of jumping on the first frame. Predicting directions m
 and predicting in the body's own heading frame means facing is not style, and hips and
 shoulders cannot drift apart unnoticed (with camera-frame directions, sampled 60 s dances
 twisted the torso by 40-130 degrees; real dancers stay within about 25).
-Predicting the turn as one angle means a spin's unknown speed-up is one number for the whole
-body, not independent noise on every bone of a diagonal mixture (ChoreoConfig.heading_rate).
 
 A learned style vector is appended to every input and to the mixture head's input. Style
 index 0 is "any": training swaps a stretch's style for it now and then (style dropout), so the
@@ -39,15 +32,12 @@ Reading order: MDNHead, ChoreoModel.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
 from dancenow.choreo.config import ChoreoConfig
 from dancenow.choreo.mdn import MixtureParams, mean, mixture_nll, mode
-from dancenow.choreo.skeleton import NUM_BONES, heading_angles, heading_frames, project, yaw_frames
+from dancenow.choreo.skeleton import NUM_BONES, heading_frames, project
 from dancenow.errors import DancenowError
 
 
@@ -76,25 +66,6 @@ class MDNHead(nn.Module):
         return MixtureParams(logits, mu, log_sigma)
 
 
-@dataclass(frozen=True)
-class Prior:
-    """The damped constant-velocity guess of the next frame, and the frames its residuals are
-    read in. u (..., Bn, D): directions (camera axes, not yet projected); root_step (..., D);
-    frame: the heading frame of the frame predicted from (root step residuals, and direction
-    residuals without `heading_rate`); yaw (...,): with `heading_rate`, the guessed next heading
-    (radians; the direction residuals are then read in its frame), else None."""
-
-    u: torch.Tensor
-    root_step: torch.Tensor
-    frame: torch.Tensor | None
-    yaw: torch.Tensor | None = None
-
-
-def _wrap(angle: torch.Tensor) -> torch.Tensor:
-    """Angles into [-pi, pi)."""
-    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
-
-
 class ChoreoModel(nn.Module):
     """LSTM + MDN over standardised bone directions and root steps, conditioned on a style.
     `config.dims` must be 2 or 3 (the trainer resolves 0 from the data)."""
@@ -107,9 +78,7 @@ class ChoreoModel(nn.Module):
         D = c.dims
         self.n_dir = NUM_BONES * D
         self.in_features = 2 * self.n_dir + D + 1 + NUM_BONES + 1
-        # with heading_rate (3D), one more output: the change of the body's heading
-        self.turns = c.heading_rate and D == 3
-        self.out_features = self.n_dir + D + int(self.turns)
+        self.out_features = self.n_dir + D
         self.style_embedding = nn.Embedding(len(c.styles), c.style_dim)
         self.lstm = nn.LSTM(self.in_features + c.style_dim, c.hidden, c.layers, batch_first=True,
                             dropout=c.dropout if c.layers > 1 else 0.0)
@@ -174,54 +143,26 @@ class ChoreoModel(nn.Module):
         v = (self.turn(f, vel).flatten(-2) - self.v_mean) / self.v_std
         return torch.cat([x, v, known, observed.to(x.dtype)], -1)
 
-    def prior(self, u: torch.Tensor, vel: torch.Tensor, root_step: torch.Tensor) -> Prior:
-        """The damped constant-velocity guess of the frame after u (..., Bn, D), whose change
-        from the frame before is vel, and root step (..., D). With `heading_rate` the posture
-        (directions in each frame's own heading frame) and the heading go on separately:
-        turning is one angle for the whole body, so the posture does not change as it turns."""
+    def prior(self, u: torch.Tensor, vel: torch.Tensor, root_step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The damped constant-velocity guess of the next frame: directions (..., Bn, D) (not yet
+        projected) and root step (..., D)."""
         a = self.config.damping
-        frame = self.frame(u)
-        if not self.turns:
-            return Prior(u + a * vel, a * root_step, frame)
-        prev = u - vel
-        yaw, yaw_prev = heading_angles(u), heading_angles(prev)
-        posture = self.turn(frame, u)
-        posture = posture + a * (posture - self.turn(yaw_frames(yaw_prev), prev))
-        yaw_next = yaw + a * _wrap(yaw - yaw_prev)
-        return Prior(self.turn(yaw_frames(yaw_next), posture, inverse=True), a * root_step, frame, yaw_next)
+        return u + a * vel, a * root_step
 
-    def encode_targets(self, u_next: torch.Tensor, step_next: torch.Tensor, prior: Prior) -> torch.Tensor:
-        """The next frame relative to its prior -> standardised targets (..., out): direction
-        residuals in the prior's frame (see `Prior`), the root step's in the heading frame of the
-        frame predicted from, then (with `heading_rate`) the heading's residual."""
-        step = self.turn(prior.frame, step_next - prior.root_step)
-        if not self.turns:
-            y = torch.cat([self.turn(prior.frame, u_next - prior.u).flatten(-2), step], -1)
-        else:
-            yaw = heading_angles(u_next)
-            du = self.turn(yaw_frames(yaw), u_next) - self.turn(yaw_frames(prior.yaw), prior.u)  # posture change
-            y = torch.cat([du.flatten(-2), step, _wrap(yaw - prior.yaw)[..., None]], -1)
+    def encode_targets(self, u_next: torch.Tensor, step_next: torch.Tensor, u_prior: torch.Tensor,
+                       step_prior: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+        """The next frame relative to its prior, in `frame` (that of the frame predicted from)
+        -> standardised targets (..., out)."""
+        y = torch.cat([self.turn(frame, u_next - u_prior).flatten(-2), self.turn(frame, step_next - step_prior)], -1)
         return (y - self.y_mean) / self.y_std
 
-    def decode(self, y: torch.Tensor, prior: Prior) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardised outputs (..., out) + the prior -> the next frame's directions
+    def decode(self, y: torch.Tensor, u_prior: torch.Tensor, step_prior: torch.Tensor,
+               frame: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised outputs (..., out) in `frame` + the prior -> the next frame's directions
         (..., Bn, D), projected, and root step (..., D)."""
         raw = y * self.y_std + self.y_mean
-        du = raw[..., : self.n_dir].unflatten(-1, (NUM_BONES, self.config.dims))
-        step = prior.root_step + self.turn(prior.frame, raw[..., self.n_dir: self.n_dir + self.config.dims], inverse=True)
-        if not self.turns:
-            return project(prior.u + self.turn(prior.frame, du, inverse=True)), step
-        posture = project(self.turn(yaw_frames(prior.yaw), prior.u) + du)
-        return self.turn(yaw_frames(prior.yaw + raw[..., -1]), posture, inverse=True), step
-
-    def target_mask(self, bone_ok: torch.Tensor, root_ok: torch.Tensor) -> torch.Tensor:
-        """Per-target masks (..., out) from masks of the bones (..., Bn) and the root step (..., 1):
-        the heading is known where the pelvis and the shoulder line are."""
-        D = self.config.dims
-        parts = [bone_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)]
-        if self.turns:
-            parts.append(torch.minimum(bone_ok[..., 0:1], bone_ok[..., 2:3]))
-        return torch.cat(parts, -1)
+        du = self.turn(frame, raw[..., : self.n_dir].unflatten(-1, (NUM_BONES, self.config.dims)), inverse=True)
+        return project(u_prior + du), step_prior + self.turn(frame, raw[..., self.n_dir:], inverse=True)
 
     def point(self, params: MixtureParams) -> torch.Tensor:
         """The deterministic output of a mixture (config.point: its mode or its mean)."""

@@ -15,7 +15,6 @@ uninterrupted one would (with the same number of CPU threads: float sums depend 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -32,8 +31,8 @@ from dancenow.choreo.checkpoint import (CorruptCheckpoint, checkpoint_path, list
                                         load_training_state, newest_intact, optimizer_tensors, prune_checkpoints,
                                         save_checkpoint)
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clips_from_motion
-from dancenow.choreo.config import ANY_STYLE, ChoreoConfig, ChoreoTrainConfig
-from dancenow.choreo.mdn import MixtureParams, mixture_nll
+from dancenow.choreo.config import ANY_STYLE, ChoreoTrainConfig
+from dancenow.choreo.mdn import mixture_nll
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import load_motions
 from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, heading_frames, joints_from_bones,
@@ -74,7 +73,7 @@ def load_training_clips(sources: Sequence[tuple[str, str]], cfg: ChoreoTrainConf
     return clips, dims
 
 
-def feature_statistics(arrays: list[ClipArrays], model_cfg: ChoreoConfig, input_noise: float = 0.0,
+def feature_statistics(arrays: list[ClipArrays], damping: float, input_noise: float = 0.0,
                        drift: float = 0.0, drift_return: float = 0.1) -> dict[str, np.ndarray]:
     """Means and standard deviations of inputs, velocities and targets over observed values, in
     the heading frame of each frame (3D; model.py), and `noise` (Bn,): the training noise on
@@ -83,10 +82,6 @@ def feature_statistics(arrays: list[ClipArrays], model_cfg: ChoreoConfig, input_
     inputs, so their spread includes the noise. Standard deviations are floored (a constant
     feature must not divide by ~0, nor one much smaller than its kind's median)."""
     Bn, D = arrays[0].u.shape[1:]
-    damping = model_cfg.damping
-    # an unstandardised model computes the targets (model.prior / encode_targets), so the
-    # statistics measure exactly what training predicts
-    probe = ChoreoModel(dataclasses.replace(model_cfg, dims=D, styles=[ANY_STYLE]))
     xs, vs, ys = [], [], []
 
     def turn(frames, v):  # (T, 3, 3) frames, (T, ..., D) vectors
@@ -103,11 +98,12 @@ def feature_statistics(arrays: list[ClipArrays], model_cfg: ChoreoConfig, input_
         vel = turn(None if f is None else f[1:], np.diff(a.u, axis=0)).reshape(len(a) - 1, -1)
         vs.append(np.where(ok[1:] & ok[:-1], vel, np.nan))
         if len(a) >= 3:
-            u, rs, obs = (torch.from_numpy(v.astype(np.float64)) for v in (a.u, a.root_step, a.observed))
-            with torch.no_grad():
-                y = probe.encode_targets(u[2:], rs[2:], probe.prior(u[1:-1], u[1:-1] - u[:-2], rs[1:-1]))
-                ym = probe.target_mask(obs[2:, :Bn] * obs[1:-1, :Bn] * obs[:-2, :Bn], obs[2:, Bn:] * obs[1:-1, Bn:])
-            ys.append(np.where(ym.numpy() > 0, y.numpy(), np.nan))
+            ft = None if f is None else f[1:-1]
+            prior = a.u[1:-1] + damping * (a.u[1:-1] - a.u[:-2])
+            res = turn(ft, a.u[2:] - prior).reshape(len(a) - 2, -1)
+            rstep = turn(ft, a.root_step[2:] - damping * a.root_step[1:-1])
+            ym = np.concatenate([ok[2:] & ok[1:-1] & ok[:-2], np.repeat(a.observed[2:, Bn:] * a.observed[1:-1, Bn:], D, 1) > 0], 1)
+            ys.append(np.where(ym, np.concatenate([res, rstep], 1), np.nan))
     x, v, y = np.concatenate(xs), np.concatenate(vs), np.concatenate(ys)
     stats = {}
     for name, arr in (("x", x), ("v", v), ("y", y)):
@@ -126,9 +122,6 @@ def feature_statistics(arrays: list[ClipArrays], model_cfg: ChoreoConfig, input_
     torso = np.zeros((Bn, D))
     torso[list(TORSO_BONES)] = drift_return * drift  # what a target takes back of the drift
     stats["y_std"][:n] = np.sqrt(stats["y_std"][:n] ** 2 + ((1 + damping) * per_dim) ** 2 + torso.ravel() ** 2)
-    if probe.turns:  # the heading (last target) moves with the noise and drift of the pelvis and shoulder line
-        across = np.mean(noise[[0, 2]])
-        stats["y_std"][-1] = np.sqrt(stats["y_std"][-1] ** 2 + ((1 + damping) * across) ** 2 + (drift_return * drift) ** 2)
     stats["v_std"] = np.sqrt(stats["v_std"] ** 2 + 2 * per_dim ** 2)
     stats["noise"] = noise
     for k, floor in (("x_std", 1e-3), ("v_std", 1e-4), ("y_std", 1e-4)):
@@ -171,7 +164,6 @@ class Stream:
         self.pos = np.zeros(B, np.int64)  # position within the row's stretch
         self.left = np.zeros(B, np.int64)  # chunks left in the stretch; 0 = start a new one
         self.style = np.zeros(B, np.int64)
-        self.clean = np.zeros(B, bool)  # rows fed without noise or drift (ChoreoTrainConfig.clean_share)
 
     def _augment(self, dropped: bool) -> dict:
         """Mirroring, and the rest-posture offset (ChoreoTrainConfig.posture: wider for a
@@ -210,8 +202,6 @@ class Stream:
                           **self._augment(dropped)}
         self.buf[r] = self._build(self.recipe[r])
         self.style[r] = 0 if dropped else self.style_ids[c]
-        # drawn only when there are clean stretches, so a config without them streams as before
-        self.clean[r] = cfg.clean_share > 0 and self.rng.random() < cfg.clean_share
         self.pos[r] = 0
         self.left[r] = max(1, math.ceil((len(self.buf[r][0]) - 1) / cfg.bptt))
 
@@ -282,9 +272,8 @@ class Stream:
         start = self.rng.uniform(0, L, B)
         ramp = np.clip((np.arange(-1, L)[None] - start[:, None]) / DRIFT_RAMP, 0.0, 1.0)  # (B, L+1)
         offset = (ramp[..., None, None] * o[:, None]).astype(np.float32)  # frame 0 is the previous frame's
-        noise[self.clean], offset[self.clean] = 0.0, 0.0
-        return {"u": u, "root_step": step, "observed": obs, "valid": valid, "prev": prev, "prev_ok": prev_ok,
-                "style": self.style.copy(), "noise": noise, "offset": offset, "clean": self.clean.copy()}, reset
+        return {"u": u, "root_step": step, "observed": obs, "valid": valid, "prev": prev,
+                "prev_ok": prev_ok, "style": self.style.copy(), "noise": noise, "offset": offset}, reset
 
     def windows(self, n: int, length: int) -> dict[str, np.ndarray] | None:
         """`n` random windows of exactly `length` frames (clips long enough, by the stream's
@@ -323,13 +312,12 @@ class Stream:
 
     def state_dict(self) -> dict:
         return {"recipe": self.recipe, "pos": self.pos.tolist(), "left": self.left.tolist(),
-                "style": self.style.tolist(), "clean": self.clean.tolist(), "rng": self.rng.bit_generator.state}
+                "style": self.style.tolist(), "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, d: dict) -> None:
         self.recipe = list(d["recipe"])
         self.buf = [None if rc is None else self._build(rc) for rc in self.recipe]
         self.pos, self.left, self.style = (np.array(d[k], np.int64) for k in ("pos", "left", "style"))
-        self.clean = np.array(d.get("clean", [False] * len(self.pos)), bool)  # absent before clean stretches
         self.rng.bit_generator.state = d["rng"]
 
 
@@ -394,7 +382,7 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray], drift_return
     relative to the prior from the noisy inputs, so the model learns to steer back to the
     motion (with targets relative to the clean prior, which the network cannot see, a small
     model forecast synthetic dances 2-3x worse a frame ahead)."""
-    Bn = NUM_BONES
+    Bn, D = NUM_BONES, model.config.dims
     t = _on(model, chunk)
     u, step, obs, valid, noise = t["u"], t["root_step"], t["observed"], t["valid"], t["noise"]
     off = t["offset"] if "offset" in t else torch.zeros_like(noise)
@@ -403,22 +391,12 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray], drift_return
     target = project(u[:, 1:] + (1 - drift_return) * off[:, 1:])
     x = model.encode_inputs(noisy, step[:, :-1], obs[:, :-1], prev, t["prev_ok"])
     vel, _ = model.velocities(noisy, prev, t["prev_ok"])
-    y = model.encode_targets(target, step[:, 1:], model.prior(noisy, vel, step[:, :-1]))
+    u_prior, step_prior = model.prior(noisy, vel, step[:, :-1])
+    y = model.encode_targets(target, step[:, 1:], u_prior, step_prior, model.frame(noisy))
     bone_ok = obs[:, 1:, :Bn] * obs[:, :-1, :Bn] * (valid[:, 1:] & valid[:, :-1])[..., None]
     root_ok = obs[:, 1:, Bn:] * valid[:, 1:, None]
-    mask = model.target_mask(bone_ok, root_ok)
+    mask = torch.cat([bone_ok.repeat_interleave(D, -1), root_ok.repeat_interleave(D, -1)], -1)
     return x, y, mask, t["style"]
-
-
-def spreads_from_clean(params: MixtureParams, clean: np.ndarray) -> MixtureParams:
-    """The mixture of a chunk (B, T) for its likelihood, with the spreads and weights of rows
-    that are not `clean` (B,) cut from the gradient (ChoreoTrainConfig.clean_share): those rows
-    train the means only. Without any clean row every row trains everything (as before v2)."""
-    if not clean.any():
-        return params
-    keep = torch.from_numpy(clean).to(params.mu.device)[:, None, None]  # (B, 1, 1)
-    return MixtureParams(torch.where(keep, params.logits, params.logits.detach()), params.mu,
-                         torch.where(keep[..., None], params.log_sigma, params.log_sigma.detach()))
 
 
 def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -> torch.Tensor:
@@ -440,7 +418,7 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
     L = lengths[..., None]
     total, count = 0.0, 0.0
     for k in range(context, u.shape[1]):
-        nxt, nstep = model.decode(model.point(last), model.prior(cur, cur - prev, cur_step))
+        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step), model.frame(cur))
         root = root + nstep
         true_root = true_root + step[:, k]
         err = torch.linalg.vector_norm(joints_from_bones(nxt * L) - joints_from_bones(u[:, k] * L), dim=-1)  # (n, P)
@@ -518,7 +496,7 @@ def train(sources: Sequence[tuple[str, str]], out_dir: str | os.PathLike, cfg: C
     raw = [clip_arrays(c, _fallback_defaults(dims)) for c in clips]
     defaults = training_defaults(raw)
     arrays = [clip_arrays(c, defaults) for c in clips]
-    stats = feature_statistics(arrays, cfg.model, cfg.input_noise, cfg.drift, cfg.drift_return)
+    stats = feature_statistics(arrays, cfg.model.damping, cfg.input_noise, cfg.drift, cfg.drift_return)
 
     from dancenow.guard import run_lock
 
@@ -536,6 +514,8 @@ def _fallback_defaults(dims: int) -> dict:
 
 def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, out, resume, threads, dev, progress,
                   pose_statistics) -> Path:
+    import dataclasses
+
     torch.manual_seed(cfg.seed)
     model = ChoreoModel(dataclasses.replace(cfg.model, dims=dims, styles=styles))
     for k, v in stats.items():
@@ -566,8 +546,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
         ck = checkpoint_path(out, int(trainer["step"]))
         if trainer["clips"] != _fingerprint(arrays):
             raise DancenowError(f"cannot resume from {ck}: the training data differ from that run's (use a new folder or --no-resume)")
-        old = _settings(_readable(trainer["config"]))  # an older version's, with what new settings meant then
-        new = _settings(json_roundtrip(cfg.to_dict()))
+        old, new = _settings(trainer["config"]), _settings(json_roundtrip(cfg.to_dict()))
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             raise DancenowError(f"cannot resume from {ck}: settings differ from that run's ({', '.join(changed)}); "
@@ -622,7 +601,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             for g in opt.param_groups:
                 g["lr"] = _lr(cfg, step)
             params, (h, c) = model.run(x, style, (h, c))
-            loss = nll = mixture_nll(spreads_from_clean(params, chunk["clean"]), y, mask)
+            loss = nll = mixture_nll(params, y, mask)
             if cfg.rollout_weight > 0:
                 win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
                 if win is not None:
@@ -667,15 +646,6 @@ def _calibrate(model: ChoreoModel, info: dict, dev) -> dict[str, float]:
         m.train(was)
     log.info("calibrated temperatures: %s", ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
     return cal
-
-
-def _readable(d: dict) -> dict:
-    """A checkpoint's saved config as the current version writes it (as saved when it does
-    not read: the comparison then names what differs)."""
-    try:
-        return json_roundtrip(ChoreoTrainConfig.from_dict(d).to_dict())
-    except DancenowError:
-        return d
 
 
 def json_roundtrip(d: dict) -> dict:
