@@ -270,9 +270,10 @@ def fit_stats(seq: PoseSequence, frac: float = 0.5) -> BodyStats:
 class Match:
     """Steps 4-7: the ranges and scale factors that map a source onto a target.
 
-    mode: 'range' (the method), 'one_depth' (a video has no `far`, or its range is not depth
-        (see `depth_range_problem`): one scale from mean heights, the median ankle mapped), 'boxes' (a video has no usable frame: one scale and offset
-        from keypoint bounding boxes) or 'empty' (the source has no keypoint at all).
+    mode: 'range' (the method), 'one_depth' (a video has no `far`, or its range is not depth,
+        see `depth_range_problem`: one scale from mean heights, the median ankle mapped),
+        'boxes' (a video has no usable frame: one scale and offset from keypoint bounding
+        boxes) or 'empty' (the source has no keypoint at all).
     s_close, s_far: the source's ends (source-frame pixels); t_close, t_far: the target's,
         after re-centring (target-frame pixels). In 'one_depth' both ends are the medians, in
         'boxes' the median box bottoms.
@@ -294,7 +295,7 @@ class Match:
     recentred: bool = False
 
 
-def depth_range_problem(stats: BodyStats, h_close: float | None = None, h_far: float | None = None) -> str | None:
+def depth_range_problem(stats: BodyStats) -> str | None:
     """Why a video's close..far ankle range does not measure depth, or None when it does.
 
     The method reads a lower ankle as a nearer dancer, who must then look taller. A range
@@ -302,19 +303,18 @@ def depth_range_problem(stats: BodyStats, h_close: float | None = None, h_far: f
     produce, and a near end that does not look taller than the far end is no depth either
     (crouches put the feet low). Scaling by such a range shrinks the dancer at every jump:
     on 12 synthetic source dances with no walk, 3.0-16.9 px per joint from the truth, against
-    3.0-3.9 px at one depth. `h_close`, `h_far` override the video's own end heights (a
-    re-centred target)."""
-    h_close = stats.h_close if h_close is None else h_close
-    h_far = stats.h_far if h_far is None else h_far
+    3.0-3.9 px at one depth."""
     if stats.span is not None and stats.max_height and stats.span < MIN_DEPTH_SPAN * stats.max_height:
         return (f"its ankles span only {stats.span:.1f} px, under {MIN_DEPTH_SPAN:.0%} of its height "
                 f"({stats.max_height:.0f} px): foot lifts, not depth")
-    if h_close is not None and h_far is not None and h_close <= h_far:
-        return f"its near end does not look taller than its far end ({h_close:.0f} vs {h_far:.0f} px)"
+    if stats.h_close is not None and stats.h_far is not None and stats.h_close <= stats.h_far:
+        return f"its near end does not look taller than its far end ({stats.h_close:.0f} vs {stats.h_far:.0f} px)"
     return None
 
 
-def _one_depth(source: BodyStats, target: BodyStats) -> Match:
+def _one_depth(source: BodyStats, target: BodyStats, why: str) -> Match:
+    """The 'one_depth' match, announced by one warning line saying `why`."""
+    log.warning("%s: using one scale from mean heights and an offset that maps the median ankle", why)
     c = target.mean_height / source.mean_height
     return Match("one_depth", source.med, source.med, target.med, target.med,
                  source.mean_height, source.mean_height, target.mean_height, target.mean_height, c, c)
@@ -336,15 +336,11 @@ def match_stats(source: BodyStats, target: BodyStats) -> Match:
                      source.box_height, source.box_height, target.box_height, target.box_height, c, c)
     if source.far is None or target.far is None:
         who = "source" if source.far is None else "target"
-        log.warning("no frame of the %s qualifies for 'far' (all usable frames at one depth): using "
-                    "one scale from mean heights and an offset that maps the median ankle", who)
-        return _one_depth(source, target)
+        return _one_depth(source, target, f"no frame of the {who} qualifies for 'far' (all usable frames at one depth)")
     for who, st in (("source", source), ("target", target)):
         why = depth_range_problem(st)
         if why:
-            log.warning("the %s stays at one depth (%s): using one scale from mean heights and an "
-                        "offset that maps the median ankle", who, why)
-            return _one_depth(source, target)
+            return _one_depth(source, target, f"the {who} stays at one depth ({why})")
     t_close, t_far = target.close, target.far
     t_h_close, t_h_far = target.h_close, target.h_far
     recentred = source.span < target.span                    # strictly (step 4)
@@ -355,9 +351,8 @@ def match_stats(source: BodyStats, target: BodyStats) -> Match:
         t_h_close, t_h_far, _ = end_heights(np.array(target.ankle_y), np.array(target.heights),
                                             t_close, t_far, what="target ")
         if t_h_close <= t_h_far:
-            log.warning("the target's range re-centred to the source's span has its near end no taller "
-                        "than its far end (%.0f vs %.0f px): using one scale from mean heights", t_h_close, t_h_far)
-            return _one_depth(source, target)
+            return _one_depth(source, target, "the target's range re-centred to the source's span has its near "
+                              f"end no taller than its far end ({t_h_close:.0f} vs {t_h_far:.0f} px)")
     return Match("range", source.close, source.far, t_close, t_far,
                  source.h_close, source.h_far, t_h_close, t_h_far,
                  t_h_close / source.h_close, t_h_far / source.h_far, recentred)
