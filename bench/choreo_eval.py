@@ -14,9 +14,9 @@ Then it measures, on the CPU:
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
   health       60 s generations from a held-out second of salsa at the model's calibrated
-               temperature (generate.calibrate_temperature) and, as the baseline, at the fixed
-               DEFAULT_TEMPERATURE: bone-length drift, speed and spread against the data's,
-               frozen seconds;
+               temperature and torso spread (generate.calibrate_sampling) and, as the baseline,
+               at the fixed DEFAULT_TEMPERATURE with the mixture's own spread: bone-length
+               drift, speed, spread and posture against the data's, frozen seconds;
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
@@ -44,7 +44,7 @@ from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
 from dancenow.choreo.config import DEFAULT_TEMPERATURE, preset
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast
-from dancenow.choreo.generate import Choreographer, calibrate_temperature, model_temperature, parse_style, write_dance
+from dancenow.choreo.generate import Choreographer, calibrate_sampling, model_temperature, model_torso_spread, parse_style, write_dance
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train
 
@@ -155,19 +155,22 @@ def main() -> None:
         model, info = load_model(models[(seed, None)])
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll}
-        if not isinstance(info.get("temperature"), dict):  # a model trained before calibration
-            info["temperature"] = calibrate_temperature(model, info)
+        if not isinstance(info.get("torso_spread"), dict):  # a model trained before calibration
+            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info)
         r["calibrated_temperature"] = info["temperature"]
+        r["calibrated_torso_spread"] = info["torso_spread"]
         ch = Choreographer(model, info)
         seed_clip = max(salsa_test, key=len).slice(0, int(FPS))
         t_salsa = model_temperature(model, info, parse_style(model, "salsa"))
+        f_salsa = model_torso_spread(model, info, parse_style(model, "salsa"))
         health = []
-        for temp, kind in ((t_salsa, "calibrated"), (DEFAULT_TEMPERATURE, "fixed")):
+        # the baseline: the mixture as trained, at a fixed temperature
+        for temp, torso, kind in ((t_salsa, f_salsa, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, "fixed")):
             for k in range(2):
-                d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k)
+                d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso)
                 h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
                 health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
-                               "summary": h.summary(), "temperature": temp, "kind": kind})
+                               "summary": h.summary(), "temperature": temp, "torso_spread": torso, "kind": kind})
         r["health"] = health
         r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, None)
         gen = [ch(None, seconds=30, style="salsa", random_seed=200 + k) for k in range(3)]
@@ -231,12 +234,15 @@ def print_table(res: dict) -> str:
             say(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
                 f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
-        f"temperature and at the fixed {res['temperature']:g} (the baseline)")
+        f"temperature and torso spread, and at the fixed {res['temperature']:g} with the mixture's own spread (the baseline)")
     for s in seeds:
         cal = runs[s].get("calibrated_temperature", {})
-        say(f"  model seed {s}: calibrated temperatures " + ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
+        tor = runs[s].get("calibrated_torso_spread", {})
+        say(f"  model seed {s}: calibrated temperature / torso spread " + ", ".join(
+            f"{k} {v:.2f}/{tor.get(k, 1.0):.2f}" for k, v in cal.items()))
         for h in runs[s]["health"]:
-            say(f"    {h.get('kind', 'fixed'):10s} T={h.get('temperature', res['temperature']):.2f}: {h['summary']}; "
+            say(f"    {h.get('kind', 'fixed'):10s} T={h.get('temperature', res['temperature']):.2f} "
+                f"torso x{h.get('torso_spread', 1.0):.2f}: {h['summary']}; "
                 f"{h['frames_per_s']:.0f} frames/s")
     acc = res["classifier_heldout_accuracy"]
     say("\n== style: classifier of 2-s windows, held-out accuracy "

@@ -105,13 +105,14 @@ def test_a_dancer_turned_about_the_vertical_is_forecast_turned_the_same_way():
 
 
 def test_calibrated_temperature_matches_the_data_speed(two_style_model):
-    """calibrate_temperature finds, per style, where a dance from the standing pose moves as fast
-    as the style's data; a blend's is the geometric mean; no temperature given means that one."""
-    from dancenow.choreo.generate import CALIBRATION_GRID, calibrate_temperature, model_temperature, parse_style
+    """calibrate_sampling finds, per style, where a dance from the standing pose moves as fast
+    as the style's data; a blend's is the geometric mean; no temperature given means that one.
+    A 2D model keeps the mixture's own torso spread (posture is measured in 3D)."""
+    from dancenow.choreo.generate import CALIBRATION_GRID, calibrate_sampling, model_temperature, parse_style
 
     model, info = two_style_model
-    cal = calibrate_temperature(model, info, seconds=10.0, seeds=2)
-    assert set(cal) == {"any", "down", "up"}
+    cal, torso = calibrate_sampling(model, info, seconds=10.0, seeds=2)
+    assert set(cal) == {"any", "down", "up"} and torso == {"any": 1.0, "down": 1.0, "up": 1.0}
     assert all(CALIBRATION_GRID[0] <= t <= CALIBRATION_GRID[-1] for t in cal.values())
     info = {**info, "temperature": cal}
     blend = model_temperature(model, info, parse_style(model, "up=0.5,down=0.5"))
@@ -124,3 +125,54 @@ def test_calibrated_temperature_matches_the_data_speed(two_style_model):
         d = Choreographer(model, info)(None, seconds=20, style="up", random_seed=5)
         h = dance_health(d.pose[d.seed_frames + 120:], FPS, info["reference"]["up"])
         assert 0.6 < h.speed_ratio < 1.6, h.summary()
+
+
+def test_torso_spread_calibration_follows_the_data_posture():
+    """In 3D the calibration also picks how widely the torso is sampled: the spread whose dances
+    twist (hips against shoulders) and lean as much as the style's data. A network that says
+    "as the prior, give or take 0.03 per frame" random-walks an upright body; data that hold the
+    torso still get the tightest spread on the grid, data that twist and lean further than the
+    untouched walk keep the mixture's own, data in between get the spread in between."""
+    from dancenow.choreo.generate import TORSO_GRID, calibrate_sampling, torso_spread_vector
+    from dancenow.choreo.skeleton import BONE_NAMES
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    with torch.no_grad():
+        model.head.proj.weight.zero_()
+        model.head.proj.bias.copy_(_head_bias(model, 0.03))
+    # y points down: hip and shoulder lines along +x, spine and head up, limbs down, feet forward
+    up = {"pelvis": (1, 0, 0), "shoulders": (1, 0, 0), "spine": (0, -1, 0), "head": (0, -1, 0)}
+    direction = np.array([up.get(n, (0, 0, 1) if "foot" in n else (0, 1, 0)) for n in BONE_NAMES], np.float32)
+    defaults = {"direction": direction, "lengths": np.full(NUM_BONES, 0.12, np.float32)}
+    found = {}
+    # measured on this network at the lowest temperature (a speed of ~0 pins it there): twist /
+    # tilt 90th percentiles 45/60 degrees at spread 1, 11/18 at 0.25, 3/4 at 0.06 (other draws:
+    # other figures, in the same order)
+    for name, (twist, tilt) in (("still", (1.0, 1.0)), ("middle", (11.0, 18.0)), ("loose", (120.0, 120.0))):
+        ref = {"speed": [1e-6] * 15, "twist90": twist, "tilt90": tilt}
+        info = {"fps": FPS, "dims": 3, "defaults": defaults, "reference": {"a": ref}}
+        found[name] = calibrate_sampling(model, info, seconds=6.0, seeds=2)[1]["a"]
+    assert found["still"] == min(TORSO_GRID) and found["loose"] == 1.0
+    assert min(TORSO_GRID) < found["middle"] < 1.0, found
+    v = torso_spread_vector(model, 0.25)
+    assert v.shape == (model.out_features,) and v[:12].eq(0.25).all() and v[12:].eq(1.0).all()
+
+
+def _head_bias(model, sigma):
+    """The MDN head's bias for logits 0, means 0 and every spread `sigma` (its output layout:
+    K logits, then per component D means and D log-spreads)."""
+    K, D = model.config.mixtures, model.out_features
+    per_comp = torch.cat([torch.zeros(K, D), torch.full((K, D), float(np.log(sigma)))], -1)
+    return torch.cat([torch.zeros(K), per_comp.reshape(-1)])
+
+
+def test_sampling_spread_scales_each_dimension():
+    """mdn.sample's `spread`: 0 on a dimension draws the chosen component's mean there."""
+    from dancenow.choreo.mdn import MixtureParams, sample
+
+    g = torch.Generator().manual_seed(0)
+    params = MixtureParams(torch.zeros(500, 1), torch.full((500, 1, 3), 2.0), torch.zeros(500, 1, 3))
+    y = sample(params, 1.0, g, spread=torch.tensor([0.0, 1.0, 3.0]))
+    assert torch.all(y[:, 0] == 2.0)
+    assert 0.8 < float(y[:, 1].std()) < 1.2 and 2.4 < float(y[:, 2].std()) < 3.6

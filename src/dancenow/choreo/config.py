@@ -23,7 +23,7 @@ ANY_STYLE = "any"
 CONFIG_FORMAT = "dancenow.choreo.config"
 CONFIG_VERSION = 1
 PRESETS = ("default", "small", "quick")
-# Sampling temperature of models trained before per-style calibration (generate.calibrate_temperature),
+# Sampling temperature of models trained before per-style calibration (generate.calibrate_sampling),
 # and the bench's fixed-temperature baseline.
 DEFAULT_TEMPERATURE = 0.8
 
@@ -47,7 +47,13 @@ class ChoreoConfig:
     damping: float = 0.8
     # The deterministic next frame (forecasts, temperature 0, the free-running loss): "mode" =
     # the mean of the most likely mixture component, "mean" = the mixture's expected value.
-    point: str = "mean"
+    # "mode" by default: the free-running loss then trains only the likeliest component, and the
+    # others stay free to hold the other ways a dance goes on. With "mean" it pulled every
+    # component toward the one safe average, so sampled dances moved by noise alone: on two
+    # small-preset seeds, generated salsa was recognised as salsa in 15-19% of windows (mode:
+    # 43-48%) with 1.95-2.17x the data's pose spread (mode: 1.54-1.80x), for forecasts 1-2
+    # points closer to zero-velocity's at 0.5 s.
+    point: str = "mode"
 
     def validate(self, where: str = "model") -> "ChoreoConfig":
         _check_int(where, "dims", self.dims, 0, 3)

@@ -36,7 +36,7 @@ from dancenow.choreo.config import ANY_STYLE
 from dancenow.choreo.generate import forecast, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
-from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, project
+from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
@@ -63,16 +63,6 @@ def face_camera(pose: np.ndarray) -> np.ndarray:
     out[..., 0] = c[:, None] * pose[..., 0] + s[:, None] * pose[..., 2]
     out[..., 2] = -s[:, None] * pose[..., 0] + c[:, None] * pose[..., 2]
     return out
-
-
-def posture_angles(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(twist, tilt) per frame of 3D body-centred poses (T, P, 3), degrees: the angle between
-    the hip line and the shoulder line, and the spine's angle from the vertical."""
-    v = bone_vectors(np.asarray(pose, np.float64))
-    unit = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
-    twist = np.degrees(np.arccos(np.clip((unit[:, 0] * unit[:, 2]).sum(-1), -1, 1)))
-    tilt = np.degrees(np.arccos(np.clip(-unit[:, 1, 1], -1, 1)))  # y points down: upright spine is -y
-    return twist, tilt
 
 
 def pose_statistics(poses: list[np.ndarray] | list[Clip], fps: float) -> dict:

@@ -25,7 +25,7 @@ from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_
 from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
 from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ChoreoModel
-from dancenow.choreo.skeleton import facing_yaw, joints_from_bones, project, yaw_rotation
+from dancenow.choreo.skeleton import TORSO_BONES, facing_yaw, joints_from_bones, posture_angles, project, yaw_rotation
 from dancenow.errors import DancenowError
 from dancenow.guard import MAX_SECONDS  # a generated dance is at most as long as any clip a command writes
 from dancenow.keypoints import PoseSequence
@@ -37,13 +37,16 @@ log = logging.getLogger(__name__)
 @torch.no_grad()
 def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
             style: torch.Tensor, frames: int, temperature: float = 0.0,
-            generator: torch.Generator | None = None, state=None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            generator: torch.Generator | None = None, state=None,
+            spread: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     u (B, Tc, Bn, D) bone directions, root_step (B, Tc, D), observed (B, Tc, Bn + 1): the
     context (Tc >= 1), lengths in body heights. style: (B,) indices or (B, S) blend weights.
     temperature 0 = deterministic rollout (`model.point` of every step's mixture, fed back);
     > 0 samples with `generator`; a (B,) tensor gives each motion its own (all > 0).
+    spread: per-output-dimension scale of the sampled spread ((out,) or (B, out),
+    `torso_spread_vector`), None = the mixture's own.
     Returns the new frames' directions (B, frames, Bn, D), root steps (B, frames, D) and the
     LSTM state."""
     x = model.encode_inputs(u, root_step, observed)
@@ -56,7 +59,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     has_prev = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
     out_u, out_step = [], []
     for k in range(frames):
-        y = model.point(last) if _is_zero(temperature) else sample(last, temperature, generator)
+        y = model.point(last) if _is_zero(temperature) else sample(last, temperature, generator, spread)
         nxt, nstep = model.decode(y, *model.prior(cur, cur - prev, cur_step), model.frame(cur))
         out_u.append(nxt)
         out_step.append(nstep)
@@ -71,28 +74,56 @@ def _is_zero(temperature) -> bool:
     return not isinstance(temperature, torch.Tensor) and temperature == 0
 
 
-# Calibration grid and run (see `calibrate_temperature`).
-CALIBRATION_GRID = tuple(float(t) for t in np.geomspace(0.05, 1.5, 12))
+# Calibration grids and run (see `calibrate_sampling`).
+# Temperatures above 1 are on the grid because a tightened torso takes much of the motion a
+# sampled dance had: the default model's salsa needed 2.05 to move as fast as the data with its
+# torso at 0.06 (grid ending at 1.5: 0.58-0.74x the data's speed).
+CALIBRATION_GRID = tuple(float(t) for t in np.geomspace(0.05, 4.0, 16))
+TORSO_GRID = (1.0, 0.5, 0.25, 0.12, 0.06)
 CALIBRATION_SECONDS, CALIBRATION_SKIP_S, CALIBRATION_SEEDS = 20.0, 4.0, 3
 
 
+def torso_spread_vector(model: ChoreoModel, factor: "float | torch.Tensor") -> torch.Tensor:
+    """Per-output-dimension spread scales ((out,), or (B, out) for a (B,) tensor of factors):
+    `factor` on the torso bones' directions (skeleton.TORSO_BONES), 1 elsewhere."""
+    D = model.config.dims
+    dims = [b * D + d for b in TORSO_BONES for d in range(D)]
+    f = torch.as_tensor(factor, dtype=torch.float32)
+    out = torch.ones(tuple(f.shape) + (model.out_features,))
+    out[..., dims] = f[..., None]
+    return out
+
+
 @torch.no_grad()
-def calibrate_temperature(model: ChoreoModel, info: dict, grid: tuple[float, ...] = CALIBRATION_GRID,
-                          seconds: float = CALIBRATION_SECONDS, seeds: int = CALIBRATION_SEEDS) -> dict[str, float]:
-    """Per style, the sampling temperature at which a dance generated from the typical standing
-    pose moves as fast as the style's training data (mean joint speed, `info["reference"]`),
-    after the first `CALIBRATION_SKIP_S` seconds. Why: the mixture's spreads include what input
-    noise and drift added to the training targets, motion a dance fed its own clean frames does
-    not need, so a fixed temperature made 60 s dances 1.3x as fast as the data. One batched
-    rollout per style over `grid` x `seeds`; the speed ratio is interpolated in log-log and the
-    answer clamped to the grid's ends. Uses only the checkpoint: no data, no training code."""
+def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] = CALIBRATION_GRID,
+                       torso_grid: tuple[float, ...] = TORSO_GRID, seconds: float = CALIBRATION_SECONDS,
+                       seeds: int = CALIBRATION_SEEDS) -> tuple[dict[str, float], dict[str, float]]:
+    """Per style, the sampling temperature and torso spread (`torso_spread_vector`) at which a
+    dance generated from the typical standing pose moves as fast as the style's training data
+    (mean joint speed, `info["reference"]`) and holds its torso as the data do (90th
+    percentiles of hip-shoulder twist and spine tilt, 3D), after the first
+    `CALIBRATION_SKIP_S` seconds. Returns ({style: temperature}, {style: torso spread}).
+
+    Why: the mixture's spreads include what input noise and torso drift added to the training
+    targets, motion a dance fed its own clean frames does not need. A fixed temperature made
+    60 s dances 1.3x as fast as the data; a temperature alone, set for speed, left the torso's
+    sampled spread 6-10x what the network's mean misses by, and sampled dances twisted hips
+    from shoulders by 80-100 degrees (90th percentile; real salsa 25). For each torso spread
+    the temperature is where the speed ratio crosses 1 (interpolated in log-log, clamped to the
+    grid's ends); the torso spread kept is the one whose posture ratio there is nearest 1.
+    One batched rollout per style over torso_grid x grid x seeds. 2D models calibrate the
+    temperature only. Uses only the checkpoint: no data, no training code."""
     model = model.eval()
     fps = float(info["fps"])
+    if model.config.dims != 3:
+        torso_grid = (1.0,)
     ch = Choreographer(model, info)
     seed = ch.still_seed()
-    temps = torch.tensor([t for t in grid for _ in range(seeds)], dtype=torch.float32)
-    n, frames, skip = len(temps), int(round(seconds * fps)), int(round(CALIBRATION_SKIP_S * fps))
-    out = {}
+    combos = [(f, t) for f in torso_grid for t in grid for _ in range(seeds)]
+    temps = torch.tensor([t for _, t in combos], dtype=torch.float32)
+    spread = torso_spread_vector(model, torch.tensor([f for f, _ in combos], dtype=torch.float32))
+    n, frames, skip = len(combos), int(round(seconds * fps)), int(round(CALIBRATION_SKIP_S * fps))
+    temps_out, torso_out = {}, {}
     for k, style in enumerate(model.config.styles):
         ref = info["reference"].get(style)
         if ref is None:
@@ -101,12 +132,26 @@ def calibrate_temperature(model: ChoreoModel, info: dict, grid: tuple[float, ...
         rep = lambda a: torch.from_numpy(a)[None].expand(n, *a.shape).contiguous()  # noqa: E731
         style_w = torch.zeros(n, len(model.config.styles))
         style_w[:, k] = 1.0
-        u, _, _ = rollout(model, rep(seed.u), rep(seed.root_step), rep(seed.observed), style_w, frames, temps, g)
+        u, _, _ = rollout(model, rep(seed.u), rep(seed.root_step), rep(seed.observed), style_w, frames, temps, g,
+                          spread=spread)
         pose = joints_from_bones(u.numpy()[:, skip:] * seed.lengths[:, None])  # (n, T, P, D)
         speed = np.linalg.norm(np.diff(pose, axis=1), axis=-1).mean((1, 2)) * fps
-        ratio = np.log(np.maximum(speed, 1e-9) / float(np.mean(ref["speed"]))).reshape(len(grid), seeds).mean(1)
-        out[style] = _crossing(np.log(np.asarray(grid)), ratio)
-    return out
+        log_speed = np.log(np.maximum(speed, 1e-9) / float(np.mean(ref["speed"]))).reshape(len(torso_grid), len(grid), seeds).mean(2)
+        log_t = np.log(np.asarray(grid))
+        best = None
+        for i, f in enumerate(torso_grid):
+            t = _crossing(log_t, log_speed[i])
+            posture = 0.0
+            if "twist90" in ref and len(torso_grid) > 1:
+                at = int(np.argmin(np.abs(log_t - np.log(t))))  # the grid temperature nearest the crossing
+                p = pose.reshape(len(torso_grid), len(grid), seeds, *pose.shape[1:])[i, at]
+                twist, tilt = posture_angles(p.reshape(-1, *p.shape[-2:]))
+                posture = abs(np.log(max(np.percentile(twist, 90) / max(ref["twist90"], 1e-6),
+                                         np.percentile(tilt, 90) / max(ref["tilt90"], 1e-6), 1e-9)))
+            if best is None or posture < best[0]:
+                best = (posture, t, f)
+        temps_out[style], torso_out[style] = best[1], best[2]
+    return temps_out, torso_out
 
 
 def _crossing(log_t: np.ndarray, log_ratio: np.ndarray) -> float:
@@ -125,13 +170,23 @@ def model_temperature(model: ChoreoModel, info: dict, weights: torch.Tensor) -> 
     """The calibrated temperature of a style blend (`parse_style` weights): the weighted geometric
     mean of its styles' (`info["temperature"]`, written when training ends); DEFAULT_TEMPERATURE
     for a model trained before calibration existed."""
-    cal = info.get("temperature")
+    return _blend(model, info.get("temperature"), weights, DEFAULT_TEMPERATURE)
+
+
+def model_torso_spread(model: ChoreoModel, info: dict, weights: torch.Tensor) -> float:
+    """The calibrated torso spread of a style blend, as `model_temperature` (`info["torso_spread"]`);
+    1 (the mixture's own) for a model trained before it was calibrated."""
+    return _blend(model, info.get("torso_spread"), weights, 1.0)
+
+
+def _blend(model: ChoreoModel, cal, weights: torch.Tensor, fallback: float) -> float:
+    """Weighted geometric mean of per-style values `cal` over a blend's styles."""
     if not isinstance(cal, dict):
-        return DEFAULT_TEMPERATURE
+        return fallback
     names = model.config.styles
     logs = [(float(w), np.log(cal[names[i]])) for i, w in enumerate(weights) if w > 0 and names[i] in cal]
     if not logs:
-        return DEFAULT_TEMPERATURE
+        return fallback
     return float(np.exp(sum(w * l for w, l in logs) / sum(w for w, _ in logs)))
 
 
@@ -197,6 +252,7 @@ class GeneratedDance:
     compute_s: float
     lengths: np.ndarray | None = None
     temperature: float | None = None  # what it was sampled at
+    torso_spread: float | None = None  # and with what torso spread (calibrate_sampling)
 
     @property
     def frames_per_second(self) -> float:
@@ -258,9 +314,11 @@ class Choreographer:
 
     def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0,
                  temperature: float | None = None,
-                 style: str | dict[str, float] | None = None, random_seed: int = 0) -> GeneratedDance:
-        """Continue `seed` (default: `still_seed()`) by `seconds` of dance. temperature None: the
-        model's calibrated one for the style (`model_temperature`)."""
+                 style: str | dict[str, float] | None = None, random_seed: int = 0,
+                 torso_spread: float | None = None) -> GeneratedDance:
+        """Continue `seed` (default: `still_seed()`) by `seconds` of dance. temperature and
+        torso_spread None: the model's calibrated ones for the style (`model_temperature`,
+        `model_torso_spread`)."""
         check_seconds(seconds)
         if temperature is not None and not (np.isfinite(temperature) and 0 <= temperature <= 10):
             raise DancenowError(f"temperature must be in [0, 10], got {temperature}")
@@ -272,11 +330,14 @@ class Choreographer:
         weights = parse_style(self.model, style)
         if temperature is None:
             temperature = model_temperature(self.model, self.info, weights)
+        if torso_spread is None:
+            torso_spread = model_torso_spread(self.model, self.info, weights)
         g = torch.Generator().manual_seed(int(random_seed))
         frames = int(round(seconds * self.fps))
         t0 = time.perf_counter()
         u, step, _ = rollout(self.model, torch.from_numpy(seed.u)[None], torch.from_numpy(seed.root_step)[None],
-                             torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g)
+                             torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g,
+                             spread=torso_spread_vector(self.model, torso_spread))
         dt = time.perf_counter() - t0
         gen = joints_from_bones(u[0].numpy() * seed.lengths[:, None])
         all_pose = np.concatenate([seed.pose, gen], 0)
@@ -285,7 +346,7 @@ class Choreographer:
         names = self.model.config.styles
         return GeneratedDance(all_pose, np.cumsum(steps, 0), self.fps, len(seed),
                               {names[i]: float(w) for i, w in enumerate(weights) if w > 0}, dt, seed.lengths.copy(),
-                              float(temperature))
+                              float(temperature), float(torso_spread))
 
 
 def check_seconds(seconds: float) -> None:

@@ -78,12 +78,13 @@ def mean(params: MixtureParams) -> torch.Tensor:
 
 
 def sample(params: MixtureParams, temperature: "float | torch.Tensor" = 1.0,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+           generator: torch.Generator | None = None, spread: torch.Tensor | None = None) -> torch.Tensor:
     """(..., D) one draw from the mixture per leading index.
 
     temperature scales the randomness as in Graves 2013 / sketch-rnn: mixture logits are divided
     by it and standard deviations multiplied by sqrt(temperature); 0 gives `mode(params)`.
     A tensor of temperatures (one per leading index, all > 0) samples each row at its own.
+    `spread` (broadcastable to (..., D)) scales each dimension's standard deviations on top.
     The draw uses only `generator`, so equal seeds give equal samples.
     """
     if isinstance(temperature, torch.Tensor):  # one per leading index (calibration sweeps)
@@ -97,7 +98,7 @@ def sample(params: MixtureParams, temperature: "float | torch.Tensor" = 1.0,
         mu = torch.gather(params.mu, -2, idx).squeeze(-2)
         sigma = torch.gather(params.log_sigma, -2, idx).squeeze(-2).exp() * t.sqrt()
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-        return mu + sigma * eps
+        return mu + sigma * (eps if spread is None else eps * spread)
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
@@ -109,4 +110,4 @@ def sample(params: MixtureParams, temperature: "float | torch.Tensor" = 1.0,
     mu = torch.gather(params.mu, -2, idx).squeeze(-2)
     sigma = torch.gather(params.log_sigma, -2, idx).squeeze(-2).exp() * math.sqrt(temperature)
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-    return mu + sigma * eps
+    return mu + sigma * (eps if spread is None else eps * spread)

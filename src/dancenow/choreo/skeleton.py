@@ -45,6 +45,8 @@ BONE_TABLE: tuple[tuple[str, object, object], ...] = (
 )
 BONE_NAMES = tuple(b[0] for b in BONE_TABLE)
 NUM_BONES = len(BONE_TABLE)
+# The torso: what training's drift recovery turns and what generation's torso spread scales.
+TORSO_BONES = tuple(BONE_NAMES.index(n) for n in ("pelvis", "spine", "shoulders", "head"))
 # Mirroring in bone space: bone i of the mirrored body is sign * (bone BONE_FLIP[i], x negated).
 # The pelvis and shoulder bones point to the left side: mirrored, the left side is the old
 # right one, whose bone is minus the old one.
@@ -90,6 +92,16 @@ def bone_vectors(pose: np.ndarray) -> np.ndarray:
     """Body-centred joints (..., P, D) -> bone vectors (..., NUM_BONES, D) (child - parent)."""
     pts = _extended(np.asarray(pose))
     return np.stack([pts[c] - pts[p] for _, p, c in BONE_TABLE], -2)
+
+
+def posture_angles(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(twist, tilt) per frame of 3D body-centred poses (T, P, 3), degrees: the angle between
+    the hip line and the shoulder line, and the spine's angle from the vertical."""
+    v = bone_vectors(np.asarray(pose, np.float64))
+    unit = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    twist = np.degrees(np.arccos(np.clip((unit[..., 0, :] * unit[..., 2, :]).sum(-1), -1, 1)))
+    tilt = np.degrees(np.arccos(np.clip(-unit[..., 1, 1], -1, 1)))  # y points down: upright spine is -y
+    return twist, tilt
 
 
 def joints_from_bones(vectors):

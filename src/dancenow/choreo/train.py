@@ -35,14 +35,12 @@ from dancenow.choreo.config import ANY_STYLE, ChoreoTrainConfig
 from dancenow.choreo.mdn import mixture_nll
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import load_motions
-from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, heading_frames, joints_from_bones,
+from dancenow.choreo.skeleton import (BONE_FLIP, BONE_NAMES, MODEL_JOINTS, NUM_BONES, TORSO_BONES, heading_frames, joints_from_bones,
                                       mirror_bones, project)
 from dancenow.errors import DancenowError
 
 log = logging.getLogger(__name__)
 
-# the bones drift recovery turns (ChoreoTrainConfig.drift): pelvis, spine, shoulder line, head
-TORSO_BONES = tuple(BONE_NAMES.index(n) for n in ("pelvis", "spine", "shoulders", "head"))
 DRIFT_RAMP = 10  # frames over which a chunk's torso drift appears
 # settings that may change between a run and its resumption
 _BOOKKEEPING = {"steps", "checkpoint_every", "keep", "preset"}
@@ -618,7 +616,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             if not math.isfinite(loss.item()):
                 raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
             if step == cfg.steps:
-                info["temperature"] = _calibrate(model, info, dev)
+                info["temperature"], info["torso_spread"] = _calibrate(model, info, dev)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 last = save()
             elif stop.requested:
@@ -631,21 +629,22 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     return last
 
 
-def _calibrate(model: ChoreoModel, info: dict, dev) -> dict[str, float]:
-    """The finished model's per-style sampling temperatures (generate.calibrate_temperature),
-    measured on the CPU."""
+def _calibrate(model: ChoreoModel, info: dict, dev) -> tuple[dict[str, float], dict[str, float]]:
+    """The finished model's per-style sampling temperatures and torso spreads
+    (generate.calibrate_sampling), measured on the CPU."""
     import copy
 
-    from dancenow.choreo.generate import calibrate_temperature
+    from dancenow.choreo.generate import calibrate_sampling
 
     m = model if str(dev) == "cpu" else copy.deepcopy(model).cpu()
     was = m.training
     try:
-        cal = calibrate_temperature(m, info)
+        temps, torso = calibrate_sampling(m, info)
     finally:
         m.train(was)
-    log.info("calibrated temperatures: %s", ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
-    return cal
+    log.info("calibrated sampling (temperature, torso spread): %s",
+             ", ".join(f"{k} {v:.2f}/{torso[k]:.2f}" for k, v in temps.items()))
+    return temps, torso
 
 
 def json_roundtrip(d: dict) -> dict:
