@@ -474,7 +474,8 @@ def run_choreo_train(p: dict, job_dir: Path, report: Report) -> dict:
     report("generating a preview dance", 0.92)
     from dancenow.choreo.generate import generate_to_files
 
-    dance = generate_to_files(ckpt, [out / "preview.mp4"], seconds=8.0, temperature=0.8, size=(320, 320))
+    # the calibrated temperature and torso spread, as `dancenow choreo generate` uses by default
+    dance = generate_to_files(ckpt, [out / "preview.mp4"], seconds=8.0, size=(320, 320))
     styles = sorted({s for _, s in sources})
     metrics = {"steps": steps, "styles": styles, "clips": len(sources), "frames_per_second": round(dance.frames_per_second, 1)}
     return {"files": {"preview": "preview.mp4"}, "metrics": metrics, "model": "model"}
