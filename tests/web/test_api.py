@@ -129,7 +129,7 @@ def test_a_transfer_from_the_demo_dancers_then_its_model_reused(server, tmp_path
     seen = []
     for _ in range(2):
         status, chunk = request(server, "POST", f"/api/choreo/sessions/{session['session']}/frames",
-                                body={"n": 15, "temperature": 0.5, "style": {"mine": 1}})
+                                body={"n": 15, "liveliness": 0.5, "style": {"mine": 1}})
         assert status == 200 and len(chunk["frames"]) == 15 and len(chunk["frames"][0]) == 25
         seen.append(chunk["first"])
     assert seen == [0, 15]  # one dance, continued

@@ -155,10 +155,10 @@ def test_choreography_stage_plays_and_saves(browser, server, screenshot):
     browser.execute_script("window.sent = []; const orig = api;"
                            "api = (m, p, b) => { if (p.endsWith('/frames')) window.sent.push(b); return orig(m, p, b); };")
     browser.execute_script("const s = document.querySelector('#choreo-style-legs'); s.value = '1'; s.dispatchEvent(new Event('input'));"
-                           "const t = document.querySelector('#choreo-temperature'); t.value = '0.3'; t.dispatchEvent(new Event('input'));")
+                           "const t = document.querySelector('#choreo-liveliness'); t.value = '0.3'; t.dispatchEvent(new Event('input'));")
     sent = wait_for(lambda: browser.execute_script("return window.sent.length && window.sent[window.sent.length - 1]"), 10,
                     "a chunk asked for after the change")
-    assert sent["style"] == {"arms": 1, "legs": 1} and sent["temperature"] == 0.3
+    assert sent["style"] == {"arms": 1, "legs": 1} and sent["liveliness"] == 0.3
     time.sleep(0.5)
     assert browser.execute_script(grab) != b
     screenshot("choreography")

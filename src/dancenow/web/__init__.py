@@ -3,7 +3,7 @@ with no build step).
 
 Pages: Transfer (two videos, or the synthetic world's actors, in; prepare -> train -> transfer as
 one job; the result videos out), Coach (a reference and an attempt in; the coach report out) and
-Choreography (a model's dance played live as a stick figure on a canvas, with temperature and
+Choreography (a model's dance played live as a stick figure on a canvas, with liveliness and
 style mix controls; the last 30 s saved as a video).
 
     config.py   WebConfig: host, port, work directory, upload limits

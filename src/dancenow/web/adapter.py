@@ -492,13 +492,13 @@ def run_choreo_video(p: dict, job_dir: Path, report: Report) -> dict:
     dance = GeneratedDance(pose, root, fps, 0, dict(p.get("style", {})), 0.0)
     write_dance(dance, out / "dance.mp4", (512, 512))
     metrics = {"frames": int(len(pose)), "seconds": round(len(pose) / fps, 2), "style": p.get("style", {}),
-               "temperature": p.get("temperature")}
+               "liveliness": p.get("liveliness")}
     return {"files": {"video": "dance.mp4"}, "metrics": metrics, "model": None}
 
 
 class ChoreoStream:
     """A choreography model dancing on and on, a chunk at a time: each chunk continues the last
-    `context_s` seconds of the dance so far with the temperature and style mix of the moment,
+    `context_s` seconds of the dance so far with the liveliness and style mix of the moment,
     so a change of the controls shows within one chunk. Keeps the last `history_s` seconds (the
     model's representation) for saving."""
 
@@ -519,18 +519,22 @@ class ChoreoStream:
         self.calls = 0
         self.lock = threading.Lock()
 
-    def next(self, n: int, temperature: float, style: dict[str, float]) -> tuple[int, np.ndarray]:
+    def next(self, n: int, liveliness: float, style: dict[str, float]) -> tuple[int, np.ndarray]:
         """The next n frames: (index of the first, (n, 25, 2) BODY_25 x, y in body heights, y
-        down, NaN where the model has no joint)."""
+        down, NaN where the model has no joint). liveliness scales the model's calibrated
+        temperature for the style mix (1: as fast as its data; 0: its most likely dance), so the
+        slider means the same for every model (calibrated temperatures run from 0.1 to 4)."""
         from dancenow.choreo.clips import pose_to_body25, window_arrays
+        from dancenow.choreo.generate import model_temperature, parse_style
 
         weights = {k: float(v) for k, v in style.items() if float(v) > 0}
         with self.lock:
             P = self.pose.shape[1]
             seed = window_arrays(self.pose, self.step, np.ones((len(self.pose), P + 1), np.float32),
                                  self.choreographer.defaults, "any", "live")
-            dance = self.choreographer(seed, seconds=n / self.fps, temperature=temperature,
-                                       style=weights or None, random_seed=self.calls)
+            ch = self.choreographer
+            temperature = liveliness * model_temperature(ch.model, ch.info, parse_style(ch.model, weights or None))
+            dance = ch(seed, seconds=n / self.fps, temperature=temperature, style=weights or None, random_seed=self.calls)
             self.calls += 1
             s = dance.seed_frames
             new_pose = dance.pose[s:]

@@ -319,9 +319,9 @@ def create_app(config: WebConfig):
         data = await body(request)
         stream = choreo.get(sid)
         n = int(_clamp(data.get("n", 30), 1, CHOREO_CHUNK_MAX, "n"))
-        temperature = _clamp(data.get("temperature", 0.8), 0.0, 2.0, "temperature")
+        liveliness = _clamp(data.get("liveliness", 1.0), 0.0, 2.0, "liveliness")
         style = _style(data.get("style"), stream.styles)
-        first, body25 = await run_in_threadpool(stream.next, n, temperature, style)
+        first, body25 = await run_in_threadpool(stream.next, n, liveliness, style)
         rows = [[[None if not math.isfinite(v) else round(float(v), 4) for v in xy] for xy in frame] for frame in body25.tolist()]
         return {"first": first, "frames": rows}
 
@@ -338,7 +338,7 @@ def create_app(config: WebConfig):
         job_id = new_id()
         await run_in_threadpool(save_dance_input, work / "jobs" / job_id / "input" / "dance.npz", pose, root, stream.fps)
         style = _style(data.get("style"), stream.styles)
-        params = {"style": style, "temperature": data.get("temperature")}
+        params = {"style": style, "liveliness": data.get("liveliness")}
         title = f"dance video ({len(pose) / stream.fps:.0f} s, {', '.join(k for k, v in style.items() if v > 0) or 'any style'})"
         job = store.add_job("choreo_video", LANES["choreo_video"], title, params, job_id=job_id)
         runner.tick()

@@ -458,8 +458,8 @@ const stage = {
     this.blank("Choose or train a model, then press Play.");
     $("#choreo-play").addEventListener("click", () => (this.playing ? this.pause() : this.play()));
     $("#choreo-save").addEventListener("click", () => this.save());
-    const t = $("#choreo-temperature");
-    t.addEventListener("input", () => { $("#choreo-temperature-value").textContent = t.value; });
+    const t = $("#choreo-liveliness");
+    t.addEventListener("input", () => { $("#choreo-liveliness-value").textContent = t.value; });
   },
 
   blank(text) {
@@ -539,7 +539,7 @@ const stage = {
     const session = this.session;
     try {
       const r = await api("POST", `/api/choreo/sessions/${session}/frames`, {
-        n: Math.round(this.fps / 2), temperature: Number($("#choreo-temperature").value), style: this.styleMix(),
+        n: Math.round(this.fps / 2), liveliness: Number($("#choreo-liveliness").value), style: this.styleMix(),
       });
       if (session === this.session && r.first === this.first + this.frames.length) this.frames.push(...r.frames);
     } catch (e) {
@@ -582,14 +582,14 @@ const stage = {
     const mix = Object.entries(this.styleMix()).map(([k, v]) => `${k} ${v}`).join(", ") || "any style";
     ctx.fillStyle = "#9a9aa6";
     ctx.font = "13px system-ui, sans-serif";
-    ctx.fillText(`${(idx / this.fps).toFixed(1)} s · temperature ${$("#choreo-temperature").value} · ${mix}`, 12, 22);
+    ctx.fillText(`${(idx / this.fps).toFixed(1)} s · liveliness x${$("#choreo-liveliness").value} · ${mix}`, 12, 22);
   },
 
   async save() {
     if (!this.session) return say("choreo-message", "Play a dance first.", true);
     try {
       const job = await api("POST", `/api/choreo/sessions/${this.session}/save`, {
-        upto: Math.floor(this.clock), seconds: 30, style: this.styleMix(), temperature: Number($("#choreo-temperature").value),
+        upto: Math.floor(this.clock), seconds: 30, style: this.styleMix(), liveliness: Number($("#choreo-liveliness").value),
       });
       say("choreo-message", `Saving: ${job.title}. It appears in the jobs below.`);
       poll();
