@@ -68,8 +68,9 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
 @click.option("--seconds", type=POSITIVE, default=30.0, show_default=True, help="Length of the generated dance (at most 3600).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full "
-                   f"spread. Default: the model's calibrated one for the style (moves as fast as its data; "
-                   f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration).")
+                   f"spread. Default: the model's calibrated one for the style (moves as fast as its data, up to 4; "
+                   f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration). The torso's calibrated spread "
+                   "applies either way.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
