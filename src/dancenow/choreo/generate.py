@@ -136,7 +136,9 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
                           spread=spread)
         pose = joints_from_bones(u.numpy()[:, skip:] * seed.lengths[:, None])  # (n, T, P, D)
         speed = np.linalg.norm(np.diff(pose, axis=1), axis=-1).mean((1, 2)) * fps
-        log_speed = np.log(np.maximum(speed, 1e-9) / float(np.mean(ref["speed"]))).reshape(len(torso_grid), len(grid), seeds).mean(2)
+        shape = (len(torso_grid), len(grid), seeds)
+        log_speed = np.log(np.maximum(speed, 1e-9) / float(np.mean(ref["speed"]))).reshape(shape).mean(2)
+        by_setting = pose.reshape(shape + pose.shape[1:])  # (torso, temperature, seed, T, P, D)
         log_t = np.log(np.asarray(grid))
         best = None
         for i, f in enumerate(torso_grid):
@@ -144,8 +146,7 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
             posture = 0.0
             if "twist90" in ref and len(torso_grid) > 1:
                 at = int(np.argmin(np.abs(log_t - np.log(t))))  # the grid temperature nearest the crossing
-                p = pose.reshape(len(torso_grid), len(grid), seeds, *pose.shape[1:])[i, at]
-                twist, tilt = posture_angles(p.reshape(-1, *p.shape[-2:]))
+                twist, tilt = posture_angles(by_setting[i, at].reshape(-1, *pose.shape[-2:]))
                 posture = abs(np.log(max(np.percentile(twist, 90) / max(ref["twist90"], 1e-6),
                                          np.percentile(tilt, 90) / max(ref["tilt90"], 1e-6), 1e-9)))
             if best is None or posture < best[0]:
