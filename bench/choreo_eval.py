@@ -14,14 +14,16 @@ Then it measures, on the CPU:
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
   health       60 s generations from a held-out second of salsa at the model's calibrated
-               temperature and torso spread (generate.calibrate_sampling) and, as the baseline,
-               at the fixed DEFAULT_TEMPERATURE with the mixture's own spread: bone-length
-               drift, speed, spread and posture against the data's, frozen seconds;
+               temperature and torso spread (generate.calibrate_sampling) with the default
+               style guidance and, as the baseline, at the fixed DEFAULT_TEMPERATURE with the
+               mixture's own spread, unguided: bone-length drift, speed, spread and posture
+               against the data's, frozen seconds;
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
                neutral standing pose, first 2 s dropped, 3 dances per style) it names right, and
-               where a 50/50 blend lands between its parents;
+               where a 50/50 blend lands between its parents; with the default style guidance
+               and, as the baseline, unguided (each calibrated for its own guidance);
   novelty      distance of each generated second to the nearest training second, beside the
                same for held-out real salsa (RMS bone-direction difference, about radians);
   speed        generated frames per second, batch of 1.
@@ -42,9 +44,10 @@ import torch
 from dancenow.choreo.benchmark import SHARED_STYLES, is_salsa_test, shared_sources, training_split
 from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
-from dancenow.choreo.config import DEFAULT_TEMPERATURE, preset
+from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, preset
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast
-from dancenow.choreo.generate import Choreographer, calibrate_sampling, model_temperature, model_torso_spread, parse_style, write_dance
+from dancenow.choreo.generate import (Choreographer, calibrate_sampling, model_guidance, model_temperature,
+                                     model_torso_spread, parse_style, write_dance)
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train
 
@@ -131,7 +134,7 @@ def main() -> None:
     data = None
     lo_seeds = seeds if args.left_out_seeds is None else [int(s) for s in args.left_out_seeds.split(",")]
     results: dict = {"seeds": seeds, "left_out": left, "left_out_seeds": lo_seeds, "temperature": DEFAULT_TEMPERATURE,
-                     "runs": {}}
+                     "guidance": DEFAULT_GUIDANCE, "runs": {}}
 
     models = {}
     for seed in seeds:
@@ -155,24 +158,34 @@ def main() -> None:
         model, info = load_model(models[(seed, None)])
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll}
-        if not isinstance(info.get("torso_spread"), dict):  # a model trained before calibration
-            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info)
+        if not isinstance(info.get("torso_spread"), dict) or model_guidance(info) != DEFAULT_GUIDANCE:
+            # calibrated before guidance (or before calibration): calibrate as training now does
+            info["guidance"] = DEFAULT_GUIDANCE
+            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info, guidance=DEFAULT_GUIDANCE)
+        r["guidance"] = DEFAULT_GUIDANCE
         r["calibrated_temperature"] = info["temperature"]
         r["calibrated_torso_spread"] = info["torso_spread"]
         ch = Choreographer(model, info)
+        # the same model without style guidance, calibrated for it: what guidance buys
+        plain = dict(info, guidance=1.0)
+        plain["temperature"], plain["torso_spread"] = calibrate_sampling(model, info, guidance=1.0)
+        ch_plain = Choreographer(model, plain)
         seed_clip = max(salsa_test, key=len).slice(0, int(FPS))
         t_salsa = model_temperature(model, info, parse_style(model, "salsa"))
         f_salsa = model_torso_spread(model, info, parse_style(model, "salsa"))
         health = []
-        # the baseline: the mixture as trained, at a fixed temperature
-        for temp, torso, kind in ((t_salsa, f_salsa, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, "fixed")):
+        # the baseline: the mixture as trained, at a fixed temperature, without guidance
+        for temp, torso, w, kind in ((t_salsa, f_salsa, DEFAULT_GUIDANCE, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, 1.0, "fixed")):
             for k in range(2):
-                d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso)
+                d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso,
+                       guidance=w)
                 h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
                 health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
-                               "summary": h.summary(), "temperature": temp, "torso_spread": torso, "kind": kind})
+                               "summary": h.summary(), "temperature": temp, "torso_spread": torso, "guidance": w,
+                               "kind": kind})
         r["health"] = health
         r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, None)
+        r["generated_style_plain"] = generated_style(ch_plain, clf, model.config.styles, 30.0, None)
         gen = [ch(None, seconds=30, style="salsa", random_seed=200 + k) for k in range(3)]
         nov = np.concatenate([novelty(d.pose[d.seed_frames + int(2 * FPS):], FPS, reference) for d in gen])
         r["novelty_generated_salsa"] = np.percentile(nov, [10, 50, 90]).tolist()
@@ -234,7 +247,8 @@ def print_table(res: dict) -> str:
             say(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
                 f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
-        f"temperature and torso spread, and at the fixed {res['temperature']:g} with the mixture's own spread (the baseline)")
+        f"temperature and torso spread with style guidance {res.get('guidance', 1.0):g}, and at the fixed "
+        f"{res['temperature']:g} with the mixture's own spread, unguided (the baseline)")
     for s in seeds:
         cal = runs[s].get("calibrated_temperature", {})
         tor = runs[s].get("calibrated_torso_spread", {})
@@ -248,16 +262,20 @@ def print_table(res: dict) -> str:
     say("\n== style: classifier of 2-s windows, held-out accuracy "
         + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
     for s in seeds:
-        gs = runs[s]["generated_style"]
-        rec = ", ".join(f"{k} {v['recognised'] * 100:.0f}%" for k, v in gs.items() if "recognised" in v)
-        say(f"  model seed {s}: generated dances (calibrated temperature) recognised as their style: {rec}")
-        blend = [k for k in gs if "=" in k]
-        if blend:
-            a, b = BLEND
-            pa = [gs[a]["mean_prob"][a], gs[blend[0]]["mean_prob"][a], gs[b]["mean_prob"][a]]
-            pb = [gs[a]["mean_prob"][b], gs[blend[0]]["mean_prob"][b], gs[b]["mean_prob"][b]]
-            say(f"    P({a}) for {a} / 50-50 blend / {b}: {pa[0]:.2f} / {pa[1]:.2f} / {pa[2]:.2f}; "
-                f"P({b}): {pb[0]:.2f} / {pb[1]:.2f} / {pb[2]:.2f}")
+        for key, how in (("generated_style", f"guidance {res.get('guidance', 1.0):g}"),
+                         ("generated_style_plain", "unguided (baseline)")):
+            gs = runs[s].get(key)
+            if gs is None:
+                continue
+            rec = ", ".join(f"{k} {v['recognised'] * 100:.0f}%" for k, v in gs.items() if "recognised" in v)
+            say(f"  model seed {s}, {how}: generated dances (calibrated) recognised as their style: {rec}")
+            blend = [k for k in gs if "=" in k]
+            if blend:
+                a, b = BLEND
+                pa = [gs[a]["mean_prob"][a], gs[blend[0]]["mean_prob"][a], gs[b]["mean_prob"][a]]
+                pb = [gs[a]["mean_prob"][b], gs[blend[0]]["mean_prob"][b], gs[b]["mean_prob"][b]]
+                say(f"    P({a}) for {a} / 50-50 blend / {b}: {pa[0]:.2f} / {pa[1]:.2f} / {pa[2]:.2f}; "
+                    f"P({b}): {pb[0]:.2f} / {pb[1]:.2f} / {pb[2]:.2f}")
     r = res["novelty_real_heldout_salsa"]
     say(f"\n== novelty: distance to the nearest training second (10th/50th/90th percentile); "
         f"held-out real salsa {r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f}")

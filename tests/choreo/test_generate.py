@@ -70,7 +70,7 @@ def test_blended_style_lies_between_its_parents(two_style_model):
     seed = _clip(0.45, 1.0, 5)  # 1 s of the same dance with the arms half raised, neither style's
 
     def wrist_height(style):  # mean wrist y over the last 2 of 4 s (body heights, y down: smaller = higher)
-        d = ch(seed, seconds=4, temperature=0.0, style=style)
+        d = ch(seed, seconds=4, temperature=0.0, style=style, guidance=1.0)  # the embedding's blend itself
         return float(d.pose[-60:, wrists, 1].mean())
 
     up, down, half = wrist_height("up"), wrist_height("down"), wrist_height("up=0.5,down=0.5")
@@ -176,3 +176,33 @@ def test_sampling_spread_scales_each_dimension():
     y = sample(params, 1.0, g, spread=torch.tensor([0.0, 1.0, 3.0]))
     assert torch.all(y[:, 0] == 2.0)
     assert 0.8 < float(y[:, 1].std()) < 1.2 and 2.4 < float(y[:, 2].std()) < 3.6
+
+
+def test_style_guidance_steps_from_the_style_free_dance(two_style_model):
+    """Guidance 1 is the plain rollout, 0 the style-free one, and guiding "any" changes nothing;
+    above 1 the dance moves further from the style-free one toward the style."""
+    from dancenow.choreo.clips import clip_window
+    from dancenow.choreo.generate import parse_style, rollout
+
+    model, info = two_style_model
+    a = clip_window(_clip(0.45, 1.0, 5), 0, 30, info["defaults"])
+    ctx = [torch.from_numpy(v)[None] for v in (a.u, a.root_step, a.observed)]
+    up, free = parse_style(model, "up")[None], parse_style(model, "any")[None]
+
+    def run(style, w):
+        return rollout(model, *ctx, style, 60, 0.0, guidance=w)[0]
+
+    plain = rollout(model, *ctx, up, 60, 0.0)[0]
+    torch.testing.assert_close(run(up, 1.0), plain)
+    torch.testing.assert_close(run(up, 0.0), run(free, 1.0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(run(free, 3.0), run(free, 1.0), atol=1e-5, rtol=0)
+    wrists = [MODEL_JOINTS.index(j) for j in (Joint.R_WRIST, Joint.L_WRIST)]
+    lengths = torch.from_numpy(a.lengths)[None, None, :, None]
+
+    def wrist_y(u):
+        from dancenow.choreo.skeleton import joints_from_bones
+        return float(joints_from_bones((u * lengths).numpy())[0, -30:, wrists, 1].mean())
+
+    y_free, y_up, y_up2 = wrist_y(run(free, 1.0)), wrist_y(plain), wrist_y(run(up, 2.0))
+    assert abs(y_up - y_free) > 0.05  # the style matters here
+    assert (y_up2 - y_free) / (y_up - y_free) > 1.3  # guided, the wrists go further the same way

@@ -26,6 +26,11 @@ PRESETS = ("default", "small", "quick")
 # Sampling temperature of models trained before per-style calibration (generate.calibrate_sampling),
 # and the bench's fixed-temperature baseline.
 DEFAULT_TEMPERATURE = 0.8
+# Style guidance of generated dances (generate.rollout): how far past the style-free dance toward
+# the asked style the network's outputs are pushed; 1 = plain conditioning (models calibrated
+# before guidance existed). Measured with the default preset on two seeds: generated salsa was
+# recognised as salsa in 69% / 31% of windows at 1, 75% / 61% at 3, and folk 60% / 57% -> 91% / 82%.
+DEFAULT_GUIDANCE = 4.0
 
 
 @dataclass

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
             style: torch.Tensor, frames: int, temperature: float = 0.0,
             generator: torch.Generator | None = None, state=None,
-            spread: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            spread: torch.Tensor | None = None, guidance: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     u (B, Tc, Bn, D) bone directions, root_step (B, Tc, D), observed (B, Tc, Bn + 1): the
@@ -48,14 +48,31 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     spread: per-output-dimension scale of the sampled spread ((out,) or (B, out),
     `torso_spread_vector`), None = the mixture's own.
     Returns the new frames' directions (B, frames, Bn, D), root steps (B, frames, D) and the
-    LSTM state."""
+    LSTM state.
+
+    guidance w != 1 (classifier-free guidance, Ho & Salimans 2022): the network also runs with
+    the style-free "any" (its own state, fed the same frames), and the head reads
+    h_any + w (h_style - h_any) (and likewise the style vector); the head is linear, so its
+    outputs move w times as far from the style-free dance toward the style's. The state is then
+    a pair (style's, any's)."""
+    guided = guidance != 1.0
+    if guided:
+        any_style = torch.zeros(u.shape[0], len(model.config.styles), dtype=torch.float32, device=u.device)
+        any_style[:, 0] = 1.0
+        state, state_any = state if state is not None else (None, None)
     x = model.encode_inputs(u, root_step, observed)
-    params, state = model.run(x, style, state)
-    last = params[:, -1]  # mixture for the frame after the context
+    h, s, state = model.hidden(x, style, state)
+    if guided:
+        h_any, s_any, state_any = model.hidden(x, any_style, state_any)
+        h, s = h_any + guidance * (h - h_any), s_any + guidance * (s - s_any)
+    last = model.head(h[:, -1], s[:, -1])  # mixture for the frame after the context
     cur, cur_step = u[:, -1], root_step[:, -1]
     prev = u[:, -2] if u.shape[1] > 1 else cur  # a one-frame seed: standing still
     ones = torch.ones_like(observed[:, -1])
     style_vec = model.style_vector(style)
+    if guided:
+        any_vec = model.style_vector(any_style)
+        head_vec = any_vec + guidance * (style_vec - any_vec)
     has_prev = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
     out_u, out_step = [], []
     for k in range(frames):
@@ -65,9 +82,14 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
         out_step.append(nstep)
         if k + 1 < frames:
             x = model.encode_inputs(nxt[:, None], nstep[:, None], ones[:, None], cur, has_prev)[:, 0]
-            last, state = model.step(x, style_vec, state)
+            if guided:
+                h, state = model.step_hidden(x, style_vec, state)
+                h_any, state_any = model.step_hidden(x, any_vec, state_any)
+                last = model.head(h_any + guidance * (h - h_any), head_vec)
+            else:
+                last, state = model.step(x, style_vec, state)
         prev, cur, cur_step = cur, nxt, nstep
-    return torch.stack(out_u, 1), torch.stack(out_step, 1), state
+    return torch.stack(out_u, 1), torch.stack(out_step, 1), ((state, state_any) if guided else state)
 
 
 def _is_zero(temperature) -> bool:
@@ -97,7 +119,7 @@ def torso_spread_vector(model: ChoreoModel, factor: "float | torch.Tensor") -> t
 @torch.no_grad()
 def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] = CALIBRATION_GRID,
                        torso_grid: tuple[float, ...] = TORSO_GRID, seconds: float = CALIBRATION_SECONDS,
-                       seeds: int = CALIBRATION_SEEDS) -> tuple[dict[str, float], dict[str, float]]:
+                       seeds: int = CALIBRATION_SEEDS, guidance: float = 1.0) -> tuple[dict[str, float], dict[str, float]]:
     """Per style, the sampling temperature and torso spread (`torso_spread_vector`) at which a
     dance generated from the typical standing pose moves as fast as the style's training data
     (mean joint speed, `info["reference"]`) and holds its torso as the data do (90th
@@ -112,7 +134,8 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
     the temperature is where the speed ratio crosses 1 (interpolated in log-log, clamped to the
     grid's ends); the torso spread kept is the one whose posture ratio there is nearest 1.
     One batched rollout per style over torso_grid x grid x seeds. 2D models calibrate the
-    temperature only. Uses only the checkpoint: no data, no training code."""
+    temperature only. `guidance`: the style guidance the dances will be generated with (it
+    changes how fast they move). Uses only the checkpoint: no data, no training code."""
     model = model.eval()
     fps = float(info["fps"])
     if model.config.dims != 3:
@@ -133,7 +156,7 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
         style_w = torch.zeros(n, len(model.config.styles))
         style_w[:, k] = 1.0
         u, _, _ = rollout(model, rep(seed.u), rep(seed.root_step), rep(seed.observed), style_w, frames, temps, g,
-                          spread=spread)
+                          spread=spread, guidance=guidance)
         pose = joints_from_bones(u.numpy()[:, skip:] * seed.lengths[:, None])  # (n, T, P, D)
         speed = np.linalg.norm(np.diff(pose, axis=1), axis=-1).mean((1, 2)) * fps
         shape = (len(torso_grid), len(grid), seeds)
@@ -172,6 +195,12 @@ def model_temperature(model: ChoreoModel, info: dict, weights: torch.Tensor) -> 
     mean of its styles' (`info["temperature"]`, written when training ends); DEFAULT_TEMPERATURE
     for a model trained before calibration existed."""
     return _blend(model, info.get("temperature"), weights, DEFAULT_TEMPERATURE)
+
+
+def model_guidance(info: dict) -> float:
+    """The style guidance a model's sampling was calibrated at (`info["guidance"]`); 1 (plain
+    conditioning) for a model calibrated before guidance existed."""
+    return float(info.get("guidance", 1.0))
 
 
 def model_torso_spread(model: ChoreoModel, info: dict, weights: torch.Tensor) -> float:
@@ -254,6 +283,7 @@ class GeneratedDance:
     lengths: np.ndarray | None = None
     temperature: float | None = None  # what it was sampled at
     torso_spread: float | None = None  # and with what torso spread (calibrate_sampling)
+    guidance: float = 1.0  # and style guidance (rollout)
 
     @property
     def frames_per_second(self) -> float:
@@ -316,13 +346,15 @@ class Choreographer:
     def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0,
                  temperature: float | None = None,
                  style: str | dict[str, float] | None = None, random_seed: int = 0,
-                 torso_spread: float | None = None) -> GeneratedDance:
-        """Continue `seed` (default: `still_seed()`) by `seconds` of dance. temperature and
-        torso_spread None: the model's calibrated ones for the style (`model_temperature`,
-        `model_torso_spread`)."""
+                 torso_spread: float | None = None, guidance: float | None = None) -> GeneratedDance:
+        """Continue `seed` (default: `still_seed()`) by `seconds` of dance. temperature,
+        torso_spread and guidance None: the model's calibrated ones for the style
+        (`model_temperature`, `model_torso_spread`, `model_guidance`)."""
         check_seconds(seconds)
         if temperature is not None and not (np.isfinite(temperature) and 0 <= temperature <= 10):
             raise DancenowError(f"temperature must be in [0, 10], got {temperature}")
+        if guidance is not None and not (np.isfinite(guidance) and 0 <= guidance <= 10):
+            raise DancenowError(f"guidance must be in [0, 10], got {guidance}")
         if isinstance(seed, Clip):
             seed = self.seed_from_clip(seed, None)
         seed = seed if seed is not None else self.still_seed()
@@ -333,12 +365,16 @@ class Choreographer:
             temperature = model_temperature(self.model, self.info, weights)
         if torso_spread is None:
             torso_spread = model_torso_spread(self.model, self.info, weights)
+        if guidance is None:
+            guidance = model_guidance(self.info)
+        if float(weights[0]) == 1.0:
+            guidance = 1.0  # style-free: guided from itself it is itself, at twice the cost
         g = torch.Generator().manual_seed(int(random_seed))
         frames = int(round(seconds * self.fps))
         t0 = time.perf_counter()
         u, step, _ = rollout(self.model, torch.from_numpy(seed.u)[None], torch.from_numpy(seed.root_step)[None],
                              torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g,
-                             spread=torso_spread_vector(self.model, torso_spread))
+                             spread=torso_spread_vector(self.model, torso_spread), guidance=guidance)
         dt = time.perf_counter() - t0
         gen = joints_from_bones(u[0].numpy() * seed.lengths[:, None])
         all_pose = np.concatenate([seed.pose, gen], 0)
@@ -347,7 +383,7 @@ class Choreographer:
         names = self.model.config.styles
         return GeneratedDance(all_pose, np.cumsum(steps, 0), self.fps, len(seed),
                               {names[i]: float(w) for i, w in enumerate(weights) if w > 0}, dt, seed.lengths.copy(),
-                              float(temperature), float(torso_spread))
+                              float(temperature), float(torso_spread), float(guidance))
 
 
 def check_seconds(seconds: float) -> None:
@@ -386,7 +422,8 @@ def write_stick_video(seq: PoseSequence, path: str | os.PathLike, seed_frames: i
 
 def generate_to_files(model_dir: str | os.PathLike, outputs, prime: str | os.PathLike | None = None,
                       prime_seconds: float = 1.0, seconds: float = 30.0, temperature: float | None = None,
-                      style: str | None = None, seed: int = 0, size: tuple[int, int] = (512, 512),
+                      style: str | None = None, guidance: float | None = None, seed: int = 0,
+                      size: tuple[int, int] = (512, 512),
                       include_prime: bool = True, openpose_fps: float | None = None,
                       openpose_size: tuple[int, int] | None = None,
                       openpose_video: str | os.PathLike | None = None) -> GeneratedDance:
@@ -409,7 +446,7 @@ def generate_to_files(model_dir: str | os.PathLike, outputs, prime: str | os.Pat
             vi = probe(openpose_video)
             openpose_fps, openpose_size = openpose_fps or vi.fps, openpose_size or vi.size
         start = ch.seed_from_file(prime, prime_seconds, fps=openpose_fps, size=openpose_size)
-    dance = ch(start, seconds=seconds, temperature=temperature, style=style, random_seed=seed)
+    dance = ch(start, seconds=seconds, temperature=temperature, style=style, random_seed=seed, guidance=guidance)
     for out in outputs:
         write_dance(dance, out, size, include_seed=include_prime)
     return dance

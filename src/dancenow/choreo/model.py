@@ -25,7 +25,9 @@ twisted the torso by 40-130 degrees; real dancers stay within about 25).
 A learned style vector is appended to every input and to the mixture head's input. Style
 index 0 is "any": training swaps a stretch's style for it now and then (style dropout), so the
 model has a style-free mode for dances of unknown style. Blending styles = a weighted mix of
-their embedding vectors (train.py's style transitions make the label matter).
+their embedding vectors (train.py's style transitions make the label matter). The style-free
+mode also gives generation its guidance (generate.rollout): run both, and step past the
+style-free output toward the style's.
 
 Reading order: MDNHead, ChoreoModel.
 """
@@ -171,15 +173,26 @@ class ChoreoModel(nn.Module):
     # --- network
     def run(self, x: torch.Tensor, style: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """x (B, T, in), style (B,) or (B, S) -> (MixtureParams over (B, T), new LSTM state)."""
+        h, s, state = self.hidden(x, style, state)
+        return self.head(h, s), state
+
+    def hidden(self, x: torch.Tensor, style: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """`run` without the head: (top LSTM layer's output (B, T, H), style vectors (B, T,
+        style_dim), new state)."""
         s = self.style_vector(style)[:, None, :].expand(-1, x.shape[1], -1)  # (B, T, style_dim)
         h, state = self.lstm(torch.cat([x, s], -1), state)  # (B, T, H)
-        return self.head(h, s), state
+        return h, s, state
 
     def step(self, x: torch.Tensor, style_vec: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """One frame: x (B, in), style_vec (B, style_dim) from `style_vector`, state (h, c) each
         (layers, B, H) -> (MixtureParams over (B,), new state). The same network as `run`, cell by
         cell: for one frame at a time it is several times faster than nn.LSTM, whose oneDNN
         path costs ~10 ms per call on a CPU however small the input."""
+        h, state = self.step_hidden(x, style_vec, state)
+        return self.head(h, style_vec), state
+
+    def step_hidden(self, x: torch.Tensor, style_vec: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """`step` without the head: (top layer's output (B, H), new state)."""
         h, c = state
         inp = torch.cat([x, style_vec], -1)
         hs, cs = [], []
@@ -190,7 +203,7 @@ class ChoreoModel(nn.Module):
             hs.append(hi)
             cs.append(ci)
             inp = hi if i == self.config.layers - 1 else nn.functional.dropout(hi, self.lstm.dropout, self.training)
-        return self.head(inp, style_vec), (torch.stack(hs), torch.stack(cs))
+        return inp, (torch.stack(hs), torch.stack(cs))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, targets: torch.Tensor | None = None,
                 target_mask: torch.Tensor | None = None, state=None) -> tuple[MixtureParams, torch.Tensor | None]:

@@ -58,7 +58,7 @@ BOUNDS: dict[str, dict] = {
     "--batch-size": dict(lo=1, hi=65536), "--hidden": dict(lo=1, hi=65536), "--layers": dict(lo=1, hi=64),
     "--mixtures": dict(lo=1, hi=1024), "--threads": dict(lo=1, hi=4096), "--keep": dict(lo=1, hi=100000),
     "--lr": dict(lo=0, lo_open=True, hi=10.0), "--rollout-weight": dict(lo=0, hi=1e6),
-    "--temperature": dict(lo=0, hi=100.0), "--margin": dict(lo=0, hi=10.0),  # body heights
+    "--temperature": dict(lo=0, hi=100.0), "--guidance": dict(lo=0, hi=10.0), "--margin": dict(lo=0, hi=10.0),  # body heights
     "--max-frames": dict(lo=1, hi=guard.MAX_FRAMES), "--max-gap": dict(lo=0, hi=guard.MAX_FRAMES),
     "--every": dict(lo=1, hi=100000), "--examples": dict(lo=0, hi=1000), "--median-window": dict(lo=1, hi=10001),
     "--seed": dict(lo=0, hi=guard.MAX_SEED), "--actor-seed": dict(lo=0, hi=guard.MAX_SEED),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dancenow import guard
-from dancenow.choreo.config import DEFAULT_TEMPERATURE, PRESETS  # torch-free
+from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PRESETS  # torch-free
 from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
 
 
@@ -72,13 +72,17 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
                    f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration). The torso's calibrated spread "
                    "applies either way.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
+@click.option("--guidance", type=click.FloatRange(min=0, max=10), default=None,
+              help="Style guidance: how far past the style-free dance toward the style the model is pushed "
+                   "(1 = plain conditioning, 0 = style-free). Default: the one its temperature was calibrated at "
+                   f"({DEFAULT_GUIDANCE:g} for models trained now, 1 before).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
 @click.option("--no-prime-frames", is_flag=True, help="Leave the --prime motion out of the output.")
 @click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(),
               help="dance.npz (poses, ready for `dancenow transfer`), an OpenPose folder, or dance.mp4 (stick figure). Repeatable.")
 @openpose_options
-def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, style, seed, size,
+def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, style, guidance, seed, size,
                     no_prime_frames, outputs, openpose_fps, openpose_size, openpose_video):
     """Generate new dance moves in a learned style (or a blend), continuing a prime motion.
 
@@ -87,7 +91,7 @@ def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, 
     from dancenow.choreo.generate import generate_to_files
 
     dance = generate_to_files(model_dir, outputs, prime=prime_path, prime_seconds=prime_seconds, seconds=seconds,
-                              temperature=temperature, style=style, seed=seed, size=size,
+                              temperature=temperature, style=style, guidance=guidance, seed=seed, size=size,
                               include_prime=not no_prime_frames, openpose_fps=openpose_fps,
                               openpose_size=openpose_size, openpose_video=openpose_video)
     for out in outputs:
