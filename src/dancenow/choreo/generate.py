@@ -56,23 +56,24 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     outputs move w times as far from the style-free dance toward the style's. The state is then
     a pair (style's, any's)."""
     guided = guidance != 1.0
+    style_vec = model.style_vector(style)
+    x = model.encode_inputs(u, root_step, observed)
     if guided:
         any_style = torch.zeros(u.shape[0], len(model.config.styles), dtype=torch.float32, device=u.device)
         any_style[:, 0] = 1.0
+        any_vec = model.style_vector(any_style)
+        guide = lambda free, styled: free + guidance * (styled - free)  # noqa: E731
+        head_vec = guide(any_vec, style_vec)
         state, state_any = state if state is not None else (None, None)
-    x = model.encode_inputs(u, root_step, observed)
-    h, s, state = model.hidden(x, style, state)
-    if guided:
-        h_any, s_any, state_any = model.hidden(x, any_style, state_any)
-        h, s = h_any + guidance * (h - h_any), s_any + guidance * (s - s_any)
-    last = model.head(h[:, -1], s[:, -1])  # mixture for the frame after the context
+        h, _, state = model.hidden(x, style, state)
+        h_any, _, state_any = model.hidden(x, any_style, state_any)
+        last = model.head(guide(h_any[:, -1], h[:, -1]), head_vec)  # mixture for the frame after the context
+    else:
+        params, state = model.run(x, style, state)
+        last = params[:, -1]  # mixture for the frame after the context
     cur, cur_step = u[:, -1], root_step[:, -1]
     prev = u[:, -2] if u.shape[1] > 1 else cur  # a one-frame seed: standing still
     ones = torch.ones_like(observed[:, -1])
-    style_vec = model.style_vector(style)
-    if guided:
-        any_vec = model.style_vector(any_style)
-        head_vec = any_vec + guidance * (style_vec - any_vec)
     has_prev = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
     out_u, out_step = [], []
     for k in range(frames):
@@ -85,7 +86,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
             if guided:
                 h, state = model.step_hidden(x, style_vec, state)
                 h_any, state_any = model.step_hidden(x, any_vec, state_any)
-                last = model.head(h_any + guidance * (h - h_any), head_vec)
+                last = model.head(guide(h_any, h), head_vec)
             else:
                 last, state = model.step(x, style_vec, state)
         prev, cur, cur_step = cur, nxt, nstep
