@@ -206,3 +206,33 @@ def test_style_guidance_steps_from_the_style_free_dance(two_style_model):
     y_free, y_up, y_up2 = wrist_y(run(free, 1.0)), wrist_y(plain), wrist_y(run(up, 2.0))
     assert abs(y_up - y_free) > 0.05  # the style matters here
     assert (y_up2 - y_free) / (y_up - y_free) > 1.3  # guided, the wrists go further the same way
+
+
+@pytest.mark.parametrize("dims", [3, 2])
+def test_the_forecast_of_a_mirrored_dancer_is_the_mirrored_forecast(dims):
+    """The forecast averages the motion's rollout with its mirror image's, mirrored back: an
+    untrained network is not mirror-symmetric, the averaged forecast is exactly."""
+    from dancenow.choreo.generate import forecast, rollout
+    from dancenow.choreo.skeleton import mirror_bones, project
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=dims, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    rng = np.random.default_rng(1)
+    u = torch.from_numpy(project(rng.normal(size=(2, 10, NUM_BONES, dims))).astype(np.float32))
+    step = torch.from_numpy(rng.normal(0, 0.01, (2, 10, dims)).astype(np.float32))
+    obs = torch.ones(2, 10, NUM_BONES + 1)
+    style = torch.tensor([1, 0])
+    pu, ps = forecast(model, u, step, obs, style, 15)
+    mu, ms, mo = mirror_bones(u, step, obs)
+    qu, qs = forecast(model, mu, ms, mo, style, 15)
+    back_u, back_s, _ = mirror_bones(qu, qs, obs[:, :15])
+    np.testing.assert_allclose(back_u.numpy(), pu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(back_s.numpy(), ps.numpy(), atol=1e-6)
+    # one rollout alone is not symmetric, and the average lies between it and its mirror's
+    ru, _, _ = rollout(model, u, step, obs, style, 15)
+    su, _ = forecast(model, u, step, obs, style, 15, mirror=False)
+    np.testing.assert_allclose(su.numpy(), ru.numpy(), atol=1e-6)
+    qu1, qs1, _ = rollout(model, mu, ms, mo, style, 15)
+    back1, _, _ = mirror_bones(qu1, qs1, obs[:, :15])
+    assert (back1 - ru).abs().max() > 1e-3
+    np.testing.assert_allclose(pu.numpy(), project(0.5 * (ru + back1)).numpy(), atol=1e-5)

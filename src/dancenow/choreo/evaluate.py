@@ -7,8 +7,8 @@ space (2D front view or 3D); a 3D model's forecasts are also scored seen from th
 dropped), comparable with a 2D model's. "body" errors are body-centred (the pose alone); "with
 root" errors add the root track, relative to the last context frame.
 
-The model's forecast is its deterministic mode rollout (`generate.forecast`), or the average of
-sampled continuations. Baselines, as in human-motion prediction (Martinez et al. 2017 found
+The model's forecast is its deterministic mode rollout averaged with that of the motion's mirror
+image (`generate.forecast`), or the average of sampled continuations. Baselines, as in human-motion prediction (Martinez et al. 2017 found
 zero-velocity hard to beat):
   zero-velocity     repeat the last observed pose (and root position);
   constant velocity continue the last frame-to-frame displacement of every joint;
@@ -154,11 +154,13 @@ def damped_velocity(model: ChoreoModel, u: np.ndarray, step: np.ndarray, frames:
 
 def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context_s: float = 1.0,
                       horizons_s: tuple[float, ...] = (0.0, 0.5, 1.0), stride_s: float = 1 / 3,
-                      style: str | None = None, batch_size: int = 128, samples: int = 0) -> ForecastReport:
+                      style: str | None = None, batch_size: int = 128, samples: int = 0,
+                      mirror: bool = True) -> ForecastReport:
     """Forecast every window of `clips` (at the model's fps and dims, e.g. from `load_clips`)
     and compare with the baselines. A horizon of 0 s means the next frame. `style`: the style
     to condition on (None: each clip's own when the model knows it, else "any"). samples: 0 =
-    the mode rollout, N = the average of N sampled continuations (`generate.forecast`)."""
+    the mode rollout, N = the average of N sampled continuations; mirror: averaged with the
+    mirror image's forecast (`generate.forecast`)."""
     fps = float(info["fps"])
     D = model.config.dims
     if any(abs(c.fps - fps) > 1e-6 for c in clips) or any(c.dims != D for c in clips):
@@ -188,7 +190,7 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         lengths = np.stack([a.lengths for a in ctx])[:, None, :, None]  # (B, 1, Bn, 1)
         styles = torch.stack([parse_style(model, style or _known(model, c.style)) for c, _ in part])
         pu, ps = forecast(model, torch.from_numpy(u), torch.from_numpy(step), torch.from_numpy(obs), styles, H,
-                          samples, g)
+                          samples, g, mirror)
         preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))
@@ -220,6 +222,7 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
     arrays = [clip_arrays(c, defaults) for c in clips]
     nll = heldout_nll(model, arrays, style)
     method = f"{model.config.point} rollout" if samples <= 0 else f"mean of {samples} sampled rollouts"
+    method += ", mirror-averaged" if mirror else ""
     return ForecastReport(fps, context, horizons, table("body"), table("root"), len(wins),
                           table("front") if D == 3 else None, nll, method)
 

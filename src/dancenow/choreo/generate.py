@@ -25,7 +25,8 @@ from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_
 from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
 from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ChoreoModel
-from dancenow.choreo.skeleton import TORSO_BONES, facing_yaw, joints_from_bones, posture_angles, project, yaw_rotation
+from dancenow.choreo.skeleton import (TORSO_BONES, facing_yaw, joints_from_bones, mirror_bones, posture_angles, project,
+                                      yaw_rotation)
 from dancenow.errors import DancenowError
 from dancenow.guard import MAX_SECONDS  # a generated dance is at most as long as any clip a command writes
 from dancenow.keypoints import PoseSequence
@@ -223,11 +224,27 @@ def _blend(model: ChoreoModel, cal, weights: torch.Tensor, fallback: float) -> f
 
 @torch.no_grad()
 def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
-             style: torch.Tensor, frames: int, samples: int = 0, generator: torch.Generator | None = None):
+             style: torch.Tensor, frames: int, samples: int = 0, generator: torch.Generator | None = None,
+             mirror: bool = True):
     """The model's deterministic forecast of B motions: with `samples` = 0 its point rollout;
     else the average of that many sampled continuations (directions averaged and put back on
     the sphere or disk, root steps averaged), which hedges between futures the way an expected
-    value does. Returns directions (B, frames, Bn, D) and root steps (B, frames, D)."""
+    value does. Returns directions (B, frames, Bn, D) and root steps (B, frames, D).
+
+    mirror: also forecast the left/right mirror image of the motion (a dance's mirror image is
+    as plausible: training mirrors half its stretches), mirror that forecast back and average
+    the two. The forecast is then exactly mirror-symmetric, and the two rollouts' disagreements
+    cancel. Default preset, 0.5 s ahead, % below zero-velocity: held-out salsa +29.0 / +29.5%
+    -> +30.7 / +31.0% (seeds 0 / 1); styles never seen: salsa -9.1 -> -7.2%, Bandai +5.6 ->
+    +6.9% (seed 0). The cost: a batch twice as large; one 1 s forecast at batch 1 took 127-140 ms
+    against 93-120 (default preset, one thread, a busy machine)."""
+    if mirror:
+        B = u.shape[0]
+        mu, ms, mo = mirror_bones(u, root_step, observed)
+        both = forecast(model, torch.cat([u, mu]), torch.cat([root_step, ms]), torch.cat([observed, mo]),
+                        torch.cat([style, style]), frames, samples, generator, mirror=False)
+        back_u, back_s, _ = mirror_bones(both[0][B:], both[1][B:], observed[:, :1].expand(-1, frames, -1))
+        return project(0.5 * (both[0][:B] + back_u)), 0.5 * (both[1][:B] + back_s)
     if samples <= 0:
         pu, ps, _ = rollout(model, u, root_step, observed, style, frames, 0.0)
         return pu, ps

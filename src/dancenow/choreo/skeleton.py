@@ -167,9 +167,19 @@ def project(u):
     return u / n.clamp_min(1e-9) if u.shape[-1] == 3 else u / n.clamp_min(1.0)
 
 
-def mirror_bones(u: np.ndarray, root_step: np.ndarray, observed: np.ndarray):
+def mirror_bones(u, root_step, observed):
     """Mirror directions (..., B, D), root steps (..., D) and masks (..., B + 1) left/right
-    (x negated, sides swapped)."""
+    (x negated, sides swapped); numpy arrays or torch tensors (returned as given). Mirroring
+    twice gives back the input."""
+    if not isinstance(u, np.ndarray):
+        import torch
+
+        flip = torch.tensor(BONE_FLIP, device=u.device)
+        x = torch.ones(u.shape[-1], dtype=u.dtype, device=u.device)
+        x[0] = -1.0
+        sign = torch.tensor(BONE_FLIP_SIGN, dtype=u.dtype, device=u.device)[:, None]
+        observed = torch.cat([observed[..., flip], observed[..., -1:]], -1)
+        return u[..., flip, :] * sign * x, root_step * x, observed
     flip = np.array(BONE_FLIP)
     u = u[..., flip, :] * np.array(BONE_FLIP_SIGN, u.dtype)[:, None]
     u[..., 0] *= -1
