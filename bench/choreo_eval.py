@@ -11,7 +11,8 @@ on the shared dance data (../shared/data/dance):
 Then it measures, on the CPU:
   forecasting  from 1 s of motion, 1 frame / 0.5 s / 1 s ahead, mean per-joint error in body
                heights, body-centred, in 3D (and seen from the front), of the mirror-averaged
-               forecast (generate.forecast; the single unmirrored rollout beside it), against zero-velocity,
+               forecast (generate.forecast; the single unmirrored rollout beside it), style-free
+               ones hedged (generate.hedged_forecast; unhedged beside it), against zero-velocity,
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
   health       60 s generations from a held-out second of salsa at the model's calibrated
@@ -202,7 +203,8 @@ def main() -> None:
             m, inf = load_model(models[(seed, lo)])
             lrep = evaluate_forecast(m, inf, data[lo], style="any")
             r["left_out"][lo] = {"body": lrep.body, "front": lrep.front, "windows": lrep.windows,
-                                 "single": evaluate_forecast(m, inf, data[lo], style="any", mirror=False).body["model"]}
+                                 "single": evaluate_forecast(m, inf, data[lo], style="any", mirror=False).body["model"],
+                                 "unhedged": evaluate_forecast(m, inf, data[lo], style="any", hedge=False).body["model"]}
         results["runs"][seed] = r
         print(f"seed {seed} measured", flush=True)
 
@@ -249,11 +251,13 @@ def print_table(res: dict) -> str:
             b = first["body"]
             say(f"{title if h == 0 else '':26s}{name:>8s}{cells}{b['zero-velocity'][h]:10.4f}"
                 f"{b['constant velocity'][h]:10.4f}{b['damped velocity'][h]:10.4f}{b['mean pose'][h]:10.4f}")
-        if all("single" in get(runs[s]) for s in have):  # the same model without the mirror image's forecast
-            say(f"{'  one rollout, unmirrored':34s}" + "".join(
-                f"{'':21s}" if get(runs[s]) is None else
-                f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])['single'][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
-                f"/{100 * (1 - get(runs[s])['single'][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
+        # the same model's simpler forecasts: not hedged (style-free only), and one rollout, not mirrored
+        for key, label in (("unhedged", "  not hedged"), ("single", "  one rollout, unmirrored")):
+            if all(key in get(runs[s]) for s in have):
+                say(f"{label:34s}" + "".join(
+                    f"{'':21s}" if get(runs[s]) is None else
+                    f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])[key][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
+                    f"/{100 * (1 - get(runs[s])[key][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
         f"temperature and torso spread with style guidance {res.get('guidance', 1.0):g}, and at the fixed "
         f"{res['temperature']:g} with the mixture's own spread, unguided (the baseline)")

@@ -8,7 +8,9 @@ dropped), comparable with a 2D model's. "body" errors are body-centred (the pose
 root" errors add the root track, relative to the last context frame.
 
 The model's forecast is its deterministic mode rollout averaged with that of the motion's mirror
-image (`generate.forecast`), or the average of sampled continuations. Baselines, as in human-motion prediction (Martinez et al. 2017 found
+image (`generate.forecast`), or the average of sampled continuations. Style-free forecasts (a
+style the model does not know) are hedged: pulled toward standing still as far as a backtest on
+the context says (`generate.hedged_forecast`). Baselines, as in human-motion prediction (Martinez et al. 2017 found
 zero-velocity hard to beat):
   zero-velocity     repeat the last observed pose (and root position);
   constant velocity continue the last frame-to-frame displacement of every joint;
@@ -33,7 +35,7 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
 from dancenow.choreo.config import ANY_STYLE
-from dancenow.choreo.generate import forecast, parse_style
+from dancenow.choreo.generate import forecast, hedged_forecast, is_style_free, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
@@ -155,12 +157,15 @@ def damped_velocity(model: ChoreoModel, u: np.ndarray, step: np.ndarray, frames:
 def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context_s: float = 1.0,
                       horizons_s: tuple[float, ...] = (0.0, 0.5, 1.0), stride_s: float = 1 / 3,
                       style: str | None = None, batch_size: int = 128, samples: int = 0,
-                      mirror: bool = True) -> ForecastReport:
+                      mirror: bool = True, hedge: bool | None = None) -> ForecastReport:
     """Forecast every window of `clips` (at the model's fps and dims, e.g. from `load_clips`)
     and compare with the baselines. A horizon of 0 s means the next frame. `style`: the style
     to condition on (None: each clip's own when the model knows it, else "any"). samples: 0 =
     the mode rollout, N = the average of N sampled continuations; mirror: averaged with the
-    mirror image's forecast (`generate.forecast`)."""
+    mirror image's forecast (`generate.forecast`); hedge: pull the forecast toward standing still
+    as far as a backtest on the context says (`generate.hedged_forecast`); None = for
+    style-free forecasts only (a style the model does not know), False = never, True = always.
+    Hedging needs the mode rollout (samples 0) and a mirrored forecast."""
     fps = float(info["fps"])
     D = model.config.dims
     if any(abs(c.fps - fps) > 1e-6 for c in clips) or any(c.dims != D for c in clips):
@@ -191,6 +196,12 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         styles = torch.stack([parse_style(model, style or _known(model, c.style)) for c, _ in part])
         pu, ps = forecast(model, torch.from_numpy(u), torch.from_numpy(step), torch.from_numpy(obs), styles, H,
                           samples, g, mirror)
+        hedged = is_style_free(model, styles) if hedge is None else torch.full((len(part),), bool(hedge))
+        if samples <= 0 and mirror and hedged.any():
+            k = hedged.nonzero()[:, 0]
+            hu, hs, _ = hedged_forecast(model, torch.from_numpy(u[k]), torch.from_numpy(step[k]), torch.from_numpy(obs[k]),
+                                        styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
+            pu[k], ps[k] = hu, hs
         preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))
@@ -223,6 +234,8 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
     nll = heldout_nll(model, arrays, style)
     method = f"{model.config.point} rollout" if samples <= 0 else f"mean of {samples} sampled rollouts"
     method += ", mirror-averaged" if mirror else ""
+    if samples <= 0 and mirror and hedge is not False:
+        method += ", hedged" if hedge else ", style-free forecasts hedged"
     return ForecastReport(fps, context, horizons, table("body"), table("root"), len(wins),
                           table("front") if D == 3 else None, nll, method)
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from dancenow.choreo.clips import clip_window, clips_from_motion, pose_to_body25, stature
-from dancenow.choreo.generate import forecast, parse_style, rollout
+from dancenow.choreo.generate import forecast, hedged_forecast, is_style_free, parse_style, rollout
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import Motion, derive_neck_midhip
 from dancenow.choreo.skeleton import joints_from_bones
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 class LiveConfig:
     """context_s: seconds of observed motion the forecast starts from; horizon_s: how far ahead;
     style: style spec (see generate.parse_style; None = "any"); temperature: 0 = most likely
-    (mode rollout), > 0 = a sampled continuation; scale_window_s: the body height is the 90th
+    (mode rollout; style-free, it is hedged: generate.hedged_forecast), > 0 = a sampled
+    continuation; scale_window_s: the body height is the 90th
     percentile over this many seconds of the stream; every: forecast every n-th model frame (a
     slow machine keeps up with the stream; in between the last forecast stays on screen)."""
 
@@ -84,6 +85,7 @@ class LiveForecaster:
         self.context = max(2, int(round(config.context_s * self.fps)))
         self.horizon = max(1, int(round(config.horizon_s * self.fps)))
         self.style = parse_style(model, config.style)[None]
+        self.hedge = bool(is_style_free(model, self.style)[0])
         self.generator = torch.Generator().manual_seed(config.random_seed)
         self.buffer: collections.deque = collections.deque(maxlen=self.context)
         self.heights: collections.deque = collections.deque(maxlen=max(1, int(config.scale_window_s * self.fps)))
@@ -118,6 +120,8 @@ class LiveForecaster:
         args = [torch.from_numpy(v)[None] for v in (a.u, a.root_step, a.observed)]
         if self.config.temperature > 0:
             u, step, _ = rollout(self.model, *args, self.style, self.horizon, self.config.temperature, self.generator)
+        elif self.hedge:  # a dance of unknown style: trust the model as far as it has earned
+            u, step, _ = hedged_forecast(self.model, *args, self.style, torch.from_numpy(a.lengths)[None], self.horizon)
         else:
             u, step = forecast(self.model, *args, self.style, self.horizon)
         pose = joints_from_bones(u[0].numpy() * a.lengths[:, None])
