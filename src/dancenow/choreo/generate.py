@@ -236,8 +236,8 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
     the two. The forecast is then exactly mirror-symmetric, and the two rollouts' disagreements
     cancel. Default preset, 0.5 s ahead, % below zero-velocity: held-out salsa +29.0 / +29.5%
     -> +30.7 / +31.0% (seeds 0 / 1); styles never seen: salsa -9.1 -> -7.2%, Bandai +5.6 ->
-    +6.9% (seed 0). The cost: a batch twice as large; one 1 s forecast at batch 1 took 127-140 ms
-    against 93-120 (default preset, one thread, a busy machine)."""
+    +6.9% (seed 0). The cost: a batch twice as large; a 1 s forecast at batch 1 took 84-91 ms
+    against 44-64 for one rollout (default preset, one thread, idle; hedged: 97-127 ms)."""
     if mirror:
         B = u.shape[0]
         mu, ms, mo = mirror_bones(u, root_step, observed)
