@@ -35,7 +35,7 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
 from dancenow.choreo.config import ANY_STYLE
-from dancenow.choreo.generate import forecast, hedged_forecast, is_style_free, parse_style
+from dancenow.choreo.generate import apply_trust, forecast, forecast_trust, is_style_free, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
@@ -199,9 +199,10 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         hedged = is_style_free(model, styles) if hedge is None else torch.full((len(part),), bool(hedge))
         if samples <= 0 and mirror and hedged.any():
             k = hedged.nonzero()[:, 0]
-            hu, hs, _ = hedged_forecast(model, torch.from_numpy(u[k]), torch.from_numpy(step[k]), torch.from_numpy(obs[k]),
-                                        styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
-            pu[k], ps[k] = hu, hs
+            uk = torch.from_numpy(u[k])
+            trust = forecast_trust(model, uk, torch.from_numpy(step[k]), torch.from_numpy(obs[k]), styles[k],
+                                   torch.from_numpy(lengths[k, 0, :, 0]), H)
+            pu[k], ps[k] = apply_trust(model, uk[:, -1], pu[k], ps[k], trust)  # as generate.hedged_forecast
         preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))

@@ -269,11 +269,18 @@ def _trust_ramp(trust: torch.Tensor, frames: int, damping: float) -> torch.Tenso
     return 1.0 - (1.0 - trust[:, None]) * (1.0 - damping ** k)[None]
 
 
-def _toward(model: ChoreoModel, u_last: torch.Tensor, pu: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
-    """Directions (B, T, Bn, D) moved from standing still at `u_last` (B, Bn, D) by the
-    `_trust_ramp` of `trust` (B,) times their way to `pu`, back on the sphere or disk."""
-    w = _trust_ramp(trust, pu.shape[1], model.config.damping)
+def _toward(u_last: torch.Tensor, pu: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Directions (B, T, Bn, D) moved from standing still at `u_last` (B, Bn, D) by `w` (B, T)
+    times their way to `pu`, back on the sphere or disk."""
     return project(u_last[:, None] + w[..., None, None] * (pu - u_last[:, None]))
+
+
+def apply_trust(model: ChoreoModel, u_last: torch.Tensor, pu: torch.Tensor, ps: torch.Tensor,
+                trust: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A forecast (directions (B, T, Bn, D), root steps (B, T, D)) from the last observed frame
+    `u_last` (B, Bn, D), moved from standing still by the `_trust_ramp` of `trust` (B,)."""
+    w = _trust_ramp(trust, pu.shape[1], model.config.damping)
+    return _toward(u_last, pu, w), w[..., None] * ps
 
 
 def forecast_trust(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
@@ -281,8 +288,8 @@ def forecast_trust(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor,
     """How far to trust the model's forecast of each of B motions, from a backtest on their own
     context: forecast its last min(frames, Tc // 2) frames from the frames before them, and
     score each level of TRUST_GRID (the forecast moved from standing still that share of its
-    way, the first frames more: `_trust_ramp`) by its mean joint error there (lengths (B, Bn): the dancers' bone lengths). Returns
-    (B,) trust levels: each level weighted by exp(-(its error - the best's) / (TRUST_SOFTNESS x
+    way, the first frames more: `_trust_ramp`) by its mean joint error there (lengths (B, Bn):
+    the dancers' bone lengths). Returns (B,) trust levels: each level weighted by exp(-(its error - the best's) / (TRUST_SOFTNESS x
     the best's)), averaged; 1 when the context is too short to backtest (< 8 frames)."""
     B, Tc = u.shape[:2]
     h = min(frames, Tc // 2)
@@ -292,8 +299,9 @@ def forecast_trust(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor,
     base, truth = u[:, Tc - h - 1], u[:, Tc - h:]
     grid = torch.tensor(TRUST_GRID, dtype=u.dtype, device=u.device)
     L = lengths[:, None, :, None].to(u.dtype)
-    errs = torch.stack([torch.linalg.vector_norm(joints_from_bones((_toward(model, base, bu, a.expand(B)) - truth) * L), dim=-1)
-                        .mean((1, 2)) for a in grid], 1)  # (B, levels)
+    ramps = [_trust_ramp(a.expand(B), h, model.config.damping) for a in grid]
+    errs = torch.stack([torch.linalg.vector_norm(joints_from_bones((_toward(base, bu, w) - truth) * L), dim=-1)
+                        .mean((1, 2)) for w in ramps], 1)  # (B, levels)
     best = errs.min(1, keepdim=True).values
     w = torch.softmax(-(errs - best) / (TRUST_SOFTNESS * best).clamp_min(1e-9), 1)
     return (w * grid).sum(1)
@@ -313,7 +321,7 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     (`evaluate_forecast`, the live view)."""
     pu, ps = forecast(model, u, root_step, observed, style, frames)
     trust = forecast_trust(model, u, root_step, observed, style, lengths, frames)
-    return _toward(model, u[:, -1], pu, trust), _trust_ramp(trust, frames, model.config.damping)[..., None] * ps, trust
+    return *apply_trust(model, u[:, -1], pu, ps, trust), trust
 
 
 def is_style_free(model: ChoreoModel, style: torch.Tensor) -> torch.Tensor:

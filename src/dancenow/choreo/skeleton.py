@@ -171,22 +171,18 @@ def mirror_bones(u, root_step, observed):
     """Mirror directions (..., B, D), root steps (..., D) and masks (..., B + 1) left/right
     (x negated, sides swapped); numpy arrays or torch tensors (returned as given). Mirroring
     twice gives back the input."""
-    if not isinstance(u, np.ndarray):
+    flip = list(BONE_FLIP)
+    x = np.ones(u.shape[-1])
+    x[0] = -1.0
+    sign = np.array(BONE_FLIP_SIGN)[:, None] * x  # (B, D)
+    if isinstance(u, np.ndarray):
+        sign, x, cat = sign.astype(u.dtype), x.astype(root_step.dtype), np.concatenate
+    else:
         import torch
 
-        flip = torch.tensor(BONE_FLIP, device=u.device)
-        x = torch.ones(u.shape[-1], dtype=u.dtype, device=u.device)
-        x[0] = -1.0
-        sign = torch.tensor(BONE_FLIP_SIGN, dtype=u.dtype, device=u.device)[:, None]
-        observed = torch.cat([observed[..., flip], observed[..., -1:]], -1)
-        return u[..., flip, :] * sign * x, root_step * x, observed
-    flip = np.array(BONE_FLIP)
-    u = u[..., flip, :] * np.array(BONE_FLIP_SIGN, u.dtype)[:, None]
-    u[..., 0] *= -1
-    root_step = root_step.copy()
-    root_step[..., 0] *= -1
-    observed = np.concatenate([observed[..., flip], observed[..., -1:]], -1)
-    return u, root_step, observed
+        sign, x, cat = (torch.as_tensor(sign, dtype=u.dtype, device=u.device),
+                        torch.as_tensor(x, dtype=u.dtype, device=u.device), torch.cat)
+    return u[..., flip, :] * sign, root_step * x, cat([observed[..., flip], observed[..., -1:]], -1)
 
 
 def yaw_rotation(angle: float) -> np.ndarray:
