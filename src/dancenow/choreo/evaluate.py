@@ -9,8 +9,8 @@ root" errors add the root track, relative to the last context frame.
 
 The model's forecast is its deterministic mode rollout averaged with that of the motion's mirror
 image (`generate.forecast`), or the average of sampled continuations. Style-free forecasts (a
-style the model does not know) are hedged: pulled toward standing still as far as a backtest on
-the context says (`generate.hedged_forecast`). Baselines, as in human-motion prediction (Martinez et al. 2017 found
+style the model does not know) are hedged: pulled toward standing still, or toward the dancer's
+own velocity, as far as a backtest on the context says (`generate.hedged_forecast`). Baselines, as in human-motion prediction (Martinez et al. 2017 found
 zero-velocity hard to beat):
   zero-velocity     repeat the last observed pose (and root position);
   constant velocity continue the last frame-to-frame displacement of every joint;
@@ -35,7 +35,7 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
 from dancenow.choreo.config import ANY_STYLE
-from dancenow.choreo.generate import apply_trust, forecast, forecast_trust, is_style_free, parse_style
+from dancenow.choreo.generate import apply_hedge, forecast, hedge_weights, is_style_free, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
@@ -163,7 +163,7 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
     to condition on (None: each clip's own when the model knows it, else "any"). samples: 0 =
     the mode rollout, N = the average of N sampled continuations; mirror: averaged with the
     mirror image's forecast (`generate.forecast`); hedge: pull the forecast toward standing still
-    as far as a backtest on the context says (`generate.hedged_forecast`); None = for
+    or the dancer's own velocity as far as a backtest on the context says (`generate.hedged_forecast`); None = for
     style-free forecasts only (a style the model does not know), False = never, True = always.
     Hedging needs the mode rollout (samples 0) and a mirrored forecast."""
     fps = float(info["fps"])
@@ -199,10 +199,9 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         hedged = is_style_free(model, styles) if hedge is None else torch.full((len(part),), bool(hedge))
         if samples <= 0 and mirror and hedged.any():
             k = hedged.nonzero()[:, 0]
-            uk = torch.from_numpy(u[k])
-            trust = forecast_trust(model, uk, torch.from_numpy(step[k]), torch.from_numpy(obs[k]), styles[k],
-                                   torch.from_numpy(lengths[k, 0, :, 0]), H)
-            pu[k], ps[k] = apply_trust(model, uk[:, -1], pu[k], ps[k], trust)  # as generate.hedged_forecast
+            uk, sk = torch.from_numpy(u[k]), torch.from_numpy(step[k])
+            w = hedge_weights(model, uk, sk, torch.from_numpy(obs[k]), styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
+            pu[k], ps[k] = apply_hedge(model, uk, sk, pu[k], ps[k], w)  # as generate.hedged_forecast
         preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))
