@@ -279,10 +279,9 @@ def _trust_ramp(trust: torch.Tensor, frames: int, damping: float) -> torch.Tenso
     return 1.0 - (1.0 - trust[:, None]) * (1.0 - damping ** k)[None]
 
 
-def _toward(u_last: torch.Tensor, pu: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Directions (B, T, Bn, D) moved from standing still at `u_last` (B, Bn, D) by `w` (B, T)
-    times their way to `pu` (not yet back on the sphere or disk)."""
-    return u_last[:, None] + w[..., None, None] * (pu - u_last[:, None])
+def _backtest_frames(frames: int, context: int) -> int:
+    """How many frames a hedge's backtest forecasts: the context's last half, at most `frames`."""
+    return min(frames, context // 2)
 
 
 def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor, step_last: torch.Tensor,
@@ -292,17 +291,16 @@ def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor
     directions (B, C, T, Bn, D), not yet projected, and root steps (B, C, T, D); C =
     len(TRUST_GRID) + 1: the trust levels, then the velocity carried on (and held after `hold`
     frames)."""
-    B, T = pu.shape[:2]
-    cu, cs = [], []
-    for a in TRUST_GRID:
-        w = _trust_ramp(torch.full((B,), a, dtype=pu.dtype, device=pu.device), T, model.config.damping)
-        cu.append(_toward(u_last, pu, w))
-        cs.append(w[..., None] * ps)
+    T = pu.shape[1]
+    grid = torch.tensor(TRUST_GRID, dtype=pu.dtype, device=pu.device)
+    w = _trust_ramp(grid, T, model.config.damping)[None, :, :, None, None]  # (1, levels, T, 1, 1)
+    trusted = u_last[:, None, None] + w * (pu - u_last[:, None])[:, None]
     k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)
     go = (k <= (T if hold is None else hold)).to(pu.dtype)  # (T,): still moving
-    cu.append(u_last[:, None] + torch.cumsum(go, 0)[None, :, None, None] * vel[:, None])
-    cs.append(go[None, :, None] * step_last[:, None])
-    return torch.stack(cu, 1), torch.stack(cs, 1)
+    moving = u_last[:, None] + torch.cumsum(go, 0)[None, :, None, None] * vel[:, None]
+    cu = torch.cat([trusted, moving[:, None]], 1)
+    cs = torch.cat([w[..., 0] * ps[:, None], (go[None, :, None] * step_last[:, None])[:, None]], 1)
+    return cu, cs
 
 
 def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
@@ -315,7 +313,7 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     the best's)), normalised. A context too short to backtest (< 8 frames) puts all weight on
     the forecast (trust 1)."""
     B, Tc = u.shape[:2]
-    h = min(frames, Tc // 2)
+    h = _backtest_frames(frames, Tc)
     n = len(TRUST_GRID) + 1
     if h < 4:
         w = torch.zeros(B, n, dtype=u.dtype, device=u.device)
@@ -335,8 +333,8 @@ def apply_hedge(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, pu
                 weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's forecast pu (B, T, Bn, D), ps (B, T, D) of context u (B, Tc, Bn, D),
     root_step (B, Tc, D), hedged: the `hedge_candidates` mixed by `weights` (B, C)."""
-    h = min(pu.shape[1], u.shape[1] // 2)
-    cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold=h)
+    hold = _backtest_frames(pu.shape[1], u.shape[1])
+    cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold)
     return project((weights[:, :, None, None, None] * cu).sum(1)), (weights[:, :, None, None] * cs).sum(1)
 
 
