@@ -356,3 +356,99 @@ def test_cli_normalize_and_stats(tmp_path):
     r = CliRunner().invoke(main, ["normalize", str(tmp_path / "src.npz"), "--target", str(tmp_path / "t.json"),
                                   "--target-frac", "0.3", "-o", str(tmp_path / "c")])
     assert r.exit_code == 1 and "--target-frac applies to target poses only" in r.output
+
+
+# ----------------------------------------------------------------------------- retargeting
+
+def _bone_angles(kp: np.ndarray) -> np.ndarray:
+    from dancenow.normalize import RETARGET_BONES
+
+    v = np.stack([kp[:, b, :2] - kp[:, a, :2] for a, b in RETARGET_BONES], axis=1)  # (T, B, 2)
+    return np.arctan2(v[..., 1], v[..., 0])
+
+
+def test_retargeting_gives_the_source_dance_the_target_bodys_proportions():
+    """The demo's two differently built actors dance the same dance (exact keypoints): mapped
+    onto the target with the target's bone lengths, the source lands nearer the target's own
+    performance of it than the paper's normalization alone puts it, bones pointing the same
+    way and the lower foot where normalization put it."""
+    from dancenow.demo import DemoConfig, target_performance
+    from dancenow.normalize import BONE_RATIO_RANGE, bone_lengths, bone_ratios
+    from dancenow.world import generate_dance, get_actor, perform
+
+    cfg = DemoConfig(seed=11, target_actor="ana", source_actor="ben", video_size=192)
+    _, train = target_performance(cfg, seconds=30.0)
+    dance = generate_dance(12, 10.0, cfg.fps)
+    src = perform(get_actor("ben"), dance, (192, 192)).poses
+    _, truth = target_performance(cfg, dance=dance)
+    ss, ts = fit_stats(src), fit_stats(train.poses)
+    ratios = bone_ratios(ss, ts)
+    assert ratios is not None and not np.allclose(ratios, 1.0, atol=0.05)  # the bodies do differ
+    kept = normalize(src, ss, ts, align_x=True, keep_proportions=True).keypoints
+    moved = normalize(src, ss, ts, align_x=True).keypoints
+
+    def err(kp):
+        return float(np.linalg.norm(kp[:, :15, :2] - truth.poses.keypoints[:, :15, :2], axis=-1).mean())
+
+    assert err(moved) < 0.75 * err(kept)  # measured 1.64 against 2.47 px
+    # the output's proportions are the target's (where the ratio was not clipped)
+    free = (ratios > BONE_RATIO_RANGE[0] + 1e-6) & (ratios < BONE_RATIO_RANGE[1] - 1e-6)
+    got, want = np.array(bone_lengths(moved)), np.array(ts.bones)
+    assert np.allclose(got[free], want[free], rtol=0.06)
+    # directions are the source's; the lower ankle stays on the floor normalization chose
+    diff = np.angle(np.exp(1j * (_bone_angles(moved) - _bone_angles(kept))))
+    assert np.abs(diff).max() < 1e-3
+    low = lambda kp: kp[:, [Joint.R_ANKLE, Joint.L_ANKLE], 1].max(axis=1)  # noqa: E731
+    assert np.abs(low(moved) - low(kept)).mean() < 0.3
+
+
+def test_retarget_by_hand():
+    """One forearm twice as long: the wrist moves out along the forearm, the hand goes with it
+    unchanged in shape, the face moves with the nose, missing points stay missing, and the body
+    is shifted so the lower ankle keeps its place."""
+    from dancenow.keypoints import LEFT_HAND, RIGHT_HAND
+    from dancenow.normalize import RETARGET_BONES, retarget
+
+    kp = figure(400.0, 200.0)[None].copy()
+    kp[0, Joint.R_SHOULDER] = (300, 240, 0.9)
+    kp[0, Joint.R_ELBOW] = (280, 270, 0.9)
+    kp[0, Joint.R_WRIST] = (290, 300, 0.9)
+    kp[0, Joint.R_KNEE] = (310, 350, 0.9)
+    kp[0, Joint.L_KNEE] = (330, 350, 0.9)
+    kp[0, Joint.L_ANKLE] = (330, 370, 0.9)  # the right ankle (y 400) is clearly the lower one
+    kp[0, RIGHT_HAND] = np.array([(290 + i, 300 + 2 * i, 0.5) for i in range(21)])
+    kp[0, 25:95] = np.array([(320 + i % 7, 200 + i // 7, 0.5) for i in range(70)])
+    ratios = np.ones(len(RETARGET_BONES))
+    ratios[RETARGET_BONES.index((3, 4))] = 2.0
+    ratios[RETARGET_BONES.index((10, 11))] = 1.25  # a longer right shin: the body must rise
+    out = retarget(kp, ratios)[0]
+    # the shin grew by 0.25 * (0, 50): everything not below the knee rises 12.5 px
+    assert out[Joint.R_ANKLE, :2] == pytest.approx(kp[0, Joint.R_ANKLE, :2], abs=PX)
+    assert out[Joint.NECK, :2] == pytest.approx(kp[0, Joint.NECK, :2] + (0, -12.5), abs=PX)
+    assert out[Joint.R_WRIST, :2] == pytest.approx((300, 330 - 12.5), abs=PX)  # elbow + 2 x (10, 30)
+    hand_move = out[RIGHT_HAND, :2] - kp[0, RIGHT_HAND, :2]
+    assert np.allclose(hand_move, (10, 30 - 12.5), atol=PX)
+    assert np.allclose(out[25:95, :2] - kp[0, 25:95, :2], (0, -12.5), atol=PX)
+    assert (out[LEFT_HAND] == 0).all() and (out[Joint.L_SHOULDER] == 0).all()
+    assert np.array_equal(out[:, 2], kp[0, :, 2])
+
+
+def test_ratios_are_clipped_and_old_stats_keep_the_proportions(caplog):
+    from dancenow.normalize import BONE_RATIO_RANGE, bone_ratios
+
+    src, tgt = sequence(WALK_ANKLES, WALK_HEIGHTS), sequence(TGT_ANKLES, TGT_HEIGHTS)
+    ss, ts = fit_stats(src), fit_stats(tgt)
+    long = tuple(None if b is None else 3 * b for b in ts.bones)
+    r = bone_ratios(ss, BodyStats(**{**ts.__dict__, "bones": long}))
+    assert r.max() == pytest.approx(BONE_RATIO_RANGE[1]) and r.min() >= BONE_RATIO_RANGE[0]
+    # stats saved before v2 have no bone lengths: they load, and normalization keeps the source's
+    d = ts.to_dict()
+    del d["bones"]
+    d["version"] = 1
+    old = BodyStats.from_dict(json.loads(json.dumps(d)))
+    assert old.bones == () and bone_ratios(ss, old) is None
+    with caplog.at_level(logging.INFO, logger="dancenow.normalize"):
+        a = normalize(src, ss, old, median_window=1).keypoints
+    assert any("keeping the source's proportions" in rec.getMessage() for rec in caplog.records)
+    assert np.array_equal(a, normalize(src, ss, ts, median_window=1, keep_proportions=True).keypoints)
+    assert BodyStats.from_dict(json.loads(json.dumps(ts.to_dict()))) == ts

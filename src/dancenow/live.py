@@ -34,7 +34,8 @@ class LiveTransferConfig:
     draws face and hands. panel_height: pixels of each half of the window. max_frames: stop
     after this many (None: until the input ends or q). overlap: stages in threads (False: one
     after the other, for comparison). threads: torch threads for the generator (None: as they
-    are; one fewer than the cores leaves a core to detection and the other stages)."""
+    are; one fewer than the cores leaves a core to detection and the other stages).
+    keep_proportions: keep your bone lengths (by default the target's, as `transfer` does)."""
 
     fit_seconds: float = 3.0
     detect_height: int = 360
@@ -43,6 +44,7 @@ class LiveTransferConfig:
     max_frames: int | None = None
     overlap: bool = True
     threads: int | None = None
+    keep_proportions: bool = False
 
     def __post_init__(self) -> None:
         if not (self.fit_seconds > 0 and np.isfinite(self.fit_seconds)):
@@ -82,8 +84,10 @@ class LiveNormalizer:
     feet are not both in view (unusable for its own fit) takes the last usable frame's
     transform, as `dancenow.normalize` does for a whole sequence."""
 
-    def __init__(self, target_stats, size: tuple[int, int], fps: float, fit_frames: int):
+    def __init__(self, target_stats, size: tuple[int, int], fps: float, fit_frames: int,
+                 keep_proportions: bool = False):
         self.target, self.size, self.fps, self.fit_frames = target_stats, size, fps, max(1, fit_frames)
+        self.keep_proportions = keep_proportions
         self.seen: list[np.ndarray] = []
         self.stats = None
         self._last = None  # the last usable frame's Transforms
@@ -91,7 +95,7 @@ class LiveNormalizer:
     def __call__(self, kp: np.ndarray) -> np.ndarray:
         """(J, 3) keypoints in input-frame pixels -> (J, 3) in target-video pixels (zeros while
         nothing usable was seen)."""
-        from dancenow.normalize import apply_transforms, fit_stats, frame_measures, frame_transforms
+        from dancenow.normalize import apply_transforms, bone_ratios, fit_stats, frame_measures, frame_transforms, retarget
 
         w, h = self.size
         if len(self.seen) < self.fit_frames:
@@ -109,7 +113,9 @@ class LiveNormalizer:
             tr = self._last
         if tr.match.mode == "empty":
             return np.zeros_like(kp)
-        return apply_transforms(kp[None], tr)[0]
+        out = apply_transforms(kp[None], tr)
+        ratios = None if self.keep_proportions else bone_ratios(self.stats, self.target)
+        return (out if ratios is None else retarget(out, ratios))[0]
 
 
 class _Once(logging.Filter):
@@ -170,7 +176,8 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
     dsize = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
     target_stats = model.body_stats
     target_size = (target_stats.width, target_stats.height)
-    norm = LiveNormalizer(target_stats, (w, h), fps, int(round(config.fit_seconds * fps)))
+    norm = LiveNormalizer(target_stats, (w, h), fps, int(round(config.fit_seconds * fps)),
+                          config.keep_proportions)
     chooser = model.chooser()
     full = model.has_plate
     ph = config.panel_height

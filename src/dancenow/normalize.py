@@ -17,6 +17,7 @@ Pipeline:
   frame_transforms(...)     -> Transforms (steps 8-10: per-frame scale s, shift ty, anchor)
   apply_transforms(...)     -> keypoints  (step 9: move every present keypoint)
   median_filter(...)        -> keypoints  (step 11: 7-frame median over present samples)
+  retarget(...)             -> keypoints  (beyond the paper: the target's bone lengths)
   normalize(...)            -> PoseSequence, all of the above.
 
 Everything here is pure array code except BodyStats.save/load (JSON) and the plot
@@ -43,7 +44,7 @@ from dancenow.keypoints import Joint, PoseSequence
 log = logging.getLogger(__name__)
 
 STATS_FORMAT = "dancenow.bodystats"
-STATS_VERSION = 1
+STATS_VERSION = 2  # v2 adds `bones`; v1 records still load (no retargeting)
 
 END_WINDOW = 0.05      # step 5: an end's height window is +-5% of the span close - far
 CLOSE_RESET = 0.10     # step 6: a close-end height more than 10% below the tallest is replaced
@@ -160,6 +161,9 @@ class BodyStats:
                 keypoints (the fallback when a video has no usable frame); None without any.
     ankle_y, heights: the per-usable-frame samples, kept so that a target's end heights can be
                 taken again on a re-centred range (step 4 depends on the source).
+    bones:      per RETARGET_BONES, the median length over usable frames in units of the frame's
+                own height (so depth does not matter); None where a bone is never seen, and
+                () for stats saved before v2 (no retargeting).
     """
 
     width: int
@@ -180,6 +184,7 @@ class BodyStats:
     box_bottom: float | None
     ankle_y: tuple[float, ...] = field(repr=False)
     heights: tuple[float, ...] = field(repr=False)
+    bones: tuple[float | None, ...] = field(default=(), repr=False)
 
     @property
     def span(self) -> float | None:
@@ -188,7 +193,7 @@ class BodyStats:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["ankle_y"], d["heights"] = list(self.ankle_y), list(self.heights)
+        d["ankle_y"], d["heights"], d["bones"] = list(self.ankle_y), list(self.heights), list(self.bones)
         return {"format": STATS_FORMAT, "version": STATS_VERSION, **d}
 
     @classmethod
@@ -206,6 +211,7 @@ class BodyStats:
                 close_reset=bool(d["close_reset"]),
                 ankle_y=tuple(float(v) for v in d["ankle_y"]),
                 heights=tuple(float(v) for v in d["heights"]),
+                bones=tuple(_opt(v) for v in d.get("bones", ())),
             )
         except KeyError as e:
             raise DancenowError(f"body stats lack field {e}") from None
@@ -261,6 +267,7 @@ def fit_stats(seq: PoseSequence, frac: float = 0.5) -> BodyStats:
         box_height=float(np.nanmedian(box_h)) if np.isfinite(box_h).any() else None,
         box_bottom=float(np.nanmedian(box_b)) if np.isfinite(box_b).any() else None,
         ankle_y=tuple(float(v) for v in ay), heights=tuple(float(v) for v in hs),
+        bones=bone_lengths(seq.keypoints, m),
     )
 
 
@@ -502,20 +509,114 @@ def median_filter(keypoints: np.ndarray, window: int = 7) -> np.ndarray:
     return out.astype(np.float32)
 
 
+# ----------------------------------------------------------------------------- retargeting
+
+# Beyond the paper: its normalization scales the whole source body, so the target inherits the
+# source's proportions (longer arms, a shorter torso) and the generator is asked for a body it
+# never saw. `retarget` gives each bone the target's length and keeps the source's direction.
+# Bones (parent, child), BODY_25, parents first, from the mid-hip out.
+RETARGET_BONES: tuple[tuple[int, int], ...] = (
+    (8, 1), (1, 0),                                      # spine, neck -> nose
+    (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7),      # shoulders, arms
+    (8, 9), (9, 10), (10, 11), (8, 12), (12, 13), (13, 14),  # hips, legs
+    (11, 22), (11, 24), (14, 19), (14, 21),              # feet: ankle -> big toe, heel
+)
+# Points that move rigidly with a joint: eyes, ears and the face with the nose, small toes with
+# the big toes, each hand with its wrist (their shapes are the person's, not a length to fix).
+_CARRIED = ((Joint.NOSE, (15, 16, 17, 18, *range(25, 95))), (Joint.L_BIG_TOE, (20,)),
+            (Joint.R_BIG_TOE, (23,)), (Joint.L_WRIST, tuple(range(95, 116))),
+            (Joint.R_WRIST, tuple(range(116, 137))))
+# Length ratios are clipped to this range: two dances rarely show a bone equally often side-on,
+# so a larger ratio is more likely the dance than the body (on the demo's differently built
+# dancers the ratios are 0.82-1.23).
+BONE_RATIO_RANGE = (0.75, 1.33)
+ANCHOR_SOFTNESS = 0.01  # body heights: how close two ankle heights share the floor contact
+
+
+_MIRROR = {2: 5, 3: 6, 4: 7, 9: 12, 10: 13, 11: 14, 22: 19, 24: 21}
+_MIRROR.update({b: a for a, b in list(_MIRROR.items())})
+
+
+def bone_lengths(keypoints: np.ndarray, measures: FrameMeasures | None = None) -> tuple[float | None, ...]:
+    """Per RETARGET_BONES, the median length over usable frames in units of each frame's own
+    head-to-ankles height (None where a bone is never seen). A bone's left and right pool their
+    samples: a body is symmetric, a dance often is not (one forearm pointing at the camera for
+    a 6 s source read 1.6x short against its other one)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    m = measures if measures is not None else frame_measures(kp)
+    u = m.usable & (np.nan_to_num(m.height) > 0)
+    out: list[float | None] = []
+    for a, b in RETARGET_BONES:
+        samples = []
+        for a2, b2 in {(a, b), (_MIRROR.get(a, a), _MIRROR.get(b, b))}:
+            ok = u & (kp[:, a2, 2] > 0) & (kp[:, b2, 2] > 0)
+            samples.append(np.linalg.norm(kp[ok, b2, :2] - kp[ok, a2, :2], axis=-1) / m.height[ok])
+        length = np.concatenate(samples)
+        out.append(float(np.median(length)) if len(length) else None)
+    return tuple(out)
+
+
+def bone_ratios(source: BodyStats, target: BodyStats) -> np.ndarray | None:
+    """(B,) target/source length per RETARGET_BONES, clipped to BONE_RATIO_RANGE (1 where
+    either never saw the bone); None when either stats predate bone lengths."""
+    if len(source.bones) != len(RETARGET_BONES) or len(target.bones) != len(RETARGET_BONES):
+        return None
+    r = np.array([t / s if t and s else 1.0 for s, t in zip(source.bones, target.bones)])
+    return np.clip(r, *BONE_RATIO_RANGE)
+
+
+def retarget(keypoints: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """(T, J, 3) -> (T, J, 3) float32: every bone of RETARGET_BONES scaled by its ratio about its
+    parent joint (directions kept), carried points moved with their joint, and then the whole
+    body shifted so that the lower ankle stays where it was: normalization put the feet on the
+    target's floor, and longer legs must not sink the dancer into it. A bone with a missing end
+    moves rigidly with its parent; missing keypoints stay missing."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    pres = kp[..., 2] > 0                                    # (T, J)
+    xy = kp[..., :2]
+    delta = np.zeros_like(xy)                                # (T, J, 2) each joint's move
+    for (a, b), r in zip(RETARGET_BONES, ratios):
+        both = (pres[:, a] & pres[:, b])[:, None]
+        scaled = delta[:, a] + (r - 1.0) * (xy[:, b] - xy[:, a])
+        delta[:, b] = np.where(both, scaled, delta[:, a])
+    for joint, points in _CARRIED:
+        delta[:, list(points)] = delta[:, [int(joint)]]
+    # the floor contact: a soft choice of the lower ankle, so the shift does not jump when the
+    # two ankles swap places at nearly the same height
+    ra, la = int(Joint.R_ANKLE), int(Joint.L_ANKLE)
+    height = frame_measures(kp).height
+    soft = np.where(np.isfinite(height), ANCHOR_SOFTNESS * height, 2.0)
+    z = np.clip((xy[:, ra, 1] - xy[:, la, 1]) / np.maximum(soft, 1e-6), -50, 50)
+    w = 1.0 / (1.0 + np.exp(-z))                             # (T,) weight of the right ankle
+    w = np.where(pres[:, ra] & ~pres[:, la], 1.0, np.where(pres[:, la] & ~pres[:, ra], 0.0, w))
+    anchor = w[:, None] * delta[:, ra] + (1.0 - w)[:, None] * delta[:, la]
+    anchor[~(pres[:, ra] | pres[:, la])] = 0.0
+    out = kp.copy()
+    out[..., :2] = xy + delta - anchor[:, None]
+    out[~pres] = 0.0
+    return out.astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- the whole mapping
 
 def normalize(source: PoseSequence, source_stats: BodyStats, target_stats: BodyStats,
-              align_x: bool = False, median_window: int = 7) -> PoseSequence:
-    """Map `source` onto the target person (steps 4-11).
+              align_x: bool = False, median_window: int = 7, keep_proportions: bool = False) -> PoseSequence:
+    """Map `source` onto the target person (steps 4-11, then `retarget`).
 
     Returns a PoseSequence in the TARGET frame (its width x height, pixels), with the source's
-    frame count and fps. `median_window=1` turns the temporal median off.
+    frame count and fps. `median_window=1` turns the temporal median off; `keep_proportions`
+    skips `retarget` (the paper's method alone: the target takes the source's proportions).
     """
     tr = frame_transforms(source, source_stats, target_stats, align_x)
     if tr.match.mode == "empty":
         out = np.zeros_like(source.keypoints)
     else:
         out = median_filter(apply_transforms(source.keypoints, tr), median_window)
+        ratios = None if keep_proportions else bone_ratios(source_stats, target_stats)
+        if not keep_proportions and ratios is None:
+            log.info("the body stats predate bone lengths: keeping the source's proportions")
+        if ratios is not None:
+            out = retarget(out, ratios)
     return PoseSequence(out, source.fps, target_stats.width, target_stats.height)
 
 

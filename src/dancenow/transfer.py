@@ -34,10 +34,13 @@ log = logging.getLogger(__name__)
 class TransferConfig:
     """smooth: smooth the source poses in time before normalizing (jitter becomes flicker).
     align_x: move the source's median hip x onto the target's (the paper does not).
+    keep_proportions: keep the source's bone lengths (the paper's global normalization alone);
+        by default each bone takes the target's length (`dancenow.normalize.retarget`).
     source_frac / target_frac: the normalization's `far` window fractions."""
 
     smooth: bool = True
     align_x: bool = False
+    keep_proportions: bool = False
     source_frac: float = 0.5
     crop: bool = False  # output the model's crop even when the model could fill the whole frame
     panel_height: int = 256  # pixels: side-by-side panels are at least this high
@@ -94,7 +97,8 @@ def hold_last_pose(seq: PoseSequence) -> tuple[PoseSequence, int]:
 
 
 def prepare_source(source: PoseSequence, target_stats, config: TransferConfig = TransferConfig()) -> PoseSequence:
-    """Source poses -> poses in the target's frame: hold gaps, smooth, globally normalize."""
+    """Source poses -> poses in the target's frame: hold gaps, smooth, globally normalize, give
+    the bones the target's lengths."""
     from dancenow.normalize import fit_stats, normalize
 
     seq, filled = hold_last_pose(source)
@@ -105,7 +109,7 @@ def prepare_source(source: PoseSequence, target_stats, config: TransferConfig = 
 
         seq = smooth_poses(seq)
     stats = fit_stats(seq, frac=config.source_frac)
-    return normalize(seq, stats, target_stats, align_x=config.align_x)
+    return normalize(seq, stats, target_stats, align_x=config.align_x, keep_proportions=config.keep_proportions)
 
 
 def fit_height(img: np.ndarray, h: int) -> np.ndarray:

@@ -187,3 +187,17 @@ def test_format_v1_model_directories_still_load(tiny_data, tmp_path):
     (d / "config.json").write_text(json.dumps(doc))
     with pytest.raises(DancenowError, match="model format v3"):
         SynthModel.load(d)
+
+
+def test_a_model_saved_without_bone_lengths_takes_them_from_its_exemplars(model_dir, tmp_path):
+    """Body stats before v2 had no bone lengths; such a model still retargets the source."""
+    from dancenow.normalize import bone_lengths
+
+    d = _copy(model_dir, tmp_path)
+    stats = json.loads((d / "body_stats.json").read_text())
+    del stats["bones"]
+    stats["version"] = 1
+    (d / "body_stats.json").write_text(json.dumps(stats))
+    m = SynthModel.load(d)
+    assert m.body_stats.bones == bone_lengths(m.bank.keypoints)
+    assert any(b is not None for b in m.body_stats.bones)

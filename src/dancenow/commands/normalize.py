@@ -14,13 +14,14 @@ from dancenow.commands import SIZE, command, openpose_options, wrote
 @click.option("-o", "--output", required=True, type=click.Path(), help="Normalized poses (.npz or OpenPose folder), in the target's frame.")
 @click.option("--plot", "plot_path", type=click.Path(), default=None, help="Also write a PNG of ankle y and height over time, with the fitted ends.")
 @click.option("--align-x", is_flag=True, help="Shift horizontally so the source's median hip x lands on the target's (default: no shift, as in the paper).")
+@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default each bone takes the target's length).")
 @click.option("--source-frac", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="frac bounding the frames that define the source's far end.")
 @click.option("--target-frac", type=click.FloatRange(0, 1, min_open=True), default=None, help="The same for target poses (default 0.5).")
 @click.option("--median-window", type=click.IntRange(min=1), default=7, show_default=True, help="Frames of the temporal median (odd; 1 = off).")
 @click.option("--target-size", type=SIZE, default=None, help="Frame size WIDTHxHEIGHT of a target OpenPose folder.")
 @click.option("--target-video", type=click.Path(), default=None, help="Take the frame size of a target OpenPose folder from this video.")
 @openpose_options
-def normalize_cmd(source, target, output, plot_path, align_x, source_frac, target_frac, median_window,
+def normalize_cmd(source, target, output, plot_path, align_x, keep_proportions, source_frac, target_frac, median_window,
                   target_size, target_video, openpose_fps, openpose_size, openpose_video):
     """Map a source dancer onto the target person's body and place in frame ("Everybody Dance
     Now" global pose normalization): per frame, a scale and vertical shift from the ankle
@@ -35,7 +36,8 @@ def normalize_cmd(source, target, output, plot_path, align_x, source_frac, targe
     src_stats = fit_stats(src, source_frac)
     # the target's frame rate plays no part in the mapping: take the source's
     tgt_stats, tgt = load_target(target, target_frac, src.fps, target_size, target_video)
-    out = normalize(src, src_stats, tgt_stats, align_x=align_x, median_window=median_window)
+    out = normalize(src, src_stats, tgt_stats, align_x=align_x, median_window=median_window,
+                    keep_proportions=keep_proportions)
     save_poses(out, output)
     click.echo(describe_stats("source", src_stats))
     click.echo(describe_stats("target", tgt_stats))

@@ -18,6 +18,7 @@ directories (before the plate and exemplars) load as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -286,6 +287,12 @@ class SynthModel:
             bank = _load_bank(path / EXEMPLAR_FILE, files.get(EXEMPLAR_FILE), path, cfg.image_size)
             if cfg.exemplar.warp and bank.alphas is None and cfg.plate:
                 raise DancenowError(f"{path}/{EXEMPLAR_FILE} has no person masks, which this model poses exemplars with")
+        if not stats.bones and bank is not None:
+            # a model saved before body stats held bone lengths: take them from its exemplars'
+            # poses (lengths in units of body height, so the crop's scale does not matter)
+            from dancenow.normalize import bone_lengths
+
+            stats = dataclasses.replace(stats, bones=bone_lengths(bank.keypoints))
         info = {k: doc.get(k) for k in ("step", "metrics", "generator", "version")}
         info["fast"] = bool(fast)
         model = cls(cfg, generator.to(dev), face.to(dev) if face is not None else None, stats, crop, dev,
