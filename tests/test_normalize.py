@@ -78,7 +78,7 @@ def test_far_to_close_walker_gets_the_scales_the_formulas_give():
     assert tr.scale == pytest.approx([2.3, 2.2, 2.1, 2.0, 1.9, 1.8, 1.7, 1.6, 1.5], abs=1e-6)
     assert tr.ty == pytest.approx([100, 95, 90, 85, 80, 75, 70, 65, 60], abs=1e-4)
     assert tr.y_anchor == pytest.approx(WALK_ANKLES, abs=1e-4)
-    out = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1)
+    out = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1, keep_proportions=True)
     # The ankle lands on t_far + p * (t_close - t_far) = 300 + 5 i; the nose s * h above it.
     assert out.keypoints[:, Joint.R_ANKLE, 1] == pytest.approx(TGT_ANKLES, abs=PX)
     nose_to_ankle = out.keypoints[:, Joint.R_ANKLE, 1] - out.keypoints[:, Joint.NOSE, 1]
@@ -217,7 +217,7 @@ def test_three_frame_sequence_is_one_depth_and_keeps_its_frames(caplog):
     assert any("qualifies for 'far'" in r.getMessage() for r in caplog.records)
     out = normalize(src, fit_stats(src), fit_stats(tgt))
     assert len(out) == 3 and out.present[:, Joint.NOSE].all()
-    raw = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1)
+    raw = normalize(src, fit_stats(src), fit_stats(tgt), median_window=1, keep_proportions=True)
     assert raw.keypoints[:, Joint.R_ANKLE, 1] == pytest.approx([195, 210, 225], abs=PX)
     assert (raw.keypoints[:, Joint.R_ANKLE, 1] - raw.keypoints[:, Joint.NOSE, 1]) == pytest.approx([75, 90, 105], abs=PX)
 
@@ -390,10 +390,13 @@ def test_retargeting_gives_the_source_dance_the_target_bodys_proportions():
     def err(kp):
         return float(np.linalg.norm(kp[:, :15, :2] - truth.poses.keypoints[:, :15, :2], axis=-1).mean())
 
-    assert err(moved) < 0.75 * err(kept)  # measured 1.64 against 2.47 px
+    assert err(moved) < 0.8 * err(kept)  # measured 1.76 against 2.47 px
     # the output's proportions are the target's (where the ratio was not clipped)
-    free = (ratios > BONE_RATIO_RANGE[0] + 1e-6) & (ratios < BONE_RATIO_RANGE[1] - 1e-6)
-    got, want = np.array(bone_lengths(moved)), np.array(ts.bones)
+    measured = np.array([b is not None for b in ts.bones])
+    assert measured.sum() == 9 and np.all(ratios[~measured] == 1.0)  # spine and limbs only
+    free = measured & (ratios > BONE_RATIO_RANGE[0] + 1e-6) & (ratios < BONE_RATIO_RANGE[1] - 1e-6)
+    got = np.array([np.nan if b is None else b for b in bone_lengths(moved)])
+    want = np.array([np.nan if b is None else b for b in ts.bones])
     assert np.allclose(got[free], want[free], rtol=0.06)
     # directions are the source's; the lower ankle stays on the floor normalization chose
     diff = np.angle(np.exp(1j * (_bone_angles(moved) - _bone_angles(kept))))
@@ -452,3 +455,17 @@ def test_ratios_are_clipped_and_old_stats_keep_the_proportions(caplog):
     assert any("keeping the source's proportions" in rec.getMessage() for rec in caplog.records)
     assert np.array_equal(a, normalize(src, ss, ts, median_window=1, keep_proportions=True).keypoints)
     assert BodyStats.from_dict(json.loads(json.dumps(ts.to_dict()))) == ts
+
+
+def test_the_same_real_person_in_two_clips_keeps_her_proportions(shared_data):
+    """Squats against jumping jacks, the same woman detected by MediaPipe: every measured bone's
+    ratio stays within 10% of 1, although the two clips turn and fold the body differently (a
+    median over all bones read her shoulders 0.75x and her upper arms 1.33x)."""
+    from dancenow.normalize import bone_ratios
+    from dancenow.pose import detect_video
+
+    clips = shared_data / "footage"
+    a = detect_video(clips / "t2_airsquat_white.mp4", fps=4.0, progress=False)
+    b = detect_video(clips / "t3_jumpingjacks_white.mp4", fps=4.0, progress=False)
+    r = bone_ratios(fit_stats(a), fit_stats(b))
+    assert r is not None and np.abs(np.log(r)).max() < np.log(1.1)
