@@ -367,7 +367,7 @@ def _bone_angles(kp: np.ndarray) -> np.ndarray:
     return np.arctan2(v[..., 1], v[..., 0])
 
 
-def test_retargeting_gives_the_source_dance_the_target_bodys_proportions():
+def test_retargeting_gives_the_source_dance_the_target_bodys_proportions(caplog):
     """The demo's two differently built actors dance the same dance (exact keypoints): mapped
     onto the target with the target's bone lengths, the source lands nearer the target's own
     performance of it than the paper's normalization alone puts it, bones pointing the same
@@ -385,7 +385,10 @@ def test_retargeting_gives_the_source_dance_the_target_bodys_proportions():
     ratios = bone_ratios(ss, ts)
     assert ratios is not None and not np.allclose(ratios, 1.0, atol=0.05)  # the bodies do differ
     kept = normalize(src, ss, ts, align_x=True, keep_proportions=True).keypoints
-    moved = normalize(src, ss, ts, align_x=True).keypoints
+    with caplog.at_level(logging.INFO, logger="dancenow.normalize"):
+        moved = normalize(src, ss, ts, align_x=True).keypoints
+    said = [r.getMessage() for r in caplog.records if "target's lengths" in r.getMessage()]
+    assert len(said) == 1 and "x (--keep-proportions" in said[0]  # the console says what changed
 
     def err(kp):
         return float(np.linalg.norm(kp[:, :15, :2] - truth.poses.keypoints[:, :15, :2], axis=-1).mean())

@@ -600,6 +600,17 @@ def bone_ratios(source: BodyStats, target: BodyStats) -> np.ndarray | None:
     return np.clip(r, *BONE_RATIO_RANGE)
 
 
+_BONE_NAMES = {(8, 1): "spine", (2, 3): "upper arms", (3, 4): "forearms", (9, 10): "thighs", (10, 11): "shins"}
+
+
+def describe_ratios(ratios: np.ndarray, tolerance: float = 0.02) -> str:
+    """The ratios that change a bone by more than `tolerance`, as "spine 0.95x, shins 1.08x"
+    (left and right share theirs); "" when none does."""
+    by_bone = dict(zip(RETARGET_BONES, np.asarray(ratios, float)))
+    return ", ".join(f"{name} {by_bone[b]:.2f}x" for b, name in _BONE_NAMES.items()
+                     if abs(by_bone[b] - 1.0) > tolerance)
+
+
 def retarget(keypoints: np.ndarray, ratios: np.ndarray) -> np.ndarray:
     """(T, J, 3) -> (T, J, 3) float32: every bone of RETARGET_BONES scaled by its ratio about its
     parent joint (directions kept), carried points moved with their joint, and then the whole
@@ -652,6 +663,9 @@ def normalize(source: PoseSequence, source_stats: BodyStats, target_stats: BodyS
             log.info("the body stats predate bone lengths: keeping the source's proportions")
         if ratios is not None:
             out = retarget(out, ratios)
+            changed = describe_ratios(ratios)
+            if changed:
+                log.info("bones given the target's lengths: %s (--keep-proportions keeps the source's)", changed)
     return PoseSequence(out, source.fps, target_stats.width, target_stats.height)
 
 
