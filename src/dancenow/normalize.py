@@ -513,7 +513,7 @@ def median_filter(keypoints: np.ndarray, window: int = 7) -> np.ndarray:
 
 # Beyond the paper: its normalization scales the whole source body, so the target inherits the
 # source's proportions (longer arms, a shorter torso) and the generator is asked for a body it
-# never saw. `retarget` gives each bone the target's length and keeps the source's direction.
+# never saw. `retarget` gives the spine and limbs the target's lengths and keeps their directions.
 # Bones (parent, child), BODY_25, parents first, from the mid-hip out.
 RETARGET_BONES: tuple[tuple[int, int], ...] = (
     (8, 1), (1, 0),                                      # spine, neck -> nose
