@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import time
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -156,6 +157,10 @@ def _num(v) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
+def _locked(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
+
+
 class History:
     """The history database at `path` (created, with its folder, if absent). A context manager."""
 
@@ -168,19 +173,30 @@ class History:
         side = [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm", "-journal"))]
         existed = {f for f in side if f.exists()}
         self.db = None
-        try:
-            self._open(timeout)
-            version = int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-        except (sqlite3.DatabaseError, OSError) as e:
-            if self.db is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.close()
-            for f in side:
-                if f not in existed:
-                    f.unlink(missing_ok=True)
-            if isinstance(e, OSError):
-                raise DancenowError(f"cannot create history database {self.path}: {e.strerror or e}") from None
-            raise DancenowError(f"cannot open history database {self.path}: {e}") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._open(timeout)
+                version = int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+                break
+            except (sqlite3.DatabaseError, OSError) as e:
+                if self.db is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.close()
+                    self.db = None
+                # Another process opening the same new database at this moment (switching it to
+                # WAL takes a lock SQLite's busy timeout does not wait for): wait and open again,
+                # and leave its files alone.
+                if _locked(e) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                if not _locked(e):
+                    for f in side:
+                        if f not in existed:
+                            f.unlink(missing_ok=True)
+                if isinstance(e, OSError):
+                    raise DancenowError(f"cannot create history database {self.path}: {e.strerror or e}") from None
+                raise DancenowError(f"cannot open history database {self.path}: {e}") from None
         if version > SCHEMA_VERSION:
             raise DancenowError(f"history database {self.path} is from a newer dancenow (schema {version})")
 
