@@ -109,11 +109,10 @@ def _train_model(cfg: DemoConfig, paths: dict[str, Path]) -> dict:
     """3. Prepare the target data and train (into a fresh folder that replaces the old model only
     when training finished); returns the training figures."""
     from dancenow.atomic import atomic_dir
+    from dancenow.pose import detect_video
     from dancenow.synth.config import preset
     from dancenow.synth.prepare import prepare
     from dancenow.synth.train import train
-
-    from dancenow.pose import detect_video
 
     mcfg = preset(cfg.preset)
     # The target's poses as a user's would be: detected by the same MediaPipe as the source's.

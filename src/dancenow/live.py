@@ -91,6 +91,7 @@ class LiveNormalizer:
         self.seen: list[np.ndarray] = []
         self.stats = None
         self._last = None  # the last usable frame's Transforms
+        self._ratios = None  # bone length ratios from the current fit (None: keep the source's)
 
     def __call__(self, kp: np.ndarray) -> np.ndarray:
         """(J, 3) keypoints in input-frame pixels -> (J, 3) in target-video pixels (zeros while
@@ -102,6 +103,8 @@ class LiveNormalizer:
             if (kp[BODY, 2] > 0).any():
                 self.seen.append(kp)
                 self.stats = fit_stats(PoseSequence(np.stack(self.seen), self.fps, w, h))
+                # the bone ratios change only with the fit: taken here, not every frame
+                self._ratios = None if self.keep_proportions else bone_ratios(self.stats, self.target)
         if self.stats is None or not self.stats.usable:
             return np.zeros_like(kp)
         one = PoseSequence(kp[None], self.fps, w, h)
@@ -114,8 +117,7 @@ class LiveNormalizer:
         if tr.match.mode == "empty":
             return np.zeros_like(kp)
         out = apply_transforms(kp[None], tr)
-        ratios = None if self.keep_proportions else bone_ratios(self.stats, self.target)
-        return (out if ratios is None else retarget(out, ratios))[0]
+        return (out if self._ratios is None else retarget(out, self._ratios))[0]
 
 
 class _Once(logging.Filter):
