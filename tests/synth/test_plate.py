@@ -53,6 +53,37 @@ def test_plate_of_a_static_clip_is_the_empty_room(static_clip):
     assert np.abs(frames[0].astype(int) - plate.image).max(axis=2)[person].mean() > 20
 
 
+def test_person_alphas_lay_the_person_over_the_plate_as_the_frame_shows_it(static_clip):
+    """Segmentation is a probability: at hair and edges it says ~0.5 where the picture is all
+    person. Hardened by the difference to the plate, the alpha lays the frame's own pixels over
+    the plate and gives the frame back; the raw mask turns those pixels half into wall."""
+    frames, kp, renderer, _ = static_clip
+    room = renderer.background(0)
+    alphas = P.person_alphas(frames, room).astype(np.float32) / 255
+    from dancenow.pose import PersonSegmenter
+
+    seg = PersonSegmenter()
+    try:
+        raw = np.stack([np.clip(seg(f), 0, 1) for f in frames])
+    finally:
+        seg.close()
+    assert np.all(alphas >= raw - 1 / 255)  # only ever raised
+
+    def rebuilt_error(a):  # grey levels, on the pixels that are the person (they differ from the room)
+        img = a[..., None] * frames + (1 - a[..., None]) * room
+        person = np.abs(frames.astype(int) - room).max(axis=3) > 40
+        return np.abs(img - frames).max(axis=3)[person].mean()
+
+    assert rebuilt_error(alphas) < 0.5 * rebuilt_error(raw)
+    assert rebuilt_error(alphas) < 3
+    # the alpha does not spread over the room: a change far from the person is not the person
+    frame = frames[0].copy()
+    frame[:12, :12] = 255 - room[:12, :12]  # a lamp switched on in a corner
+    assert P.skeleton_mask(kp[0], SIZE)[:12, :12].sum() == 0
+    hard = P.harden_alpha(frame, raw[0], room)
+    assert hard[:12, :12].max() < 0.05
+
+
 def test_a_moving_camera_is_detected(static_clip):
     """A pan: 160 px windows sliding 60 px across a wider shot (37% of the frame height)."""
     frames, kp, _, masks = static_clip
@@ -200,3 +231,30 @@ def test_blended_exemplars_are_the_near_ones_and_their_median_outvotes_one_wrong
     single, a1 = posed_blend([good], [mask], [pose], pose, plate)
     assert np.array_equal(img, single) and np.allclose(alpha, a1)  # the wrong one outvoted
     assert alpha.max() > 0.9
+
+
+def test_the_posed_head_is_the_nearest_exemplars_moved_whole(static_clip):
+    """The head comes from the nearest exemplar, moved by whole pixels onto the target's head:
+    its pixels exactly, not a resampled median of several faces; the rest of the body is the
+    median as before."""
+    from dancenow.keypoints import body_height
+    from dancenow.synth.exemplar import HEAD_RADIUS, _median, posed_blend, posed_exemplar
+
+    frames, kp, renderer, _ = static_clip
+    room = renderer.background(0)
+    alphas = P.person_alphas(frames[:3], room)
+    target = kp[0].copy()
+    target[:, :2] += (6, 2)  # the dancer one step to the side
+    img, alpha = posed_blend(list(frames[:3]), list(alphas), list(kp[:3]), target, room)
+    head = np.mean([target[j, :2] for j in (0, 15, 16, 17, 18) if target[j, 2] > 0], axis=0)
+    r = HEAD_RADIUS * body_height(target[None])[0]
+    yy, xx = np.mgrid[:SIZE[1], :SIZE[0]]
+    dist = np.hypot(xx - head[0], yy - head[1])
+    core = (dist < 0.6 * r) & (np.roll(alphas[0], (2, 6), axis=(0, 1)) == 255)
+    assert core.sum() > 30
+    moved = np.roll(frames[0], (2, 6), axis=(0, 1))  # frame 0 six pixels right, two down
+    assert np.array_equal(img[core], moved[core])
+    posed = [posed_exemplar(f, a, k, target, room) for f, a, k in zip(frames[:3], alphas, kp[:3])]
+    median = (_median([p for p, _ in posed]) + 0.5).astype(np.uint8)
+    far = dist > 1.1 * r
+    assert np.array_equal(img[far], median[far]) and np.allclose(alpha[far], _median([a for _, a in posed])[far])

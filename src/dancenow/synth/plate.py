@@ -144,8 +144,9 @@ def person_masks(frames: Sequence[np.ndarray], keypoints: np.ndarray,
 
 def person_alphas(frames: Sequence[np.ndarray], plate: np.ndarray | None = None) -> np.ndarray:
     """(N, H, W) uint8 tight person masks (0-255) of `frames`: MediaPipe's person segmentation
-    as it is (no growing: these cut the person out of a picture); without MediaPipe, where a
-    frame differs from the `plate` (all 255 without either)."""
+    (no growing: these cut the person out of a picture), hardened by the difference to the
+    `plate` where one is given (`harden_alpha`); without MediaPipe, where a frame differs from
+    the `plate` (all 255 without either)."""
     import cv2
 
     frames = np.asarray(frames)
@@ -160,9 +161,31 @@ def person_alphas(frames: Sequence[np.ndarray], plate: np.ndarray | None = None)
         diff = np.abs(frames.astype(np.int16) - plate.astype(np.int16)).max(axis=3)
         return np.stack([cv2.GaussianBlur(((d > CHANGE_LEVEL) * 255).astype(np.uint8), (5, 5), 0) for d in diff])
     try:
-        return np.stack([(np.clip(seg(f), 0, 1) * 255 + 0.5).astype(np.uint8) for f in frames])
+        masks = [np.clip(seg(f), 0, 1) for f in frames]
     finally:
         seg.close()
+    if plate is not None:
+        masks = [harden_alpha(f, m, plate) for f, m in zip(frames, masks)]
+    return np.stack([(m * 255 + 0.5).astype(np.uint8) for m in masks])
+
+
+COVER_LOW, COVER_HIGH = 12, 40  # grey levels from the plate: below, background; above, surely the person
+COVER_REACH = 0.03  # of the frame height: how far from the segmented person a difference still counts
+
+
+def harden_alpha(frame: np.ndarray, mask: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """(H, W) float32 alpha in [0, 1]: a segmentation `mask` (how likely each pixel is the person)
+    raised to 1 where the frame clearly differs from the `plate` next to the segmented person.
+    Segmentation is a probability, not coverage: hair and loose clothes come out near 0.5, and
+    laying such a pixel over the plate at 0.5 turns dark hair wall-grey. Where the frame matches
+    the plate, the mask is kept (the pixel looks the same either way)."""
+    import cv2
+
+    diff = np.abs(cv2.blur(frame, (3, 3)).astype(np.int16) - cv2.blur(plate, (3, 3)).astype(np.int16)).max(axis=2)
+    cover = np.clip((diff.astype(np.float32) - COVER_LOW) / (COVER_HIGH - COVER_LOW), 0, 1)
+    r = max(1, int(round(COVER_REACH * frame.shape[0])))
+    near = cv2.dilate((mask > 0.25).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return np.maximum(mask.astype(np.float32), cover * near)
 
 
 # --------------------------------------------------------------------------- camera motion
