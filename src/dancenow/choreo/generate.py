@@ -268,6 +268,12 @@ TRUST_SOFTNESS = 0.1  # a candidate's weight falls by e for each 10% its backtes
 # the unseen Bandai and folk dancers lost 2-3 points at 1 s; at 1.5 none of the five
 # left-out styles lost anything, and the improvisers still gained 11 points at 0.5 s.
 VELOCITY_PENALTY = 1.5
+# The trust levels are weighed twice: once from standing still, once from a pose that drifts
+# from the last one toward the context's mean pose (time constant ANCHOR_FRAMES), because a
+# dancer's limbs swing about a centre: a second ahead, the last second's mean pose is nearer the
+# truth than the last pose (left-out styles, 1 s: salsa, folk, CMU 131 5-9% nearer) though not
+# half a second ahead. None: standing still alone.
+ANCHOR_FRAMES: float | None = 10.0
 
 
 def _trust_ramp(trust: torch.Tensor, frames: int, damping: float) -> torch.Tensor:
@@ -285,22 +291,33 @@ def _backtest_frames(frames: int, context: int) -> int:
 
 
 def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor, step_last: torch.Tensor,
-                     pu: torch.Tensor, ps: torch.Tensor, hold: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     pu: torch.Tensor, ps: torch.Tensor, hold: int | None = None,
+                     centre: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The forecasts a hedge weighs, from the last frame `u_last` (B, Bn, D), its change `vel`
     and root step `step_last` (B, D), and the model's forecast pu (B, T, Bn, D), ps (B, T, D):
-    directions (B, C, T, Bn, D), not yet projected, and root steps (B, C, T, D); C =
-    len(TRUST_GRID) + 1: the trust levels, then the velocity carried on (and held after `hold`
-    frames)."""
+    directions (B, C, T, Bn, D), not yet projected, and root steps (B, C, T, D). The candidates:
+    the trust levels from standing still; with `centre` (B, Bn, D), the context's mean pose, and
+    ANCHOR_FRAMES set, the trust levels again from a pose drifting from the last toward it; last,
+    the velocity carried on (and held after `hold` frames)."""
     T = pu.shape[1]
     grid = torch.tensor(TRUST_GRID, dtype=pu.dtype, device=pu.device)
     w = _trust_ramp(grid, T, model.config.damping)[None, :, :, None, None]  # (1, levels, T, 1, 1)
-    trusted = u_last[:, None, None] + w * (pu - u_last[:, None])[:, None]
+    anchors = [u_last[:, None].expand_as(pu)]
+    if centre is not None and ANCHOR_FRAMES is not None:
+        k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)[None, :, None, None]
+        anchors.append(u_last[:, None] + (1.0 - torch.exp(-k / ANCHOR_FRAMES)) * (centre - u_last)[:, None])
+    trusted = [a[:, None] + w * (pu - a)[:, None] for a in anchors]
     k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)
     go = (k <= (T if hold is None else hold)).to(pu.dtype)  # (T,): still moving
     moving = u_last[:, None] + torch.cumsum(go, 0)[None, :, None, None] * vel[:, None]
-    cu = torch.cat([trusted, moving[:, None]], 1)
-    cs = torch.cat([w[..., 0] * ps[:, None], (go[None, :, None] * step_last[:, None])[:, None]], 1)
+    cu = torch.cat(trusted + [moving[:, None]], 1)
+    cs = torch.cat([w[..., 0] * ps[:, None]] * len(anchors) + [(go[None, :, None] * step_last[:, None])[:, None]], 1)
     return cu, cs
+
+
+def context_centre(u: torch.Tensor) -> torch.Tensor:
+    """(B, Bn, D) the mean pose of a context u (B, Tc, Bn, D), as bone directions."""
+    return project(u.mean(1))
 
 
 def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
@@ -314,14 +331,15 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     the forecast (trust 1)."""
     B, Tc = u.shape[:2]
     h = _backtest_frames(frames, Tc)
-    n = len(TRUST_GRID) + 1
+    n = hedge_size()
     if h < 4:
         w = torch.zeros(B, n, dtype=u.dtype, device=u.device)
         w[:, TRUST_GRID.index(1.0)] = 1.0
         return w
     bu, bs = forecast(model, u[:, :Tc - h], root_step[:, :Tc - h], observed[:, :Tc - h], style, h)
     i = Tc - h - 1
-    cu, _ = hedge_candidates(model, u[:, i], u[:, i] - u[:, i - 1], root_step[:, i], bu, bs)
+    cu, _ = hedge_candidates(model, u[:, i], u[:, i] - u[:, i - 1], root_step[:, i], bu, bs,
+                             centre=context_centre(u[:, :Tc - h]))
     L = lengths[:, None, None, :, None].to(u.dtype)
     errs = torch.linalg.vector_norm(joints_from_bones((project(cu) - u[:, None, Tc - h:]) * L), dim=-1).mean((2, 3))
     errs = torch.cat([errs[:, :-1], VELOCITY_PENALTY * errs[:, -1:]], 1)
@@ -334,14 +352,22 @@ def apply_hedge(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, pu
     """The model's forecast pu (B, T, Bn, D), ps (B, T, D) of context u (B, Tc, Bn, D),
     root_step (B, Tc, D), hedged: the `hedge_candidates` mixed by `weights` (B, C)."""
     hold = _backtest_frames(pu.shape[1], u.shape[1])
-    cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold)
+    cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold,
+                              centre=context_centre(u))
     return project((weights[:, :, None, None, None] * cu).sum(1)), (weights[:, :, None, None] * cs).sum(1)
 
 
+def hedge_size() -> int:
+    """How many `hedge_candidates` a hedge weighs: the trust levels once per anchor, the velocity."""
+    return len(TRUST_GRID) * (1 if ANCHOR_FRAMES is None else 2) + 1
+
+
 def model_trust(weights: torch.Tensor) -> torch.Tensor:
-    """(B,) the trust a hedge put in the model (its weights over TRUST_GRID, times their levels)."""
+    """(B,) the trust a hedge put in the model (its weights over the trust levels of every
+    anchor, times their levels)."""
     grid = torch.tensor(TRUST_GRID, dtype=weights.dtype, device=weights.device)
-    return (weights[:, : len(TRUST_GRID)] * grid).sum(1)
+    levels = weights[:, :-1].unflatten(1, (-1, len(TRUST_GRID)))  # (B, anchors, levels)
+    return (levels * grid).sum((1, 2))
 
 
 def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
@@ -357,9 +383,12 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     +7.2 with the trust levels alone (the first frame unchanged); the velocity candidate then
     took the improvisers from +18.0 / +8.5 to +28.9 / +13.3 and changed no other style's figure
     by more than 0.1 (their first frame 0.0018 -> 0.0015 body heights; constant velocity's
-    0.0005). On a style it was trained on, the plain forecast is better (held-out salsa +30.7 /
-    +25.8 -> +29.0 / +25.0 with the trust levels), so known styles are not hedged
-    (`evaluate_forecast`, the live view)."""
+    0.0005). The trust levels weighed again from a pose drifting toward the context's centre
+    (ANCHOR_FRAMES) then took salsa to +3.4 / +8.6, CMU 131 +16.1 / +8.9 -> +17.3 / +10.1,
+    Bandai -> +10.3 / +7.5, folk +24.0 / +13.5 -> +24.0 / +14.1, and cost the improvisers 0.7 /
+    0.3 points. On a style it was trained on, the plain forecast is better (held-out salsa
+    +30.7 / +25.8 -> +29.0 / +25.0 with the trust levels, +29.5 / +25.3 with both anchors), so
+    known styles are not hedged (`evaluate_forecast`, the live view)."""
     pu, ps = forecast(model, u, root_step, observed, style, frames)
     weights = hedge_weights(model, u, root_step, observed, style, lengths, frames)
     return *apply_hedge(model, u, root_step, pu, ps, weights), weights
