@@ -151,11 +151,13 @@ def test_choreography_stage_plays_and_saves(browser, server, screenshot):
     time.sleep(1.0)
     b = browser.execute_script(grab)
     assert a != b, "the canvas did not change over a second"
-    # the controls take effect while it plays: the next chunk is asked for with the new mix
-    browser.execute_script("window.sent = []; const orig = api;"
-                           "api = (m, p, b) => { if (p.endsWith('/frames')) window.sent.push(b); return orig(m, p, b); };")
+    # the controls take effect while it plays: the next chunk is asked for with the new mix.
+    # One script changes them and then starts listening (a page runs one script at a time), so
+    # a chunk asked for between the two cannot be mistaken for one asked after the change.
     browser.execute_script("const s = document.querySelector('#choreo-style-legs'); s.value = '1'; s.dispatchEvent(new Event('input'));"
-                           "const t = document.querySelector('#choreo-liveliness'); t.value = '0.3'; t.dispatchEvent(new Event('input'));")
+                           "const t = document.querySelector('#choreo-liveliness'); t.value = '0.3'; t.dispatchEvent(new Event('input'));"
+                           "window.sent = []; const orig = api;"
+                           "api = (m, p, b) => { if (p.endsWith('/frames')) window.sent.push(b); return orig(m, p, b); };")
     sent = wait_for(lambda: browser.execute_script("return window.sent.length && window.sent[window.sent.length - 1]"), 10,
                     "a chunk asked for after the change")
     assert sent["style"] == {"arms": 1, "legs": 1} and sent["liveliness"] == 0.3
