@@ -245,7 +245,8 @@ def test_a_hedged_forecast_trusts_the_model_or_the_dancers_velocity_as_far_as_ea
     long as it was tested, and ends nearer the truth than the plain forecast. Bones flicking
     back and forth every 4 frames: carrying the last change on is wrong every time, staying put
     was better, and the hedged forecast all but stays (or settles toward the centre the bones
-    flick about), though its first frame is the forecast's own. Too short a context to test: the forecast as it is."""
+    flick about), though its first frame is the forecast's own. Too short a context to test:
+    the forecast as it is."""
     from dancenow.choreo.generate import TRUST_GRID, forecast, hedge_weights, hedged_forecast, model_trust
 
     torch.manual_seed(0)
@@ -285,6 +286,7 @@ def test_a_hedged_forecast_trusts_the_model_or_the_dancers_velocity_as_far_as_ea
         assert float(w[0, TRUST_GRID.index(1.0)]) == 1.0 and float(model_trust(w)[0]) == 1.0
         hu, _, _ = hedged_forecast(model, u[:, :6], step[:, :6], obs[:, :6], style, lengths, H)
         torch.testing.assert_close(hu, forecast(model, u[:, :6], step[:, :6], obs[:, :6], style, H)[0])
+
 
 def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_drift_toward_the_context_centre():
     """Each trust level's weight on the forecast starts at 1 (the first frame is the forecast's

@@ -302,12 +302,12 @@ def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor
     T = pu.shape[1]
     grid = torch.tensor(TRUST_GRID, dtype=pu.dtype, device=pu.device)
     w = _trust_ramp(grid, T, model.config.damping)[None, :, :, None, None]  # (1, levels, T, 1, 1)
+    k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)  # frames ahead
     anchors = [u_last[:, None].expand_as(pu)]
     if centre is not None and ANCHOR_FRAMES is not None:
-        k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)[None, :, None, None]
-        anchors.append(u_last[:, None] + (1.0 - torch.exp(-k / ANCHOR_FRAMES)) * (centre - u_last)[:, None])
+        drift = (1.0 - torch.exp(-k / ANCHOR_FRAMES))[None, :, None, None]
+        anchors.append(u_last[:, None] + drift * (centre - u_last)[:, None])
     trusted = [a[:, None] + w * (pu - a)[:, None] for a in anchors]
-    k = torch.arange(1, T + 1, dtype=pu.dtype, device=pu.device)
     go = (k <= (T if hold is None else hold)).to(pu.dtype)  # (T,): still moving
     moving = u_last[:, None] + torch.cumsum(go, 0)[None, :, None, None] * vel[:, None]
     cu = torch.cat(trusted + [moving[:, None]], 1)
@@ -395,9 +395,10 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     Bandai -> +10.3 / +7.5, folk +24.0 / +13.5 -> +24.0 / +14.1, and cost the improvisers 0.7 /
     0.3 points; three backtests instead of one (`hedge_weights`) took salsa to +4.2 / +8.9 and
     every other left-out style above both. Its cost, 1 s ahead at batch 1 on one thread: 148-205
-    ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine). On a style it was trained on, the plain forecast is better (held-out salsa
-    +30.7 / +25.8 -> +29.0 / +25.0 with the trust levels, +29.5 / +25.3 with both anchors), so
-    known styles are not hedged (`evaluate_forecast`, the live view)."""
+    ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine). On a style it was trained
+    on, the plain forecast is better (held-out salsa +30.7 / +25.8 -> +29.0 / +25.0 with the
+    trust levels, +29.5 / +25.3 with both anchors), so known styles are not hedged
+    (`evaluate_forecast`, the live view)."""
     pu, ps = forecast(model, u, root_step, observed, style, frames)
     weights = hedge_weights(model, u, root_step, observed, style, lengths, frames)
     return *apply_hedge(model, u, root_step, pu, ps, weights), weights
