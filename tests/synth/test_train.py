@@ -222,6 +222,74 @@ def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
     assert tr.loss_terms(batch)["G_l1"] < before
 
 
+def test_alpha_term_is_the_mean_absolute_error_of_the_person_masks(tiny_data, tmp_path):
+    from dancenow.synth.config import LossWeights
+    from dancenow.synth.generate import generate
+    from dancenow.synth.plate import person_alphas
+
+    base = tiny_config()
+    assert base.plate
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=0.0, vgg=0.0, alpha=3.0),
+                              train=dataclasses.replace(base.train, amp="off", lr=1e-3))
+    data = SynthData(tiny_data)
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
+    # every frame's mask, the same as the exemplars are cut out with
+    want_masks = person_alphas(np.asarray(data.frames), data.plate)
+    np.testing.assert_array_equal(tr.frame_alphas, want_masks)
+    np.testing.assert_array_equal(tr.bank_alphas, want_masks[tr.bank])
+    tr.setup_stage("global")
+    starts = np.array([2, 9])
+    batch = tr.batch(starts)
+    terms = tr.loss_terms(batch)
+    c0, c1, _, _ = tr._inputs(batch)
+    with torch.no_grad():
+        f0, a0 = generate(tr.generator, cfg, c0, None)
+        _, a1 = generate(tr.generator, cfg, c1, f0)
+    m0, m1 = (torch.from_numpy(want_masks[starts + i]).float()[:, None] / 255 for i in (0, 1))
+    want = 0.5 * ((a0 - m0).abs().mean() + (a1 - m1).abs().mean()).item()
+    assert want > 0.01  # the posed exemplars' alphas are not the frames' own masks
+    assert terms["G_alpha"] == pytest.approx(want, rel=1e-5)
+    assert terms["G"] == pytest.approx(3.0 * want, rel=1e-5)  # the only term, weighted
+    for _ in range(20):  # the first steps overshoot (shared weights), then it falls steadily
+        tr.train_step(batch)
+    assert tr.loss_terms(batch)["G_alpha"] < 0.8 * want
+    # off (the weight 0): no masks are made for the loss
+    off = Trainer(base, data, tmp_path / "run2", progress=False)
+    assert off.frame_alphas is None
+
+
+def test_alpha_weights_leave_out_a_band_just_outside_the_mask():
+    from dancenow.synth.train import alpha_weights
+
+    masks = np.zeros((2, 100, 80), np.uint8)
+    masks[0, 40:60, 30:50] = 255  # a 20 px square
+    w = alpha_weights(masks, 0.05)  # 5 px at 100 px high
+    assert w.dtype == np.uint8 and w.shape == masks.shape
+    assert w[0, 40:60, 30:50].all()  # inside: supervised
+    assert not w[0, 35:40, 30:50].any() and not w[0, 60:65, 30:50].any()  # the band above and below
+    assert not w[0, 40:60, 25:30].any() and not w[0, 40:60, 50:55].any()
+    assert w[0, :34].all() and w[0, 66:].all() and w[0, :, :24].all() and w[0, :, 56:].all()  # beyond it
+    assert w[1].all()  # no person: all of it supervised (alpha 0)
+    assert alpha_weights(masks, 0.0).all()  # no band
+
+
+def test_without_adversarial_terms_the_discriminator_is_left_alone(tiny_data, tmp_path):
+    from dancenow.synth.config import LossWeights
+
+    base = tiny_config()
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=10.0, vgg=0.0, alpha=10.0),
+                              train=dataclasses.replace(base.train, amp="off"))
+    tr = Trainer(cfg, SynthData(tiny_data), tmp_path / "run", progress=False)
+    tr.setup_stage("global")
+    assert not tr.adversarial
+    d_before = copy.deepcopy(tr.D.state_dict())
+    g_before = copy.deepcopy(tr.generator.state_dict())
+    terms = tr.train_step(tr.batch(np.array([2, 9])))
+    assert terms["D"] == 0.0 and terms["G_gan"] == 0.0 and terms["G_feat"] == 0.0 and terms["G_l1"] > 0
+    assert all(torch.equal(v, tr.D.state_dict()[k]) for k, v in d_before.items())
+    assert any(not torch.equal(v, tr.generator.state_dict()[k]) for k, v in g_before.items())
+
+
 def test_a_run_folder_in_use_is_refused(tiny_data, tmp_path):
     """train() holds the run folder's lock (dancenow.guard.run_lock) itself, so library callers
     (the demo, benchmarks) get the promise too; another process's training is refused."""

@@ -7,6 +7,12 @@ GAN. Each step of the image stages takes frame pairs (t, t+1):
     I_t+1 = G(x_t+1, I_t)               # temporal conditioning (gradients flow through I_t)
     D sees (x_t, x_t+1, I_t, I_t+1) against (x_t, x_t+1, y_t, y_t+1), multi-scale LSGAN
     G loss = gan + 10 * feature matching + 10 * L1 + 10 * VGG19 (when its weights are available)
+             + alpha * L1(G's alpha, the real frame's person mask)   (plate models)
+
+The weights are the config's (LossWeights): the paper preset uses the pix2pixHD ones above; the
+cpu-small preset drops the adversarial terms (then D is neither run nor trained) and
+supervises the alpha: in a CPU budget its generator only corrects a posed exemplar, and the
+adversarial terms turned that correction into grain.
 
 x_t is the label plus what the config enables (dancenow.synth.generate): the exemplar (the
 nearest bank frame at least `exclude_seconds` away in time, the same for both frames of a
@@ -75,13 +81,15 @@ class PairGenerator(nn.Module):
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, ex0: torch.Tensor | None, ex1: torch.Tensor | None,
                 exl0: torch.Tensor | None, exl1: torch.Tensor | None, exa0: torch.Tensor | None,
-                exa1: torch.Tensor | None, plate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                exa1: torch.Tensor | None, plate: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """Labels x0, x1, each frame's exemplar (and its label, or its alpha), the plate:
-        (B, C, H, W) or None."""
+        (B, C, H, W) or None. Returns the two frames, then their alphas when there is a plate."""
         c0, c1 = Conditioning(x0, ex0, exl0, plate, exa0), Conditioning(x1, ex1, exl1, plate, exa1)
-        f0, _ = generate(self.generator, self.cfg, c0, None)
-        f1, _ = generate(self.generator, self.cfg, c1, f0 if self.cfg.temporal else None)
-        return f0, f1
+        f0, a0 = generate(self.generator, self.cfg, c0, None)
+        f1, a1 = generate(self.generator, self.cfg, c1, f0 if self.cfg.temporal else None)
+        if a0 is None:  # no plate, no alpha: DDP wants tensors out
+            return f0, f1
+        return f0, f1, a0, a1
 
 
 @contextlib.contextmanager
@@ -96,6 +104,27 @@ def frozen(module: nn.Module):
     finally:
         for p, f in zip(module.parameters(), flags):
             p.requires_grad_(f)
+
+
+def alpha_weights(masks: np.ndarray, band: float) -> np.ndarray:
+    """(N, H, W) uint8 weights of the alpha term for person masks (N, H, W) uint8 0-255: 0 in a
+    band `band` x H wide just outside each mask (> 127), else 1."""
+    import cv2
+
+    w = np.ones(masks.shape, np.uint8)
+    r = int(round(band * masks.shape[1]))
+    if r < 1:
+        return w
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    for i, m in enumerate(masks):
+        inside = (m > 127).astype(np.uint8)
+        w[i] = 1 - (cv2.dilate(inside, disk) - inside)
+    return w
+
+
+def _weighted_l1(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| over the pixels of weight w (all of them equally when w is all ones)."""
+    return ((a - b).abs() * w).sum() / w.sum().clamp_min(1.0)
 
 
 def _split(preds: list[list[torch.Tensor]], n: int) -> tuple[list, list]:
@@ -139,6 +168,14 @@ class Trainer:
         self.vgg = VGGLoss(vgg).to(self.device) if vgg is not None else None
         self.plate = to_tensor(data.plate, self.device) if cfg.plate else None  # (1, 3, H, W)
 
+        # Every frame's person mask, when the loss supervises the alpha (LossWeights.alpha).
+        self.frame_alphas = self.alpha_weights = None
+        if cfg.plate and cfg.loss.alpha > 0:
+            from dancenow.synth.plate import person_alphas
+
+            self.frame_alphas = person_alphas(np.asarray(data.frames), data.plate)
+            self.alpha_weights = alpha_weights(self.frame_alphas, cfg.loss.alpha_band)
+
         # Exemplars: a bank of training frames covering the poses (with the person cut out of
         # each, for posing), and each frame's exemplars for training (the nearest bank frames at
         # least `exclude` frames away, as many as are blended), as positions in the bank. A
@@ -156,7 +193,8 @@ class Trainer:
             if cfg.exemplar.warp:
                 from dancenow.synth.plate import person_alphas
 
-                self.bank_alphas = person_alphas(np.asarray(data.frames[self.bank]), data.plate)
+                self.bank_alphas = (self.frame_alphas[self.bank] if self.frame_alphas is not None
+                                    else person_alphas(np.asarray(data.frames[self.bank]), data.plate))
 
         self._posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._posed_bytes = 0
@@ -297,29 +335,57 @@ class Trainer:
             return torch.cat([x0, x1, i0, i1], dim=1)
         return torch.cat([torch.cat([x0, i0], 1), torch.cat([x1, i1], 1)], dim=0)
 
+    @property
+    def adversarial(self) -> bool:
+        """Whether the image stages train against the discriminator (LossWeights.gan or .feat)."""
+        return self.cfg.loss.gan > 0 or self.cfg.loss.feat > 0
+
     def _image_losses(self, batch: Batch):
         w = self.cfg.loss
         c0, c1, y0, y1 = self._inputs(batch)
         x0, x1 = c0.label, c1.label
         zero = torch.zeros((), device=self.device)
         with self._autocast():
-            f0, f1 = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label,
-                                  c0.exemplar_alpha, c1.exemplar_alpha, c0.plate)
-            real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
-            n = real.shape[0]
-            pred_real, pred_fake_d = _split(self.d_train(torch.cat([real, fake.detach()], 0)), n)
-            d_real, d_fake = self.gan(pred_real, True), self.gan(pred_fake_d, False)
-            with frozen(self.D):
-                pred_fake = self.D(fake)
-            g_gan = self.gan(pred_fake, True)
-            g_feat = self.fm(pred_fake, pred_real)
+            out = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label,
+                               c0.exemplar_alpha, c1.exemplar_alpha, c0.plate)
+            f0, f1 = out[:2]
+            if self.adversarial:
+                real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
+                n = real.shape[0]
+                pred_real, pred_fake_d = _split(self.d_train(torch.cat([real, fake.detach()], 0)), n)
+                d_real, d_fake = self.gan(pred_real, True), self.gan(pred_fake_d, False)
+                with frozen(self.D):
+                    pred_fake = self.D(fake)
+                g_gan = self.gan(pred_fake, True)
+                g_feat = self.fm(pred_fake, pred_real)
+            else:  # no adversarial term: the discriminator is neither run nor trained
+                d_real = d_fake = g_gan = g_feat = zero
             g_vgg = 0.5 * (self.vgg(f0, y0) + self.vgg(f1, y1)) if self.vgg is not None else zero
             g_l1 = 0.5 * (F.l1_loss(f0.float(), y0.float()) + F.l1_loss(f1.float(), y1.float())) if w.l1 > 0 else zero
-            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg + w.l1 * g_l1
+            g_alpha = zero
+            if self.frame_alphas is not None:
+                (m0, m1), (k0, k1) = self._true_alphas(batch.index)
+                g_alpha = 0.5 * (_weighted_l1(out[2].float(), m0, k0) + _weighted_l1(out[3].float(), m1, k1))
+            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg + w.l1 * g_l1 + w.alpha * g_alpha
             loss_D = 0.5 * (d_real + d_fake)
-        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_vgg": g_vgg, "D": loss_D,
-                 "D_real": d_real, "D_fake": d_fake}
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_vgg": g_vgg, "G_alpha": g_alpha,
+                 "D": loss_D, "D_real": d_real, "D_fake": d_fake}
         return loss_G, loss_D, terms
+
+    def _true_alphas(self, index: torch.Tensor):
+        """The person masks of frames t and t+1 of a batch ((B,) frame indices t), each
+        (B, 1, H, W) in [0, 1] on the device, at the stage's size, and the alpha term's weights
+        of their pixels (0 in the band around each mask): ((m0, m1), (w0, w1))."""
+        t = index.numpy()
+        out = []
+        for arr, scale in ((self.frame_alphas, 255.0), (self.alpha_weights, 1.0)):
+            m = torch.from_numpy(np.stack([arr[t], arr[t + 1]], 1)).float().div_(scale)
+            m = m[:, :, None].to(self.device)  # (B, 2, 1, H, W)
+            if self.stage == "global" and self.cfg.local.enabled:
+                out.append((downsample2x(m[:, 0]), downsample2x(m[:, 1])))
+            else:
+                out.append((m[:, 0], m[:, 1]))
+        return out[0], out[1]
 
     def _face_losses(self, batch: Batch):
         cfg, w, side = self.cfg, self.cfg.loss, self.cfg.face_crop
@@ -419,9 +485,10 @@ class Trainer:
         self.opt_G.step()
         if self.ema is not None and self.stage != "face":
             self._update_ema()
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        if loss_D.requires_grad:  # else no discriminator ran (LossWeights without adversarial terms)
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            self.opt_D.step()
         if self.stage == "face":
             self.face_trained = True
         return {k: float(v.detach()) for k, v in terms.items()}
@@ -669,7 +736,8 @@ class Trainer:
                     bar.refresh()
                 if self.step % t.log_every == 0 or self.step == stop_at:
                     rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("G", "G_feat", "G_l1", "D") if k in terms}, refresh=False)
+                    shown = ("G", "G_feat", "G_l1", "G_alpha", "D") if self.adversarial or self.stage == "face" else ("G", "G_l1", "G_alpha")
+                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in shown if k in terms}, refresh=False)
                     if main:
                         _append_jsonl(self.out / "losses.jsonl", {"step": self.step, "stage": self.stage, "lr": lr,
                                                                   "steps_per_s": rate, **terms})
