@@ -122,8 +122,10 @@ def alpha_weights(masks: np.ndarray, band: float) -> np.ndarray:
     return w
 
 
-def _weighted_l1(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Mean |a - b| over the pixels of weight w (all of them equally when w is all ones)."""
+def _weighted_l1(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Mean |a - b| over the pixels of weight w (all of them alike when w is None)."""
+    if w is None:
+        return F.l1_loss(a, b)
     return ((a - b).abs() * w).sum() / w.sum().clamp_min(1.0)
 
 
@@ -174,7 +176,8 @@ class Trainer:
             from dancenow.synth.plate import person_alphas
 
             self.frame_alphas = person_alphas(np.asarray(data.frames), data.plate)
-            self.alpha_weights = alpha_weights(self.frame_alphas, cfg.loss.alpha_band)
+            if cfg.loss.alpha_band > 0:  # else every pixel counts alike: no weights to carry per step
+                self.alpha_weights = alpha_weights(self.frame_alphas, cfg.loss.alpha_band)
 
         # Exemplars: a bank of training frames covering the poses (with the person cut out of
         # each, for posing), and each frame's exemplars for training (the nearest bank frames at
@@ -375,17 +378,18 @@ class Trainer:
     def _true_alphas(self, index: torch.Tensor):
         """The person masks of frames t and t+1 of a batch ((B,) frame indices t), each
         (B, 1, H, W) in [0, 1] on the device, at the stage's size, and the alpha term's weights
-        of their pixels (0 in the band around each mask): ((m0, m1), (w0, w1))."""
+        of their pixels (0 in the band around each mask; None without a band):
+        ((m0, m1), (w0, w1) or (None, None))."""
         t = index.numpy()
-        out = []
-        for arr, scale in ((self.frame_alphas, 255.0), (self.alpha_weights, 1.0)):
-            m = torch.from_numpy(np.stack([arr[t], arr[t + 1]], 1)).float().div_(scale)
-            m = m[:, :, None].to(self.device)  # (B, 2, 1, H, W)
+
+        def pair(arr: np.ndarray, scale: float):
+            m = torch.from_numpy(np.stack([arr[t], arr[t + 1]], 1)).float().div_(scale)[:, :, None].to(self.device)
             if self.stage == "global" and self.cfg.local.enabled:
-                out.append((downsample2x(m[:, 0]), downsample2x(m[:, 1])))
-            else:
-                out.append((m[:, 0], m[:, 1]))
-        return out[0], out[1]
+                return downsample2x(m[:, 0]), downsample2x(m[:, 1])
+            return m[:, 0], m[:, 1]
+
+        weights = pair(self.alpha_weights, 1.0) if self.alpha_weights is not None else (None, None)
+        return pair(self.frame_alphas, 255.0), weights
 
     def _face_losses(self, batch: Batch):
         cfg, w, side = self.cfg, self.cfg.loss, self.cfg.face_crop
