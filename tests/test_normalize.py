@@ -393,10 +393,10 @@ def test_retargeting_gives_the_source_dance_the_target_bodys_proportions(caplog)
     def err(kp):
         return float(np.linalg.norm(kp[:, :15, :2] - truth.poses.keypoints[:, :15, :2], axis=-1).mean())
 
-    assert err(moved) < 0.8 * err(kept)  # measured 1.76 against 2.47 px
+    assert err(moved) < 0.65 * err(kept)  # measured 1.45 against 2.47 px (1.76 without the widths)
     # the output's proportions are the target's (where the ratio was not clipped)
     measured = np.array([b is not None for b in ts.bones])
-    assert measured.sum() == 9 and np.all(ratios[~measured] == 1.0)  # spine and limbs only
+    assert measured.sum() == 13 and np.all(ratios[~measured] == 1.0)  # spine, limbs, shoulder and hip widths
     free = measured & (ratios > BONE_RATIO_RANGE[0] + 1e-6) & (ratios < BONE_RATIO_RANGE[1] - 1e-6)
     got = np.array([np.nan if b is None else b for b in bone_lengths(moved)])
     want = np.array([np.nan if b is None else b for b in ts.bones])
@@ -460,10 +460,11 @@ def test_ratios_are_clipped_and_old_stats_keep_the_proportions(caplog):
     assert BodyStats.from_dict(json.loads(json.dumps(ts.to_dict()))) == ts
 
 
-def test_the_same_real_person_in_two_clips_keeps_her_proportions(shared_data):
-    """Squats against jumping jacks, the same woman detected by MediaPipe: every measured bone's
-    ratio stays within 10% of 1, although the two clips turn and fold the body differently (a
-    median over all bones read her shoulders 0.75x and her upper arms 1.33x)."""
+def test_two_real_people_moving_differently_read_as_ordinary_builds(shared_data):
+    """Squats (a man, front and side takes) against jumping jacks (a woman, front then side-on),
+    both detected by MediaPipe: every measured bone's ratio stays within 15% of 1 (measured:
+    within 6%, hips 0.89x), although the clips turn and fold the body very differently (a median
+    over all bones read shoulders 0.75x and upper arms 1.33x, the range's clips)."""
     from dancenow.normalize import bone_ratios
     from dancenow.pose import detect_video
 
@@ -471,4 +472,4 @@ def test_the_same_real_person_in_two_clips_keeps_her_proportions(shared_data):
     a = detect_video(clips / "t2_airsquat_white.mp4", fps=4.0, progress=False)
     b = detect_video(clips / "t3_jumpingjacks_white.mp4", fps=4.0, progress=False)
     r = bone_ratios(fit_stats(a), fit_stats(b))
-    assert r is not None and np.abs(np.log(r)).max() < np.log(1.1)
+    assert r is not None and np.abs(np.log(r)).max() < np.log(1.15)

@@ -35,7 +35,7 @@ class TransferConfig:
     """smooth: smooth the source poses in time before normalizing (jitter becomes flicker).
     align_x: move the source's median hip x onto the target's (the paper does not).
     keep_proportions: keep the source's bone lengths (the paper's global normalization alone);
-        by default the spine and limbs take the target's lengths (`dancenow.normalize.retarget`).
+        by default the spine, limbs, shoulders and hips take the target's (`dancenow.normalize.retarget`).
     source_frac / target_frac: the normalization's `far` window fractions."""
 
     smooth: bool = True

@@ -14,7 +14,7 @@ from dancenow.commands import SIZE, command, openpose_options, wrote
 @click.option("-o", "--output", required=True, type=click.Path(), help="Normalized poses (.npz or OpenPose folder), in the target's frame.")
 @click.option("--plot", "plot_path", type=click.Path(), default=None, help="Also write a PNG of ankle y and height over time, with the fitted ends.")
 @click.option("--align-x", is_flag=True, help="Shift horizontally so the source's median hip x lands on the target's (default: no shift, as in the paper).")
-@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine and limbs take the target's lengths).")
+@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine, limbs, shoulders and hips take the target's).")
 @click.option("--source-frac", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="frac bounding the frames that define the source's far end.")
 @click.option("--target-frac", type=click.FloatRange(0, 1, min_open=True), default=None, help="The same for target poses (default 0.5).")
 @click.option("--median-window", type=click.IntRange(min=1), default=7, show_default=True, help="Frames of the temporal median (odd; 1 = off).")
@@ -26,7 +26,7 @@ def normalize_cmd(source, target, output, plot_path, align_x, keep_proportions, 
     """Map a source dancer onto the target person's body and place in frame ("Everybody Dance
     Now" global pose normalization): per frame, a scale and vertical shift from the ankle
     position, fitted from the body heights at the nearest and farthest positions of each video;
-    then the spine and limbs take the target's lengths, the feet kept on the floor
+    then the spine, limbs, shoulders and hips take the target's lengths, the feet kept on the floor
     (--keep-proportions: not).
 
     Example: dancenow normalize source.npz --target target.npz -o normalized.npz --plot norm.png

@@ -19,7 +19,7 @@ from dancenow.commands import command, openpose_options, wrote
 @click.option("--crop", is_flag=True, help="Write the model's crop around the person, not the target's whole frame.")
 @click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
 @click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
-@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine and limbs take the target's lengths).")
+@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine, limbs, shoulders and hips take the target's).")
 @click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill): real time on a laptop CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 @openpose_options
@@ -58,7 +58,7 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
 @click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--body-only", is_flag=True, help="Detect the body alone (faster), even when the model draws face and hands.")
-@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine and limbs take the target's lengths).")
+@click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine, limbs, shoulders and hips take the target's).")
 @click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill).")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 def live(model_dir, source, camera, record, no_window, max_frames, body_only, keep_proportions, fast, device):
