@@ -171,3 +171,29 @@ def test_overlapped_stages_keep_order_and_raise_errors():
     it = overlapped(range(10**6), [lambda x: x])  # stopping early stops the threads
     assert next(it) == 0
     it.close()
+
+
+def test_snap_moves_what_the_model_draws_toward_the_targets_own_poses(tiny_model, source):
+    """The drawn pose (the label) is pulled toward the model's bank poses; the reported
+    keypoints stay the mapped pose (what retrieval and scoring compare); snap 0 draws the mapped
+    pose itself."""
+    from dancenow.synth.model import SynthModel
+
+    _, _, poses = source
+    model = SynthModel.load(tiny_model)
+    off = list(TransferPipeline(model, TransferConfig(snap=0.0, overlap=False))(poses))
+    on = list(TransferPipeline(model, TransferConfig(snap=1.0, overlap=False))(poses))
+    assert all(np.array_equal(a.keypoints, b.keypoints) for a, b in zip(off, on))
+    size = (model.body_stats.width, model.body_stats.height)
+    assert all(np.array_equal(a.label, model.label_image(a.keypoints, size)) for a in off)
+    drawn = model.snap_poses(np.stack([o.keypoints for o in on]), size, 1.0)
+    assert all(np.array_equal(o.label, model.label_image(k, size)) for o, k in zip(on, drawn))
+    # a pose one pixel off a bank pose (in target-video pixels) is drawn on it
+    from dancenow.keypoints import body_height
+
+    own = model.crop.to_video(model.bank.keypoints[:1])
+    near = own.copy()
+    near[..., 0] = np.where(own[..., 2] > 0, own[..., 0] + 0.02 * body_height(own)[0], 0.0)
+    got = model.snap_poses(near, size, 1.0)
+    seen = own[0, :, 2] > 0
+    np.testing.assert_allclose(got[0, seen, :2], own[0, seen, :2], atol=0.05)

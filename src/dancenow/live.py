@@ -35,7 +35,8 @@ class LiveTransferConfig:
     after this many (None: until the input ends or q). overlap: stages in threads (False: one
     after the other, for comparison). threads: torch threads for the generator (None: as they
     are; one fewer than the cores leaves a core to detection and the other stages).
-    keep_proportions: keep your bone lengths (by default the target's, as `transfer` does)."""
+    keep_proportions: keep your bone lengths (by default the target's, as `transfer` does).
+    snap: pull your mapped joints toward the target's nearest own pose, as `transfer` does."""
 
     fit_seconds: float = 3.0
     detect_height: int = 360
@@ -45,6 +46,7 @@ class LiveTransferConfig:
     overlap: bool = True
     threads: int | None = None
     keep_proportions: bool = False
+    snap: float = 0.5
 
     def __post_init__(self) -> None:
         if not (self.fit_seconds > 0 and np.isfinite(self.fit_seconds)):
@@ -209,7 +211,7 @@ def run_live_transfer(model, source: str | os.PathLike | None = None, camera: in
     # 2. onto the target's body and frame; the label and posed exemplar
     def prepare(item):
         frame, kp = item
-        nk = norm(kp)
+        nk = model.snap_poses(norm(kp)[None], target_size, config.snap)[0]
         label = model.label_image(nk, target_size)
         return frame, model.prepare_step(label, model.model_keypoints(nk, target_size), chooser)
 

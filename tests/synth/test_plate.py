@@ -199,6 +199,38 @@ def test_exemplars_exclude_near_frames_and_hold_with_hysteresis():
     assert chooser(kp[10]).tolist() == [1]
 
 
+def test_snapping_pulls_near_joints_toward_the_nearest_bank_pose_and_keeps_far_ones():
+    """A mapped pose a little off one of the target's own poses: the joints within reach move
+    `strength` of the way toward it, a joint far off (another move) stays, missing joints
+    stay missing, a pose on a bank pose is unchanged, and strength 0 changes nothing."""
+    from dancenow.keypoints import body_height
+    from dancenow.synth.exemplar import snap_to_bank
+    from tests.synth.helpers import tiny_poses
+
+    kp = tiny_poses(frames=40).keypoints
+    bank = kp[::10]  # four poses of the target
+    bh = float(body_height(bank[1:2])[0])
+    q = bank[1].copy()
+    on = q[:, 2] > 0
+    q[on, 0] += 0.02 * bh  # within reach (0.04 body heights): pulled half way back
+    q[4, :2] += (0.5 * bh, 0.0)  # one wrist far off: a different move, kept
+    q[7, :] = 0.0  # a joint the mapped pose lacks
+    out = snap_to_bank(q[None], bank, strength=0.5, reach=0.04)[0]
+    near = on.copy()
+    near[[4, 7]] = False
+    np.testing.assert_allclose(out[near, 0], q[near, 0] - 0.01 * bh, atol=1e-3)
+    np.testing.assert_allclose(out[near, 1], q[near, 1], atol=1e-3)
+    assert np.array_equal(out[4], q[4]) and np.array_equal(out[7], q[7])
+    assert np.array_equal(out[:, 2], q[:, 2])  # confidences untouched
+    # a gap between reach and twice it: pulled less
+    q2 = bank[1].copy()
+    q2[on, 0] += 0.06 * bh
+    moved = (q2[on, 0] - snap_to_bank(q2[None], bank, 0.5, 0.04)[0][on, 0]) / bh
+    np.testing.assert_allclose(moved, 0.5 * 0.5 * 0.06, atol=1e-4)
+    np.testing.assert_allclose(snap_to_bank(bank, bank, 0.5), bank, atol=1e-4)
+    assert np.array_equal(snap_to_bank(q[None], bank, 0.0)[0], q)
+
+
 def test_blended_exemplars_are_the_near_ones_and_their_median_outvotes_one_wrong_exemplar():
     from dancenow.synth.exemplar import blend_set, nearest_sets, posed_blend
     from tests.synth.helpers import tiny_poses

@@ -9,6 +9,11 @@ import click
 from dancenow import guard
 from dancenow.commands import command, openpose_options, wrote
 
+# One meaning for transfer and live: TransferConfig.snap / LiveTransferConfig.snap
+snap_option = click.option(
+    "--snap", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+    help="Pull each mapped joint this fraction of the way toward the target's nearest own pose where it is already close (0: the mapped pose as it is).")
+
 
 @command(heavy=True, outputs={"output": guard.MP4})
 @click.argument("source", type=click.Path())
@@ -20,10 +25,11 @@ from dancenow.commands import command, openpose_options, wrote
 @click.option("--no-smooth", is_flag=True, help="Do not smooth the source poses in time.")
 @click.option("--align-x", is_flag=True, help="Move the source's median hip x onto the target's.")
 @click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine, limbs, shoulders and hips take the target's).")
+@snap_option
 @click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill): real time on a laptop CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
 @openpose_options
-def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, keep_proportions, fast, device,
+def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smooth, align_x, keep_proportions, snap, fast, device,
              openpose_fps, openpose_size, openpose_video):
     """Make the model's target person perform the dance of SOURCE (a video, or poses only: a
     .npz or an OpenPose folder, e.g. a generated choreography). The result is the target video's
@@ -42,7 +48,7 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
 
         info = probe(openpose_video)
         openpose_fps, openpose_size = openpose_fps or info.fps, openpose_size or info.size
-    config = TransferConfig(smooth=not no_smooth, align_x=align_x, keep_proportions=keep_proportions, crop=crop)
+    config = TransferConfig(smooth=not no_smooth, align_x=align_x, keep_proportions=keep_proportions, snap=snap, crop=crop)
     res = transfer_to_file(model, source, output, poses_path, config, side_by_side=side_by_side,
                            openpose_fps=openpose_fps, openpose_size=openpose_size)
     what = "whole frames" if res.full_frame else "the crop"
@@ -59,9 +65,10 @@ def transfer(source, model_dir, output, poses_path, side_by_side, crop, no_smoot
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--body-only", is_flag=True, help="Detect the body alone (faster), even when the model draws face and hands.")
 @click.option("--keep-proportions", is_flag=True, help="Keep the source's bone lengths (the paper's normalization alone; by default the spine, limbs, shoulders and hips take the target's).")
+@snap_option
 @click.option("--fast", is_flag=True, help="Generate with the model's distilled student (dancenow distill).")
 @click.option("--device", default="auto", show_default=True, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps.")
-def live(model_dir, source, camera, record, no_window, max_frames, body_only, keep_proportions, fast, device):
+def live(model_dir, source, camera, record, no_window, max_frames, body_only, keep_proportions, snap, fast, device):
     """A live mirror: the model's target person moves as you move in front of the camera (or in
     a --source video), shown as you | target. Your body is measured over the first seconds,
     then held. Without a display it says so and --record still saves what would be shown.
@@ -76,7 +83,7 @@ def live(model_dir, source, camera, record, no_window, max_frames, body_only, ke
         camera = 0
     stats = run_live_transfer(model, source, camera, record, False if no_window else None,
                               LiveTransferConfig(body_only=body_only, max_frames=max_frames,
-                                                 keep_proportions=keep_proportions))
+                                                 keep_proportions=keep_proportions, snap=snap))
     click.echo(f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.rate:.1f} frames/s; detection of "
                f"{'body, face and hands' if stats.face_hands else 'the body'}; no person found in {stats.missing})")
     if record is not None:

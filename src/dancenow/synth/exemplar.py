@@ -195,6 +195,37 @@ _BACKGROUND_WEIGHT = 1e-3  # far from every part, pixels stay where they are
 PART_REACH = {(1, 0): 1.5}
 
 
+SNAP_STRENGTH = 0.5  # how far a joint moves toward the nearest bank pose's (a fraction)
+SNAP_REACH = 0.04  # body heights: joints this near are moved fully, twice as far not at all
+
+
+def snap_to_bank(keypoints: np.ndarray, bank: np.ndarray, strength: float = SNAP_STRENGTH,
+                 reach: float = SNAP_REACH) -> np.ndarray:
+    """(T, J, 3) poses (a mapped source dance, say) moved joint by joint part of the way toward
+    each frame's nearest pose of `bank` (K, J, 3), the target's own repertoire, in the same
+    pixels: by `strength` for a joint within `reach` x the pose's body height,
+    fading to nothing at twice that (a joint far from it is a different move, kept as it is).
+    A mapped pose carries a couple of pixels of error (another body, another detection); where
+    a real pose of the target lies that close, the gap is more likely error than dance. Joints
+    missing in either pose, and frames without a body height, stay as they are."""
+    from dancenow.keypoints import body_height
+
+    kp = np.asarray(keypoints, np.float32)
+    out = kp.copy()
+    if len(kp) == 0 or len(bank) == 0 or strength <= 0:
+        return out
+    bank = np.asarray(bank, np.float32)
+    near = bank[nearest(descriptors(kp), descriptors(bank), body_scale(bank))]  # (T, J, 3)
+    both = (kp[..., 2] > 0) & (near[..., 2] > 0)
+    r = reach * body_height(kp)[:, None]  # (T, 1); NaN where it cannot be measured
+    gap = np.linalg.norm(near[..., :2] - kp[..., :2], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = strength * np.clip((2 * r - gap) / r, 0.0, 1.0)
+    w = np.where(both & np.isfinite(w), w, 0.0)
+    out[..., :2] += w[..., None] * (near[..., :2] - kp[..., :2])
+    return out
+
+
 class _TargetGrid:
     """What posing to one target pose costs regardless of the exemplar, computed once per target
     and shared by every exemplar posed to it (posed_blend): the grid of points where the warp

@@ -34,7 +34,7 @@ from dancenow.atomic import atomic_file, file_sha256
 from dancenow.compute import resolve_device
 from dancenow.errors import DancenowError
 from dancenow.synth.config import SynthConfig
-from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, posed_blend
+from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, posed_blend, snap_to_bank
 from dancenow.synth.generate import Conditioning, step, to_mask, to_tensor, to_uint8
 from dancenow.synth.geometry import Crop, face_box_from_label, face_boxes
 from dancenow.synth.networks import build_face_generator, build_generator
@@ -411,6 +411,21 @@ class SynthModel:
             return b.images[ks[0]], None
         return posed_blend([b.images[k] for k in ks], [None if b.alphas is None else b.alphas[k] for k in ks],
                            [b.keypoints[k] for k in ks], kp_model, self._plate_model, self.warp_stride)
+
+    def snap_poses(self, keypoints: np.ndarray, src_size: tuple[int, int], strength: float) -> np.ndarray:
+        """(T, J, 3) poses in pixels of a `src_size` target-video frame, each joint moved
+        `strength` of the way toward the nearest bank pose's where that is close
+        (`exemplar.snap_to_bank`); unchanged for models without a bank or strength 0."""
+        kp = np.asarray(keypoints, np.float32)
+        if self.bank is None or strength <= 0:
+            return kp
+        m = snap_to_bank(self.model_keypoints(kp, src_size), self.bank.keypoints, strength)
+        out = self.crop.to_video(m)
+        sw, sh = src_size
+        if (sw, sh) != self.crop.src_size:
+            out[..., 0] *= sw / self.crop.src_width
+            out[..., 1] *= sh / self.crop.src_height
+        return out
 
     def chooser(self) -> ExemplarChooser | None:
         """A fresh exemplar chooser for one sequence (None for models without exemplars)."""
