@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # A fixed step count rather than a time budget (a budget sizes the run from its first steps'
 # speed, which a busy machine misjudges): sized for 12 minutes in all on 2 idle cores of a slow
 # machine (fp32 matmul 167 GFLOP/s: 1000 steps took 14.9 min, 750 took 12.1 at the same
-# figures, 0.932 / 0.744 against 0.932 / 0.743 frame / person SSIM against the truth).
+# figures as 1000: 0.932 / 0.743 frame / person SSIM against the truth, 0.932 / 0.744).
 FULL_DEMO_STEPS = 700
 
 
