@@ -159,6 +159,29 @@ def test_compositing_puts_the_person_over_the_plate():
     assert torch.equal(a0, ex_alpha) and torch.allclose(start, ex_alpha * ex, atol=1e-6)  # the posed exemplar, exactly
 
 
+def test_nothing_is_drawn_where_the_crop_reaches_past_the_video():
+    """A crop box taller than the frame: the model rows from beyond the video's edge (and
+    `margin` rows inside it) are outside; the composite there is the plate, alpha 0, whatever
+    the generator says; a box inside the frame is inside everywhere."""
+    from dancenow.synth.generate import composite
+    from tests.synth.helpers import tiny_config
+
+    crop = Crop(x0=0, y0=-20, width=100, height=100, src_width=100, src_height=60, out_width=50, out_height=50)
+    m = crop.inside(margin=0)
+    # video rows 0..60 are model rows 10..40 (2 video px a model px)
+    assert m.shape == (50, 50) and m[:10].max() == 0 and m[40:].max() == 0 and m[10:40].min() == 1
+    m2 = crop.inside(margin=2)
+    assert m2[:12].max() == 0 and m2[38:].max() == 0 and m2[12:38].min() == 1
+    assert Crop(x0=10, y0=5, width=40, height=40, src_width=100, src_height=60, out_width=20, out_height=20).inside().min() == 1
+    cfg = tiny_config()
+    raw = torch.cat([torch.full((1, 3, 50, 50), 0.5), torch.ones(1, 1, 50, 50)], 1)  # alpha 1 everywhere
+    plate = torch.full((1, 3, 50, 50), -1.0)
+    inside = torch.from_numpy(m2)[None, None]
+    image, alpha = composite(cfg, raw, plate, torch.zeros(1, 3, 50, 50), torch.zeros(1, 1, 50, 50), inside)
+    assert torch.equal(alpha[0, 0], inside[0, 0])
+    assert torch.equal(image[..., :12, :], plate[..., :12, :]) and torch.allclose(image[..., 20, :], torch.tensor(0.5))
+
+
 def test_a_generated_crop_goes_back_into_the_full_frame():
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)

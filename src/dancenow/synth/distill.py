@@ -106,7 +106,7 @@ def teacher_frames(model: SynthModel, data: SynthData, frames: np.ndarray, progr
 
 
 def _conditioning(model: SynthModel, batch: dict[str, torch.Tensor], idx: torch.Tensor) -> tuple[Conditioning, torch.Tensor | None]:
-    cond = Conditioning(_f(batch["label"][idx]), plate=model._plate)
+    cond = Conditioning(_f(batch["label"][idx]), plate=model._plate, inside=model._inside)
     if "exemplar" in batch:
         cond.exemplar = _f(batch["exemplar"][idx])
         cond.exemplar_alpha = (_f(batch["exemplar_alpha"][idx]) + 1) / 2  # posed exemplars only (checked)

@@ -77,6 +77,22 @@ class Crop:
         kp[..., 1] = np.where(ok, (kp[..., 1] + 0.5) / sy - 0.5 + self.y0, 0.0)
         return kp
 
+    def inside(self, margin: int = 2) -> np.ndarray:
+        """(out_height, out_width) float32: 1 where a model pixel comes from inside the video
+        frame, at least `margin` model pixels from its edge, else 0 (where the box reaches past
+        the frame, the model sees black, and nothing should be drawn there)."""
+        sx, sy = self.scale
+        xs = self.x0 + np.arange(self.out_width + 1) / sx  # video x of each model pixel's edges
+        ys = self.y0 + np.arange(self.out_height + 1) / sy
+        cols = (xs[:-1] >= -1e-6) & (xs[1:] <= self.src_width + 1e-6)
+        rows = (ys[:-1] >= -1e-6) & (ys[1:] <= self.src_height + 1e-6)
+        m = (rows[:, None] & cols[None, :]).astype(np.float32)
+        if margin > 0 and not m.all():
+            import cv2
+
+            m = cv2.erode(m, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
+        return m
+
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """Crop and resize one RGB uint8 video frame (src_height, src_width, 3) to the model's
         (out_height, out_width, 3); parts of the box outside the frame are black."""

@@ -214,6 +214,7 @@ class SynthModel:
         self.bank = bank
         self._plate_model = crop.apply(plate_video) if plate_video is not None else None
         self._plate = to_tensor(self._plate_model, device) if plate_video is not None else None
+        self._inside = torch.from_numpy(crop.inside())[None, None].to(device) if plate_video is not None else None
         self._bank_labels = None
         if bank is not None:
             self._bank_labels = bank.labels() if not config.exemplar.warp else None
@@ -373,7 +374,7 @@ class SynthModel:
         posed exemplar as tensors, the face box. Depends on the pose alone, so a pipeline can
         prepare frame t+1 while the generator runs frame t (`chooser` must see frames in order)."""
         label = self._check(label, "label")
-        cond = Conditioning(to_tensor(label, self.device), plate=self._plate)
+        cond = Conditioning(to_tensor(label, self.device), plate=self._plate, inside=self._inside)
         k = None
         if chooser is not None:
             if kp_model is None:

@@ -81,10 +81,11 @@ class PairGenerator(nn.Module):
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, ex0: torch.Tensor | None, ex1: torch.Tensor | None,
                 exl0: torch.Tensor | None, exl1: torch.Tensor | None, exa0: torch.Tensor | None,
-                exa1: torch.Tensor | None, plate: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+                exa1: torch.Tensor | None, plate: torch.Tensor | None,
+                inside: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Labels x0, x1, each frame's exemplar (and its label, or its alpha), the plate:
         (B, C, H, W) or None. Returns the two frames, then their alphas when there is a plate."""
-        c0, c1 = Conditioning(x0, ex0, exl0, plate, exa0), Conditioning(x1, ex1, exl1, plate, exa1)
+        c0, c1 = Conditioning(x0, ex0, exl0, plate, exa0, inside), Conditioning(x1, ex1, exl1, plate, exa1, inside)
         f0, a0 = generate(self.generator, self.cfg, c0, None)
         f1, a1 = generate(self.generator, self.cfg, c1, f0 if self.cfg.temporal else None)
         if a0 is None:  # no plate, no alpha: DDP wants tensors out
@@ -169,6 +170,7 @@ class Trainer:
         self.face_fm = FeatureMatchingLoss(cfg.face.n_layers, 1)
         self.vgg = VGGLoss(vgg).to(self.device) if vgg is not None else None
         self.plate = to_tensor(data.plate, self.device) if cfg.plate else None  # (1, 3, H, W)
+        self.inside = torch.from_numpy(data.crop.inside())[None, None].to(self.device) if cfg.plate else None
 
         # Every frame's person mask, when the loss supervises the alpha (LossWeights.alpha).
         self.frame_alphas = self.alpha_weights = None
@@ -326,9 +328,9 @@ class Trainer:
         def frame(t, i):
             return None if t is None else prep(t[:, i])
 
-        plate = prep(self.plate)
+        plate, inside = prep(self.plate), prep(self.inside)
         c0, c1 = (Conditioning(prep(batch.label[:, i]), frame(batch.exemplar, i), frame(batch.exemplar_label, i), plate,
-                               frame(batch.exemplar_alpha, i)) for i in (0, 1))
+                               frame(batch.exemplar_alpha, i), inside) for i in (0, 1))
         return c0, c1, prep(batch.image[:, 0]), prep(batch.image[:, 1])
 
     def _pair(self, x0, x1, i0, i1) -> torch.Tensor:
@@ -350,7 +352,7 @@ class Trainer:
         zero = torch.zeros((), device=self.device)
         with self._autocast():
             out = self.g_train(x0, x1, c0.exemplar, c1.exemplar, c0.exemplar_label, c1.exemplar_label,
-                               c0.exemplar_alpha, c1.exemplar_alpha, c0.plate)
+                               c0.exemplar_alpha, c1.exemplar_alpha, c0.plate, c0.inside)
             f0, f1 = out[:2]
             if self.adversarial:
                 real, fake = self._pair(x0, x1, y0, y1), self._pair(x0, x1, f0, f1)
@@ -537,7 +539,8 @@ class Trainer:
                     x = to_tensor(np.asarray(img), self.device)
                     return downsample2x(x) if half else x
 
-                cond = Conditioning(tensor(data.labels[t]), plate=downsample2x(self.plate) if half and self.plate is not None else self.plate)
+                cond = Conditioning(tensor(data.labels[t]), plate=downsample2x(self.plate) if half and self.plate is not None else self.plate,
+                                    inside=downsample2x(self.inside) if half and self.inside is not None else self.inside)
                 if chooser is not None:
                     ks = chooser(data.keypoints[t])
                     image, alpha = self.exemplar_image(ks, t)
