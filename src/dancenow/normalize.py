@@ -581,7 +581,8 @@ def standing_height(m: FrameMeasures) -> np.ndarray:
 def bone_lengths(keypoints: np.ndarray, measures: FrameMeasures | None = None) -> tuple[float | None, ...]:
     """Per RETARGET_BONES, the BONE_PERCENTILE length (WIDTH_PERCENTILE for _WIDTHS) over usable
     frames in units of the standing height at each frame's depth (None for bones not measured,
-    see _MEASURED, or never seen). A bone's left and right pool their samples: a body is symmetric, a dance often is not."""
+    see _MEASURED, or never seen). A bone's left and right pool their samples: a body is
+    symmetric, a dance often is not."""
     kp = np.asarray(keypoints, dtype=np.float64)
     m = measures if measures is not None else frame_measures(kp)
     ref = standing_height(m)

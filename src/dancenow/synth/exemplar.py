@@ -200,14 +200,16 @@ SNAP_REACH = 0.04  # body heights: joints this near are moved fully, twice as fa
 
 
 def snap_to_bank(keypoints: np.ndarray, bank: np.ndarray, strength: float = SNAP_STRENGTH,
-                 reach: float = SNAP_REACH) -> np.ndarray:
+                 reach: float = SNAP_REACH, bank_desc: np.ndarray | None = None,
+                 scale: float | None = None) -> np.ndarray:
     """(T, J, 3) poses (a mapped source dance, say) moved joint by joint part of the way toward
     each frame's nearest pose of `bank` (K, J, 3), the target's own repertoire, in the same
-    pixels: by `strength` for a joint within `reach` x the pose's body height,
-    fading to nothing at twice that (a joint far from it is a different move, kept as it is).
-    A mapped pose carries a couple of pixels of error (another body, another detection); where
-    a real pose of the target lies that close, the gap is more likely error than dance. Joints
-    missing in either pose, and frames without a body height, stay as they are."""
+    pixels: by `strength` for a joint within `reach` x the pose's body height, fading to
+    nothing at twice that (a joint far from it is a different move, kept as it is). A mapped
+    pose carries a couple of pixels of error (another body, another detection); where a real
+    pose of the target lies that close, the gap is more likely error than dance. Joints missing
+    in either pose, and frames without a body height, stay as they are. `bank_desc`, `scale`:
+    the bank's descriptors and body scale when the caller keeps them (a model does)."""
     from dancenow.keypoints import body_height
 
     kp = np.asarray(keypoints, np.float32)
@@ -215,7 +217,9 @@ def snap_to_bank(keypoints: np.ndarray, bank: np.ndarray, strength: float = SNAP
     if len(kp) == 0 or len(bank) == 0 or strength <= 0:
         return out
     bank = np.asarray(bank, np.float32)
-    near = bank[nearest(descriptors(kp), descriptors(bank), body_scale(bank))]  # (T, J, 3)
+    if bank_desc is None:
+        bank_desc, scale = descriptors(bank), body_scale(bank)
+    near = bank[nearest(descriptors(kp), bank_desc, scale)]  # (T, J, 3)
     both = (kp[..., 2] > 0) & (near[..., 2] > 0)
     r = reach * body_height(kp)[:, None]  # (T, 1); NaN where it cannot be measured
     gap = np.linalg.norm(near[..., :2] - kp[..., :2], axis=-1)

@@ -420,7 +420,8 @@ class SynthModel:
         kp = np.asarray(keypoints, np.float32)
         if self.bank is None or strength <= 0:
             return kp
-        m = snap_to_bank(self.model_keypoints(kp, src_size), self.bank.keypoints, strength)
+        m = snap_to_bank(self.model_keypoints(kp, src_size), self.bank.keypoints, strength,
+                         bank_desc=self._bank_desc, scale=self._bank_scale)
         out = self.crop.to_video(m)
         sw, sh = src_size
         if (sw, sh) != self.crop.src_size:
