@@ -31,10 +31,13 @@ log = logging.getLogger(__name__)
 
 
 # A fixed step count rather than a time budget (a budget sizes the run from its first steps'
-# speed, which a busy machine misjudges): sized for 12 minutes in all on 2 idle cores of a slow
-# machine (fp32 matmul 167 GFLOP/s: 1000 steps took 14.9 min, 750 took 12.1 at the same
-# figures as 1000: 0.932 / 0.743 frame / person SSIM against the truth, 0.932 / 0.744).
-FULL_DEMO_STEPS = 700
+# speed, which a busy machine misjudges). The held-out SSIM during training is flat from step
+# 250 on (0.958 / 0.836 frame / person at 250, 0.959 / 0.840 at 700), and against the truth
+# 350 steps scored 0.938 / 0.769 / 0.764 (frame / person / face) where 700 scored 0.938 /
+# 0.771 / 0.766. The 350-step demo took 8.2 min in all on 2 idle cores running fp32 matmul at
+# 181 GFLOP/s (training 4.7 min); the 700-step one 11.8 min at 167 GFLOP/s (training 8.0), too
+# near the demo's 12-minute limit on a slow machine.
+FULL_DEMO_STEPS = 350
 
 
 @dataclass(frozen=True)
