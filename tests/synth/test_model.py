@@ -201,3 +201,24 @@ def test_a_model_saved_without_bone_lengths_takes_them_from_its_exemplars(model_
     m = SynthModel.load(d)
     assert m.body_stats.bones == bone_lengths(m.bank.keypoints)
     assert any(b is not None for b in m.body_stats.bones)
+
+
+def test_a_model_offers_no_exemplar_whose_mask_missed_the_person(tmp_path):
+    """A bank frame whose person mask is empty (segmentation missed the dancer) would be posed
+    into nothing and the person would vanish from the frame: loading leaves it out (models
+    trained before the trainer did)."""
+    from dancenow.synth.model import ExemplarBank, SynthModel, export_model
+    from tests.synth.helpers import tiny_plate_model
+
+    d = tiny_plate_model(tmp_path)
+    m = SynthModel.load(d)
+    b = m.bank
+    assert len(b.images) == 6
+    alphas = b.alphas.copy()
+    alphas[2] = 0
+    export_model(d, m.config, m.generator, m.face_generator, d / "body_stats.json", m.crop, step=0,
+                 plate=m.plate_video, bank=ExemplarBank(b.images, b.keypoints, b.frames, alphas))
+    again = SynthModel.load(d)
+    assert len(again.bank.images) == 5 and 2 not in again.bank.frames.tolist()
+    g = again.generate(np.zeros((32, 32, 3), np.uint8), None, b.keypoints[2])  # frame 2's own pose
+    assert again.bank.frames[np.atleast_1d(g.exemplar)[0]] != 2

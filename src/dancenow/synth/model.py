@@ -288,6 +288,12 @@ class SynthModel:
             bank = _load_bank(path / EXEMPLAR_FILE, files.get(EXEMPLAR_FILE), path, cfg.image_size)
             if cfg.exemplar.warp and bank.alphas is None and cfg.plate:
                 raise DancenowError(f"{path}/{EXEMPLAR_FILE} has no person masks, which this model poses exemplars with")
+            if bank.alphas is not None:  # models trained before the bank left these out
+                from dancenow.synth.plate import MASK_COVER, mask_cover
+
+                ok = mask_cover(bank.alphas, bank.keypoints) >= MASK_COVER
+                if ok.any() and not ok.all():
+                    bank = ExemplarBank(bank.images[ok], bank.keypoints[ok], bank.frames[ok], bank.alphas[ok])
         if not stats.bones and bank is not None:
             # a model saved before body stats held bone lengths: take them from its exemplars'
             # poses (lengths in units of body height, so the crop's scale does not matter)

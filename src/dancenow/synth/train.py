@@ -173,11 +173,18 @@ class Trainer:
         self.inside = torch.from_numpy(data.crop.inside())[None, None].to(self.device) if cfg.plate else None
 
         # Every frame's person mask, when the loss supervises the alpha (LossWeights.alpha).
-        self.frame_alphas = self.alpha_weights = None
+        # A frame whose mask missed the person even after the plate fallback (plate.mask_cover)
+        # is left out of the alpha term (frame_ok) and of the exemplar bank.
+        self.frame_alphas = self.alpha_weights = self.frame_ok = None
         if cfg.plate and cfg.loss.alpha > 0:
-            from dancenow.synth.plate import person_alphas
+            from dancenow.synth.plate import MASK_COVER, mask_cover, person_alphas
 
-            self.frame_alphas = person_alphas(np.asarray(data.frames), data.plate)
+            self.frame_alphas = person_alphas(np.asarray(data.frames), data.plate, data.keypoints)
+            ok = mask_cover(self.frame_alphas, data.keypoints) >= MASK_COVER
+            if not ok.all():
+                log.info("person masks: %d of %d frames show no person where their pose is; left out of the alpha "
+                         "term and the exemplar bank", int((~ok).sum()), len(ok))
+                self.frame_ok = ok
             if cfg.loss.alpha_band > 0:  # else every pixel counts alike: no weights to carry per step
                 self.alpha_weights = alpha_weights(self.frame_alphas, cfg.loss.alpha_band)
 
@@ -188,18 +195,28 @@ class Trainer:
         self.bank = self.exemplar_of = self.bank_alphas = None
         if cfg.exemplar.enabled:
             train_idx = np.arange(data.train.start, data.train.stop)
-            self.bank = train_idx[select_bank(data.keypoints[train_idx], cfg.exemplar.bank)]
+            offered = train_idx
+            if self.frame_ok is not None and self.frame_ok[train_idx].any():
+                offered = train_idx[self.frame_ok[train_idx]]
+            bank = offered[select_bank(data.keypoints[offered], cfg.exemplar.bank)]
+            if cfg.exemplar.warp:
+                from dancenow.synth.plate import MASK_COVER, mask_cover, person_alphas
+
+                alphas = (self.frame_alphas[bank] if self.frame_alphas is not None
+                          else person_alphas(np.asarray(data.frames[bank]), data.plate, data.keypoints[bank]))
+                usable = mask_cover(alphas, data.keypoints[bank]) >= MASK_COVER
+                if usable.any() and not usable.all():
+                    log.info("exemplars: %d of %d bank frames show no person where their pose is; left out",
+                             int((~usable).sum()), len(usable))
+                    bank, alphas = bank[usable], alphas[usable]
+                self.bank_alphas = alphas
+            self.bank = bank
             exclude = max(1, int(round(cfg.exemplar.exclude_seconds * data.fps)))
             every = np.arange(len(data))
             ex = cfg.exemplar
             self.exemplar_of = nearest_sets(descriptors(data.keypoints), descriptors(data.keypoints[self.bank]),
                                             body_scale(data.keypoints[train_idx]), every, self.bank, exclude,
                                             ex.fused, ex.within)
-            if cfg.exemplar.warp:
-                from dancenow.synth.plate import person_alphas
-
-                self.bank_alphas = (self.frame_alphas[self.bank] if self.frame_alphas is not None
-                                    else person_alphas(np.asarray(data.frames[self.bank]), data.plate))
 
         self._posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._posed_bytes = 0
@@ -380,8 +397,8 @@ class Trainer:
     def _true_alphas(self, index: torch.Tensor):
         """The person masks of frames t and t+1 of a batch ((B,) frame indices t), each
         (B, 1, H, W) in [0, 1] on the device, at the stage's size, and the alpha term's weights
-        of their pixels (0 in the band around each mask; None without a band):
-        ((m0, m1), (w0, w1) or (None, None))."""
+        of their pixels (0 in the band around each mask and on frames whose mask missed the
+        person; None when every pixel counts): ((m0, m1), (w0, w1) or (None, None))."""
         t = index.numpy()
 
         def pair(arr: np.ndarray, scale: float):
@@ -390,8 +407,13 @@ class Trainer:
                 return downsample2x(m[:, 0]), downsample2x(m[:, 1])
             return m[:, 0], m[:, 1]
 
+        masks = pair(self.frame_alphas, 255.0)
         weights = pair(self.alpha_weights, 1.0) if self.alpha_weights is not None else (None, None)
-        return pair(self.frame_alphas, 255.0), weights
+        if self.frame_ok is not None:  # frames whose mask missed the person teach the alpha nothing
+            ok = [torch.from_numpy(self.frame_ok[t + i].astype(np.float32)).to(self.device)[:, None, None, None]
+                  .expand_as(m) for i, m in enumerate(masks)]
+            weights = tuple(k if w is None else w * k for w, k in zip(weights, ok))
+        return masks, weights
 
     def _face_losses(self, batch: Batch):
         cfg, w, side = self.cfg, self.cfg.loss, self.cfg.face_crop
