@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # 350 steps scored 0.938 / 0.769 / 0.764 (frame / person / face) where 700 scored 0.938 /
 # 0.771 / 0.766. The 350-step demo took 8.2 min in all on 2 idle cores running fp32 matmul at
 # 181 GFLOP/s (training 4.7 min); the 700-step one 11.8 min at 167 GFLOP/s (training 8.0), too
-# near the demo's 12-minute limit on a slow machine.
+# near the demo's 12-minute limit on a slow machine. Without cpu-small's face stage (350 body
+# steps): 0.938 / 0.768 / 0.764, 6.4 min at 331 GFLOP/s.
 FULL_DEMO_STEPS = 350
 
 
