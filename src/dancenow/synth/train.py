@@ -199,11 +199,12 @@ class Trainer:
             if self.frame_ok is not None and self.frame_ok[train_idx].any():
                 offered = train_idx[self.frame_ok[train_idx]]
             bank = offered[select_bank(data.keypoints[offered], cfg.exemplar.bank)]
-            if cfg.exemplar.warp:
+            if cfg.exemplar.warp and self.frame_alphas is not None:
+                self.bank_alphas = self.frame_alphas[bank]  # drawn from frames whose masks passed above
+            elif cfg.exemplar.warp:
                 from dancenow.synth.plate import MASK_COVER, mask_cover, person_alphas
 
-                alphas = (self.frame_alphas[bank] if self.frame_alphas is not None
-                          else person_alphas(np.asarray(data.frames[bank]), data.plate, data.keypoints[bank]))
+                alphas = person_alphas(np.asarray(data.frames[bank]), data.plate, data.keypoints[bank])
                 usable = mask_cover(alphas, data.keypoints[bank]) >= MASK_COVER
                 if usable.any() and not usable.all():
                     log.info("exemplars: %d of %d bank frames show no person where their pose is; left out",
