@@ -230,12 +230,35 @@ def test_the_forecast_of_a_mirrored_dancer_is_the_mirrored_forecast(dims):
     np.testing.assert_allclose(back_s.numpy(), ps.numpy(), atol=1e-6)
     # one rollout alone is not symmetric, and the average lies between it and its mirror's
     ru, _, _ = rollout(model, u, step, obs, style, 15)
-    su, _ = forecast(model, u, step, obs, style, 15, mirror=False)
+    su, _ = forecast(model, u, step, obs, style, 15, mirror=False, continuity=False)
     np.testing.assert_allclose(su.numpy(), ru.numpy(), atol=1e-6)
     qu1, qs1, _ = rollout(model, mu, ms, mo, style, 15)
     back1, _, _ = mirror_bones(qu1, qs1, obs[:, :15])
     assert (back1 - ru).abs().max() > 1e-3
-    np.testing.assert_allclose(pu.numpy(), project(0.5 * (ru + back1)).numpy(), atol=1e-5)
+    plain, _ = forecast(model, u, step, obs, style, 15, continuity=False)
+    np.testing.assert_allclose(plain.numpy(), project(0.5 * (ru + back1)).numpy(), atol=1e-5)
+
+
+def test_a_forecast_whose_network_mispredicts_the_context_starts_from_the_dancers_own_velocity():
+    """An untrained network's one-step predictions of the context are far off, constant
+    velocity's of a steadily turning body nearly exact: the forecast's first frame moves to
+    constant velocity's, the move fading frame by frame into the network's own forecast."""
+    from dancenow.choreo.generate import first_frame_weight, forecast
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=2, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    T, H = 30, 30
+    ang = np.linspace(0, 2 * np.pi, NUM_BONES, endpoint=False)[None] + 0.03 * np.arange(T + H)[:, None]
+    motion = torch.from_numpy(0.9 * np.stack([np.cos(ang), np.sin(ang)], -1)[None].astype(np.float32))
+    u, truth = motion[:, :T], motion[:, T:]
+    step, obs, style = torch.zeros(1, T, 2), torch.ones(1, T, NUM_BONES + 1), torch.tensor([0])
+    assert float(first_frame_weight(model, u, step, obs, style)[0]) < 0.1
+    pu, _ = forecast(model, u, step, obs, style, H)
+    plain, _ = forecast(model, u, step, obs, style, H, continuity=False)
+    err = lambda f: float((f[0, 0] - truth[0, 0]).norm(dim=-1).mean())  # noqa: E731
+    cv = u[:, -1:] + (u[:, -1:] - u[:, -2:-1])
+    assert err(pu) <= 1.1 * err(cv) + 1e-4 and err(pu) < 0.2 * err(plain)
+    torch.testing.assert_close(pu[:, -1], plain[:, -1], atol=2e-3, rtol=0)  # the move has faded
 
 
 def test_a_hedged_forecast_trusts_the_model_or_the_dancers_velocity_as_far_as_each_earned_on_the_context():
