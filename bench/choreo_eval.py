@@ -23,7 +23,7 @@ Then it measures, on the CPU:
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
-               neutral standing pose, first 2 s dropped, 3 dances per style) it names right, and
+               neutral standing pose, first 2 s dropped, 10 dances per style) it names right, and
                where a 50/50 blend lands between its parents; with the default style guidance
                and, as the baseline, unguided (each calibrated for its own guidance);
   novelty      distance of each generated second to the nearest training second, beside the
@@ -46,10 +46,10 @@ import torch
 from dancenow.choreo.benchmark import SHARED_STYLES, is_salsa_test, shared_sources, training_split
 from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
-from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, preset
+from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM, DEFAULT_TEMPERATURE, preset
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast
-from dancenow.choreo.generate import (Choreographer, calibrate_sampling, model_guidance, model_temperature,
-                                     model_torso_spread, parse_style, write_dance)
+from dancenow.choreo.generate import (Choreographer, calibrate_sampling, model_guidance, model_guide_from,
+                                     model_temperature, model_torso_spread, parse_style, write_dance)
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train
 
@@ -95,7 +95,7 @@ def train_model(args, seed: int, leave_out: str | None) -> Path:
 
 
 def generated_style(ch: Choreographer, clf: StyleClassifier, styles: list[str], seconds: float,
-                    temperature: float | None, n: int = 3) -> dict:
+                    temperature: float | None, n: int = 10) -> dict:
     """Per style (and the blend): share of windows named that style, mean probability of each
     style, over `n` generated dances from the neutral standing pose."""
     out = {}
@@ -136,7 +136,7 @@ def main() -> None:
     data = None
     lo_seeds = seeds if args.left_out_seeds is None else [int(s) for s in args.left_out_seeds.split(",")]
     results: dict = {"seeds": seeds, "left_out": left, "left_out_seeds": lo_seeds, "temperature": DEFAULT_TEMPERATURE,
-                     "guidance": DEFAULT_GUIDANCE, "runs": {}}
+                     "guidance": DEFAULT_GUIDANCE, "guide_from": DEFAULT_GUIDE_FROM, "runs": {}}
 
     models = {}
     for seed in seeds:
@@ -161,10 +161,12 @@ def main() -> None:
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll,
                       "single": evaluate_forecast(model, info, salsa_test, style="salsa", mirror=False).body["model"]}
-        if not isinstance(info.get("torso_spread"), dict) or model_guidance(info) != DEFAULT_GUIDANCE:
-            # calibrated before guidance (or before calibration): calibrate as training now does
-            info["guidance"] = DEFAULT_GUIDANCE
-            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info, guidance=DEFAULT_GUIDANCE)
+        if (not isinstance(info.get("torso_spread"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
+                or model_guide_from(info) != DEFAULT_GUIDE_FROM):
+            # calibrated for other guidance (or before calibration): calibrate as training now does
+            info["guidance"], info["guide_from"] = DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM
+            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info, guidance=DEFAULT_GUIDANCE,
+                                                                          guide_from=DEFAULT_GUIDE_FROM)
         r["guidance"] = DEFAULT_GUIDANCE
         r["calibrated_temperature"] = info["temperature"]
         r["calibrated_torso_spread"] = info["torso_spread"]
@@ -259,7 +261,8 @@ def print_table(res: dict) -> str:
                     f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])[key][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
                     f"/{100 * (1 - get(runs[s])[key][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
-        f"temperature and torso spread with style guidance {res.get('guidance', 1.0):g}, and at the fixed "
+        f"temperature and torso spread with style guidance {res.get('guidance', 1.0):g} from "
+        f"{res.get('guide_from', 'any')}, and at the fixed "
         f"{res['temperature']:g} with the mixture's own spread, unguided (the baseline)")
     for s in seeds:
         cal = runs[s].get("calibrated_temperature", {})
@@ -274,7 +277,7 @@ def print_table(res: dict) -> str:
     say("\n== style: classifier of 2-s windows, held-out accuracy "
         + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
     for s in seeds:
-        for key, how in (("generated_style", f"guidance {res.get('guidance', 1.0):g}"),
+        for key, how in (("generated_style", f"guidance {res.get('guidance', 1.0):g} from {res.get('guide_from', 'any')}"),
                          ("generated_style_plain", "unguided (baseline)")):
             gs = runs[s].get(key)
             if gs is None:

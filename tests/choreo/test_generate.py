@@ -208,6 +208,37 @@ def test_style_guidance_steps_from_the_style_free_dance(two_style_model):
     assert (y_up2 - y_free) / (y_up - y_free) > 1.3  # guided, the wrists go further the same way
 
 
+def test_style_guidance_from_the_other_styles_steps_away_from_them(two_style_model):
+    """guide_from "others": the second run reads the known styles the asked blend leaves out
+    (here "down" for "up"; "any" for a blend of both), so guidance 0 is the other style's
+    plain dance and above 1 the dance moves further from it toward the asked style."""
+    from dancenow.choreo.clips import clip_window
+    from dancenow.choreo.generate import guidance_base, parse_style, rollout
+    from dancenow.choreo.skeleton import joints_from_bones
+
+    model, info = two_style_model
+    up, down = parse_style(model, "up")[None], parse_style(model, "down")[None]
+    both = parse_style(model, "up=0.5,down=0.5")[None]
+    torch.testing.assert_close(guidance_base(model, up, "others"), down)
+    torch.testing.assert_close(guidance_base(model, both, "others"), parse_style(model, "any")[None])
+    torch.testing.assert_close(guidance_base(model, up), parse_style(model, "any")[None])
+    with pytest.raises(DancenowError, match="guide_from"):
+        guidance_base(model, up, "nobody")
+    a = clip_window(_clip(0.45, 1.0, 5), 0, 30, info["defaults"])
+    ctx = [torch.from_numpy(v)[None] for v in (a.u, a.root_step, a.observed)]
+
+    def run(style, w):
+        return rollout(model, *ctx, style, 60, 0.0, guidance=w, guide_from="others")[0]
+
+    torch.testing.assert_close(run(up, 0.0), rollout(model, *ctx, down, 60, 0.0)[0], atol=1e-5, rtol=0)
+    wrists = [MODEL_JOINTS.index(j) for j in (Joint.R_WRIST, Joint.L_WRIST)]
+    lengths = torch.from_numpy(a.lengths)[None, None, :, None]
+    wrist_y = lambda u: float(joints_from_bones((u * lengths).numpy())[0, -30:, wrists, 1].mean())  # noqa: E731
+    y_down, y_up, y_up2 = wrist_y(run(down, 1.0)), wrist_y(run(up, 1.0)), wrist_y(run(up, 2.0))
+    assert abs(y_up - y_down) > 0.05
+    assert (y_up2 - y_down) / (y_up - y_down) > 1.3
+
+
 @pytest.mark.parametrize("dims", [3, 2])
 def test_the_forecast_of_a_mirrored_dancer_is_the_mirrored_forecast(dims):
     """The forecast averages the motion's rollout with its mirror image's, mirrored back: an

@@ -31,7 +31,7 @@ from dancenow.choreo.checkpoint import (CorruptCheckpoint, checkpoint_path, list
                                         load_training_state, newest_intact, optimizer_tensors, prune_checkpoints,
                                         save_checkpoint)
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clips_from_motion
-from dancenow.choreo.config import ANY_STYLE, DEFAULT_GUIDANCE, ChoreoTrainConfig
+from dancenow.choreo.config import ANY_STYLE, DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM, ChoreoTrainConfig
 from dancenow.choreo.mdn import mixture_nll
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import load_motions
@@ -616,7 +616,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             if not math.isfinite(loss.item()):
                 raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
             if step == cfg.steps:
-                info["guidance"] = DEFAULT_GUIDANCE
+                info["guidance"], info["guide_from"] = DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM
                 info["temperature"], info["torso_spread"] = _calibrate(model, info, dev)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 last = save()
@@ -640,7 +640,7 @@ def _calibrate(model: ChoreoModel, info: dict, dev) -> tuple[dict[str, float], d
     m = model if str(dev) == "cpu" else copy.deepcopy(model).cpu()
     was = m.training
     try:
-        temps, torso = calibrate_sampling(m, info, guidance=info["guidance"])
+        temps, torso = calibrate_sampling(m, info, guidance=info["guidance"], guide_from=info["guide_from"])
     finally:
         m.train(was)
     log.info("calibrated sampling (temperature, torso spread): %s",

@@ -73,9 +73,10 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
                    "applies either way.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--guidance", type=click.FloatRange(min=0, max=10), default=None,
-              help="Style guidance: how far past the style-free dance toward the style the model is pushed "
-                   "(1 = plain conditioning, 0 = style-free). Default: the one its temperature was calibrated at "
-                   f"({DEFAULT_GUIDANCE:g} for models trained now, 1 before).")
+              help="Style guidance: how far past the dance of the other styles (the style-free one for models "
+                   "trained before 2026-12-05) toward the asked style the model is pushed (1 = plain conditioning, "
+                   "0 = the other styles'). Default: the one its temperature was calibrated at "
+                   f"({DEFAULT_GUIDANCE:g} for models trained now).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
 @click.option("--no-prime-frames", is_flag=True, help="Leave the --prime motion out of the output.")
