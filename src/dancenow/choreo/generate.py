@@ -40,7 +40,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
             style: torch.Tensor, frames: int, temperature: float = 0.0,
             generator: torch.Generator | None = None, state=None,
             spread: torch.Tensor | None = None, guidance: float = 1.0,
-            guide_from: str = "any") -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            guide_from: str = "any", start: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     u (B, Tc, Bn, D) bone directions, root_step (B, Tc, D), observed (B, Tc, Bn + 1): the
@@ -58,7 +58,9 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     outputs move w times as far from the style-free dance toward the style's. The state is then
     a pair (style's, any's). guide_from "others": the network's second run reads, instead of
     "any", the blend of the known styles the asked one leaves out (`guidance_base`), so the
-    dance is pushed away from them, as a diffusion pipeline's negative prompt does."""
+    dance is pushed away from them, as a diffusion pipeline's negative prompt does.
+    start: (mixtures, LSTM state) that `model.run` already gave for this context (unguided
+    only), so the context is not run twice."""
     guided = guidance != 1.0
     style_vec = model.style_vector(style)
     x = model.encode_inputs(u, root_step, observed)
@@ -72,7 +74,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
         h_any, _, state_any = model.hidden(x, any_style, state_any)
         last = model.head(guide(h_any[:, -1], h[:, -1]), head_vec)  # mixture for the frame after the context
     else:
-        params, state = model.run(x, style, state)
+        params, state = start if start is not None else model.run(x, style, state)
         last = params[:, -1]  # mixture for the frame after the context
     cur, cur_step = u[:, -1], root_step[:, -1]
     prev = u[:, -2] if u.shape[1] > 1 else cur  # a one-frame seed: standing still
@@ -270,27 +272,37 @@ def first_frame_weight(model: ChoreoModel, u: torch.Tensor, root_step: torch.Ten
     averaged with the mirror image's, as `forecast` does) and constant velocity's, mixed by the
     weight in [0, 1] that brings them nearest the frames that came (least squares over the
     observed bones). A context under 4 frames gives 1."""
-    B, Tc = u.shape[:2]
-    if Tc < 4:
-        return torch.ones(B, dtype=u.dtype, device=u.device)
+    if u.shape[1] < 4:
+        return torch.ones(u.shape[0], dtype=u.dtype, device=u.device)
+    cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
+    params, _ = model.run(model.encode_inputs(cu, cs, co), cst)
+    return _context_weight(model, u, observed, cu, cs, params, window)
+
+
+def _with_mirror(u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor, style: torch.Tensor,
+                 mirror: bool) -> tuple[torch.Tensor, ...]:
+    """The context, with `mirror` stacked over its mirror image (one batch: a network call costs
+    about the same for one motion or two)."""
+    if not mirror:
+        return u, root_step, observed, style
+    mu, ms, mo = mirror_bones(u, root_step, observed)
+    return torch.cat([u, mu]), torch.cat([root_step, ms]), torch.cat([observed, mo]), torch.cat([style, style])
+
+
+def _context_weight(model: ChoreoModel, u: torch.Tensor, observed: torch.Tensor, cu: torch.Tensor, cs: torch.Tensor,
+                    params, window: int) -> torch.Tensor:
+    """`first_frame_weight` from the mixtures `params` that `model.run` gave for cu, cs (the
+    context u, or it stacked over its mirror image: `_with_mirror`)."""
+    B, Tc, Bn = u.shape[:3]
     t0 = max(2, Tc - window)
-
-    def one_step(u, root_step, observed, style):
-        params, _ = model.run(model.encode_inputs(u, root_step, observed), style)
-        prev, cur = u[:, t0 - 2:Tc - 2], u[:, t0 - 1:Tc - 1]
-        return model.decode(model.point(params[:, t0 - 1:Tc - 1]), *model.prior(cur, cur - prev, root_step[:, t0 - 1:Tc - 1]),
-                            model.frame(cur))[0]
-
-    if mirror:  # one batch: a network call costs the same for one motion or two
-        mu, ms, mo = mirror_bones(u, root_step, observed)
-        both = one_step(torch.cat([u, mu]), torch.cat([root_step, ms]), torch.cat([observed, mo]), torch.cat([style, style]))
-        back, _, _ = mirror_bones(both[B:], ms[:, t0:Tc], mo[:, t0:Tc])
-        mod = project(0.5 * (both[:B] + back))
-    else:
-        mod = one_step(u, root_step, observed, style)
+    prev, cur = cu[:, t0 - 2:Tc - 2], cu[:, t0 - 1:Tc - 1]
+    mod, _ = model.decode(model.point(params[:, t0 - 1:Tc - 1]), *model.prior(cur, cur - prev, cs[:, t0 - 1:Tc - 1]),
+                          model.frame(cur))
+    if cu.shape[0] > B:  # the mirror image's predictions, mirrored back, averaged in
+        back, _, _ = mirror_bones(mod[B:], cs[B:, t0:Tc], observed[:, t0:Tc])
+        mod = project(0.5 * (mod[:B] + back))
     prev, cur, true = u[:, t0 - 2:Tc - 2], u[:, t0 - 1:Tc - 1], u[:, t0:Tc]
     vel = project(cur + (cur - prev))
-    Bn = u.shape[2]
     ok = (observed[:, t0:Tc, :Bn] * observed[:, t0 - 1:Tc - 1, :Bn] * observed[:, t0 - 2:Tc - 2, :Bn]).to(u.dtype)[..., None]
     e_m, e_c = (mod - true) * ok, (vel - true) * ok
     diff = e_c - e_m
@@ -331,27 +343,26 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
     salsa 0.0077 -> 0.0076 body heights, seed 0); where the dancer's velocity is better it
     moves (left out, hedged: folk 0.0103 -> 0.0092, constant velocity's 0.0101; improvisers
     0.0016 -> 0.0013; Bandai 0.0067 -> 0.0059, CMU 131 0.0059 -> 0.0055, seed 1). 0.5 s and 1 s
-    ahead no figure moved by more than 0.1 point. Its cost, 1 s ahead at batch 1, one thread:
-    39 -> 48 ms (hedged 98 -> 130 ms)."""
-    if continuity and u.shape[1] >= 2:
-        pu, ps = forecast(model, u, root_step, observed, style, frames, samples, generator, mirror, continuity=False)
-        return continue_from_context(model, u, pu, first_frame_weight(model, u, root_step, observed, style,
-                                                                          mirror=mirror)), ps
-    if mirror:
-        B = u.shape[0]
-        mu, ms, mo = mirror_bones(u, root_step, observed)
-        both = forecast(model, torch.cat([u, mu]), torch.cat([root_step, ms]), torch.cat([observed, mo]),
-                        torch.cat([style, style]), frames, samples, generator, mirror=False, continuity=False)
-        back_u, back_s, _ = mirror_bones(both[0][B:], both[1][B:], observed[:, :1].expand(-1, frames, -1))
-        return project(0.5 * (both[0][:B] + back_u)), 0.5 * (both[1][:B] + back_s)
-    if samples <= 0:
-        pu, ps, _ = rollout(model, u, root_step, observed, style, frames, 0.0)
-        return pu, ps
+    ahead no figure moved by more than 0.1 point. It reuses the rollout's pass over the context;
+    its cost, 1 s ahead at batch 1, one thread: 37 -> 38 ms (hedged 97 -> 99 ms)."""
     B = u.shape[0]
-    rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
-    pu, ps, _ = rollout(model, rep(u), rep(root_step), rep(observed), rep(style), frames, 1.0, generator)
-    pu = project(pu.unflatten(0, (B, samples)).mean(1))
-    return pu, ps.unflatten(0, (B, samples)).mean(1)
+    cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
+    continuity = continuity and u.shape[1] >= 4  # shorter: nothing to fit the weight on
+    # the context's mixtures, shared by the rollout and the first-frame weight
+    start = model.run(model.encode_inputs(cu, cs, co), cst) if continuity else None
+    if samples <= 0:
+        pu, ps, _ = rollout(model, cu, cs, co, cst, frames, 0.0, start=start)
+    else:
+        n = cu.shape[0]
+        rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
+        pu, ps, _ = rollout(model, rep(cu), rep(cs), rep(co), rep(cst), frames, 1.0, generator)
+        pu, ps = project(pu.unflatten(0, (n, samples)).mean(1)), ps.unflatten(0, (n, samples)).mean(1)
+    if mirror:
+        back_u, back_s, _ = mirror_bones(pu[B:], ps[B:], observed[:, :1].expand(-1, frames, -1))
+        pu, ps = project(0.5 * (pu[:B] + back_u)), 0.5 * (ps[:B] + back_s)
+    if continuity:
+        pu = continue_from_context(model, u, pu, _context_weight(model, u, observed, cu, cs, start[0], FIRST_FRAME_WINDOW))
+    return pu, ps
 
 
 # A hedged forecast (`hedged_forecast`) weighs, by a backtest on the context, the model's forecast
