@@ -65,3 +65,48 @@ def test_a_window_starts_exactly_at_its_last_frame_in_3d():
     # lengths of the last frame: forward kinematics gives the last observed pose back
     np.testing.assert_allclose(joints_from_bones(w.u[-1] * w.lengths[:, None]), pose[-1], atol=1e-5)
     np.testing.assert_allclose(w.lengths, bone_lengths(pose[-1]), atol=1e-6)
+
+
+def _marker_body(lengths: np.ndarray) -> np.ndarray:
+    """(T, P, 3) a slowly turning 3D body with the given (T, 14) bone lengths per frame."""
+    T = len(lengths)
+    base = np.random.default_rng(1).normal(size=(14, 3))
+    ang = 0.02 * np.arange(T)[:, None]
+    c, s = np.cos(ang), np.sin(ang)
+    u = np.stack([c * base[:, 0] + s * base[:, 2], np.broadcast_to(base[:, 1], (T, 14)), -s * base[:, 0] + c * base[:, 2]], -1)
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    return joints_from_bones(u * lengths[..., None])
+
+
+def _window(pose: np.ndarray):
+    T = len(pose)
+    return C.window_arrays(pose, np.zeros((T, 3)), np.ones((T, 16)), {"lengths": np.full(14, 0.2), "direction": np.zeros((14, 3))})
+
+
+def test_a_forecast_carries_drifting_bone_lengths_on_and_holds_rigid_or_jittering_ones():
+    T, ahead = 40, 6
+    L0 = np.linspace(0.1, 0.3, 14)
+    drift = L0 * (1 + 0.004 * np.arange(T + ahead))[:, None]  # skin markers: a smooth drift
+    a = _window(_marker_body(drift)[:T])
+    got = C.forecast_lengths(a, ahead)
+    assert got.shape == (ahead, 14)
+    np.testing.assert_allclose(a.lengths, drift[T - 1], rtol=1e-5)
+    # the carried lengths are nearer the next frames' than the last frame's are, and they settle
+    assert np.abs(got[0] - drift[T]).max() < 0.3 * np.abs(a.lengths - drift[T]).max()
+    assert (np.abs(got - drift[T:T + ahead]).mean(1) < np.abs(a.lengths - drift[T:T + ahead]).mean(1)).all()
+    far = C.forecast_lengths(a, 200)
+    np.testing.assert_allclose(far[-1], far[-50], atol=1e-6)  # held after the carry fades
+    assert (far[-1] - a.lengths).max() <= 4.0 * (drift[T - 1] - drift[T - 2]).max() + 1e-6
+    # rigid bones stay exactly as they are
+    rigid = _window(_marker_body(np.broadcast_to(L0, (T, 14)).copy()))
+    np.testing.assert_allclose(C.forecast_lengths(rigid, ahead), np.broadcast_to(rigid.lengths, (ahead, 14)), atol=1e-6)
+    # lengths that only jitter are not extrapolated: their last change foretells nothing
+    jitter = L0 * (1 + 0.01 * np.random.default_rng(2).standard_normal((T, 14)))
+    j = _window(_marker_body(jitter))
+    np.testing.assert_allclose(C.forecast_lengths(j, ahead), np.broadcast_to(j.lengths, (ahead, 14)), atol=1e-6)
+
+
+def test_a_2d_forecast_holds_the_context_lengths():
+    clip = C.clips_from_motion(R.motion_from_poses(synthetic_dance(0.4, seconds=2.0), "s"), FPS, 2)[0]
+    a = C.clip_window(clip, 0, 30, {"lengths": np.full(14, 0.05), "direction": np.zeros((14, 2))})
+    np.testing.assert_allclose(C.forecast_lengths(a, 5), np.broadcast_to(a.lengths, (5, 14)))

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window
+from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window, forecast_lengths
 from dancenow.choreo.config import ANY_STYLE
 from dancenow.choreo.generate import apply_hedge, forecast, hedge_weights, is_style_free, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
@@ -193,6 +193,7 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         step = np.stack([a.root_step for a in ctx])
         obs = np.stack([a.observed for a in ctx])
         lengths = np.stack([a.lengths for a in ctx])[:, None, :, None]  # (B, 1, Bn, 1)
+        ahead = np.stack([forecast_lengths(a, H) for a in ctx])[..., None]  # (B, H, Bn, 1)
         styles = torch.stack([parse_style(model, style or _known(model, c.style)) for c, _ in part])
         pu, ps = forecast(model, torch.from_numpy(u), torch.from_numpy(step), torch.from_numpy(obs), styles, H,
                           samples, g, mirror)
@@ -202,9 +203,9 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
             uk, sk = torch.from_numpy(u[k]), torch.from_numpy(step[k])
             w = hedge_weights(model, uk, sk, torch.from_numpy(obs[k]), styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
             pu[k], ps[k] = apply_hedge(model, uk, sk, pu[k], ps[k], w)  # as generate.hedged_forecast
-        preds = {"model": (joints_from_bones(pu.numpy() * lengths), np.cumsum(ps.numpy(), 1))}
+        preds = {"model": (joints_from_bones(pu.numpy() * ahead), np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
-        preds["damped velocity"] = (joints_from_bones(du * lengths), np.cumsum(ds, 1))
+        preds["damped velocity"] = (joints_from_bones(du * ahead), np.cumsum(ds, 1))
         pose = np.stack([c.pose[s:s + context + H] for c, s in part]).astype(np.float64)
         root = np.stack([c.root[s:s + context + H] for c, s in part]).astype(np.float64)
         observed = np.stack([c.observed[s:s + context + H] for c, s in part])
