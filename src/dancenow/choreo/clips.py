@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dancenow.choreo.readers import Motion, derive_neck_midhip, load_motions
-from dancenow.choreo.skeleton import (MODEL_FLIP, MODEL_JOINTS, bone_observed, bone_vectors, dancer_lengths,
-                                      directions)
+from dancenow.choreo.skeleton import (MODEL_FLIP, MODEL_JOINTS, bone_lengths, bone_observed, bone_vectors,
+                                      dancer_lengths, directions)
 from dancenow.errors import DancenowError
 from dancenow.keypoints import NUM_BODY, NUM_JOINTS, Joint, PoseSequence
 
@@ -360,19 +360,20 @@ def forecast_lengths(a: ClipArrays, frames: int) -> np.ndarray:
     pose = np.asarray(a.pose, np.float64)
     if pose.shape[-1] != 3 or len(pose) < 3:
         return L.astype(np.float32)
-    lens = np.linalg.norm(bone_vectors(pose), axis=-1)  # (T, B)
+    lens = bone_lengths(pose)  # (T, B)
     ok = (a.observed[:, :-1] > 0) & np.isfinite(lens)  # the bone masks
     step = np.diff(lens, axis=0)
     step = np.where(ok[1:] & ok[:-1], step, 0.0)  # (T-1, B): each frame's change, 0 where unseen
     if not step[-1].any():
         return L.astype(np.float32)
     grid = np.asarray(LENGTH_CARRY)
-    errs = np.zeros(len(grid))
     T = len(lens)
-    for k in range(1, min(LENGTH_BACKTEST, T - 2) + 1):
-        carry = ((grid[:, None] ** np.arange(1, k + 1)[None]).sum(1))[:, None, None]  # (G, 1, 1)
+    K = min(LENGTH_BACKTEST, T - 2)
+    carried = np.cumsum(grid[:, None] ** np.arange(1, K + 1)[None], 1)  # (G, K): w + ... + w^k
+    errs = np.zeros(len(grid))
+    for k in range(1, K + 1):
         t = np.arange(1, T - k)  # origins with a change before them and a frame k ahead
-        miss = lens[t] + carry * step[t - 1] - lens[t + k]  # (G, n, B)
+        miss = lens[t] + carried[:, k - 1, None, None] * step[t - 1] - lens[t + k]  # (G, n, B)
         errs += np.abs(np.where(ok[t] & ok[t + k], miss, 0.0)).sum((1, 2))
     w = float(grid[np.argmin(errs)])
     carry = np.cumsum(w ** np.arange(1, frames + 1))
