@@ -96,7 +96,7 @@ def test_a_forecast_carries_drifting_bone_lengths_on_and_holds_rigid_or_jitterin
     assert (np.abs(got - drift[T:T + ahead]).mean(1) < np.abs(a.lengths - drift[T:T + ahead]).mean(1)).all()
     far = C.forecast_lengths(a, 200)
     np.testing.assert_allclose(far[-1], far[-50], atol=1e-6)  # held after the carry fades
-    assert (far[-1] - a.lengths).max() <= 4.0 * (drift[T - 1] - drift[T - 2]).max() + 1e-6
+    assert (far[-1] - a.lengths).max() <= 5.0 * (drift[T - 1] - drift[T - 2]).max() + 1e-6
     # rigid bones stay exactly as they are
     rigid = _window(_marker_body(np.broadcast_to(L0, (T, 14)).copy()))
     np.testing.assert_allclose(C.forecast_lengths(rigid, ahead), np.broadcast_to(rigid.lengths, (ahead, 14)), atol=1e-6)
