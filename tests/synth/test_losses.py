@@ -1,4 +1,4 @@
-"""Losses: LSGAN, feature matching, VGG19 loading and the perceptual loss, the L1 term
+"""Losses: LSGAN, feature matching, VGG19 loading and the perceptual loss, the L1 and SSIM terms
 (runtime budget: 10 s). SSIM and PSNR are dancenow.evaluate's, tested in test_evaluate.py."""
 
 from __future__ import annotations
@@ -95,3 +95,23 @@ def test_vgg19_definition_matches_torchvision_layout():
     keys = set(VGG19().features.state_dict())
     expected = {f"{i}.{k}" for i in TORCHVISION_VGG19_CONVS[:13] for k in ("weight", "bias")}
     assert keys == expected  # up to conv5_1 (index 28); relu5_1 is index 29
+
+
+def test_ssim_loss_is_one_minus_the_evaluations_ssim_and_pulls_toward_the_real_frame():
+    from dancenow.evaluate.metrics import ssim
+    from dancenow.synth.losses import SSIMLoss
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    noisy = np.clip(real.astype(int) + rng.integers(-40, 41, real.shape), 0, 255).astype(np.uint8)
+
+    def t(x):
+        return torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    loss = SSIMLoss()
+    assert 1.0 - loss(t(noisy), t(real)).item() == pytest.approx(ssim(noisy, real), abs=1e-5)
+    assert loss(t(real), t(real)).item() == pytest.approx(0.0, abs=1e-6)
+    fake = t(noisy).requires_grad_(True)
+    loss(fake, t(real)).backward()
+    stepped = (fake - 0.5 * fake.grad / fake.grad.abs().max()).detach()
+    assert loss(stepped, t(real)).item() < loss(t(noisy), t(real)).item()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from dancenow.errors import DancenowError
 from dancenow.synth.config import LossWeights
 
-__all__ = ["LossWeights", "GANLoss", "FeatureMatchingLoss", "VGG19", "VGGLoss", "find_vgg_weights", "load_vgg19"]
+__all__ = ["LossWeights", "GANLoss", "FeatureMatchingLoss", "SSIMLoss", "VGG19", "VGGLoss", "find_vgg_weights", "load_vgg19"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,32 @@ class GANLoss(nn.Module):
             score = feats[-1].float()  # scores in float32 even under bf16 autocast
             loss = loss + F.mse_loss(score, torch.full_like(score, 1.0 if target_is_real else 0.0))
         return loss
+
+
+class SSIMLoss(nn.Module):
+    """1 - SSIM of two image batches (B, C, H, W) in [-1, 1]: the evaluation's SSIM
+    (dancenow.evaluate.metrics.ssim, scikit-image's: a 7 x 7 uniform window, sample covariance,
+    windows that overhang the border left out), differentiable. L1 is minimised by the median
+    of what the exemplars suggest, blur included; SSIM also scores the local contrast and
+    structure a person's folds and stripes have."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from dancenow.evaluate.metrics import SSIM_K1, SSIM_K2, SSIM_WINDOW
+
+        x, y = 0.5 * (x.float() + 1.0), 0.5 * (y.float() + 1.0)  # data range 1
+        n = SSIM_WINDOW * SSIM_WINDOW
+        cov = n / (n - 1)
+
+        def box(t: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(t, SSIM_WINDOW, stride=1)
+
+        ux, uy = box(x), box(y)
+        vx = cov * (box(x * x) - ux * ux)
+        vy = cov * (box(y * y) - uy * uy)
+        vxy = cov * (box(x * y) - ux * uy)
+        c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        return 1.0 - s.mean()
 
 
 class FeatureMatchingLoss(nn.Module):

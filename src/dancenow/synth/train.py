@@ -58,7 +58,7 @@ from dancenow.synth.data import Batch, EpochSampler, SynthData, to_float
 from dancenow.synth.distributed import DistInfo, any_flag, gather_strings, init_distributed, shutdown, weights_digest, wrap
 from dancenow.synth.exemplar import ExemplarChooser, body_scale, descriptors, nearest_sets, posed_blend, select_bank
 from dancenow.synth.generate import Conditioning, crop_faces, generate, refine_faces, step, to_tensor, to_uint8
-from dancenow.synth.losses import FeatureMatchingLoss, GANLoss, VGGLoss, find_vgg_weights, load_vgg19
+from dancenow.synth.losses import FeatureMatchingLoss, GANLoss, SSIMLoss, VGGLoss, find_vgg_weights, load_vgg19
 from dancenow.synth.model import ExemplarBank, _cpu_bf16, export_model
 from dancenow.synth.networks import (
     build_discriminator, build_face_discriminator, build_face_generator, build_generator, build_global_generator,
@@ -167,6 +167,7 @@ class Trainer:
         self.ema = self._ema_copy() if t.ema > 0 else None
         self.gan = GANLoss()
         self.fm = FeatureMatchingLoss(cfg.discriminator.n_layers, cfg.discriminator.num_D)
+        self.ssim = SSIMLoss()
         self.face_fm = FeatureMatchingLoss(cfg.face.n_layers, 1)
         self.vgg = VGGLoss(vgg).to(self.device) if vgg is not None else None
         self.plate = to_tensor(data.plate, self.device) if cfg.plate else None  # (1, 3, H, W)
@@ -385,13 +386,14 @@ class Trainer:
                 d_real = d_fake = g_gan = g_feat = zero
             g_vgg = 0.5 * (self.vgg(f0, y0) + self.vgg(f1, y1)) if self.vgg is not None else zero
             g_l1 = 0.5 * (F.l1_loss(f0.float(), y0.float()) + F.l1_loss(f1.float(), y1.float())) if w.l1 > 0 else zero
+            g_ssim = 0.5 * (self.ssim(f0, y0) + self.ssim(f1, y1)) if w.ssim > 0 else zero
             g_alpha = zero
             if self.frame_alphas is not None:
                 (m0, m1), (k0, k1) = self._true_alphas(batch.index)
                 g_alpha = 0.5 * (_weighted_l1(out[2].float(), m0, k0) + _weighted_l1(out[3].float(), m1, k1))
-            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg + w.l1 * g_l1 + w.alpha * g_alpha
+            loss_G = w.gan * g_gan + w.feat * g_feat + w.vgg * g_vgg + w.l1 * g_l1 + w.ssim * g_ssim + w.alpha * g_alpha
             loss_D = 0.5 * (d_real + d_fake)
-        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_vgg": g_vgg, "G_alpha": g_alpha,
+        terms = {"G": loss_G, "G_gan": g_gan, "G_feat": g_feat, "G_l1": g_l1, "G_ssim": g_ssim, "G_vgg": g_vgg, "G_alpha": g_alpha,
                  "D": loss_D, "D_real": d_real, "D_fake": d_fake}
         return loss_G, loss_D, terms
 
