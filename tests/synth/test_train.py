@@ -223,6 +223,33 @@ def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
     assert tr.loss_terms(batch)["G_l1"] < before
 
 
+def test_ssim_term_is_one_minus_the_frames_ssim_and_training_lowers_it(tiny_data, tmp_path):
+    from dancenow.synth.config import ExemplarConfig, LossWeights
+    from dancenow.synth.generate import generate
+    from dancenow.synth.losses import SSIMLoss
+
+    base = tiny_config()
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=0.0, ssim=3.0, vgg=0.0),
+                              train=dataclasses.replace(base.train, amp="off"),
+                              exemplar=ExemplarConfig(residual=False))
+    data = SynthData(tiny_data)
+    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
+    tr.setup_stage("global")
+    batch = tr.batch(np.array([2, 9]))
+    terms = tr.loss_terms(batch)
+    c0, c1, y0, y1 = tr._inputs(batch)
+    with torch.no_grad():
+        f0, _ = generate(tr.generator, cfg, c0, None)
+        f1, _ = generate(tr.generator, cfg, c1, f0)
+    want = 0.5 * (SSIMLoss()(f0, y0) + SSIMLoss()(f1, y1)).item()
+    assert terms["G_ssim"] == pytest.approx(want, rel=1e-5)
+    assert terms["G"] == pytest.approx(3.0 * want, rel=1e-5)  # the only term, weighted
+    before = terms["G_ssim"]
+    for _ in range(3):
+        tr.train_step(batch)
+    assert tr.loss_terms(batch)["G_ssim"] < before
+
+
 def test_alpha_term_is_the_mean_absolute_error_of_the_person_masks(tiny_data, tmp_path):
     from dancenow.synth.config import LossWeights
     from dancenow.synth.generate import generate

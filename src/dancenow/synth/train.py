@@ -769,6 +769,7 @@ class Trainer:
                 if self.step % t.log_every == 0 or self.step == stop_at:
                     rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                     shown = ("G", "G_feat", "G_l1", "G_alpha", "D") if self.adversarial or self.stage == "face" else ("G", "G_l1", "G_alpha")
+                    shown += ("G_ssim",) if self.cfg.loss.ssim > 0 else ()
                     bar.set_postfix({k: f"{terms[k]:.3f}" for k in shown if k in terms}, refresh=False)
                     if main:
                         _append_jsonl(self.out / "losses.jsonl", {"step": self.step, "stage": self.stage, "lr": lr,
