@@ -195,16 +195,18 @@ def test_time_budget_sets_the_step_count(tiny_data, tmp_path):
     assert [n for n, _ in resolved.stages] == ["global", "face"]  # both stages kept
 
 
-def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
-    from dancenow.synth.config import LossWeights
+def _image_term(tiny_data, tmp_path, name: str, weight: float, expected) -> None:
+    """One image loss term alone (`name` in the trainer's terms, at `weight`): it equals
+    `expected(f0, y0, f1, y1)` on the generated and real frames of a batch, G is it weighted,
+    and three training steps lower it."""
+    from dancenow.synth.config import ExemplarConfig, LossWeights
     from dancenow.synth.generate import generate
 
-    from dancenow.synth.config import ExemplarConfig
-
     base = tiny_config()
-    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=2.0, vgg=0.0),
+    weights = {"l1": 0.0, name.removeprefix("G_"): weight}
+    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, vgg=0.0, **weights),
                               train=dataclasses.replace(base.train, amp="off"),
-                              exemplar=ExemplarConfig(residual=False))  # drawing from scratch: L1 falls at once
+                              exemplar=ExemplarConfig(residual=False))  # drawing from scratch: the term falls at once
     data = SynthData(tiny_data)
     tr = Trainer(cfg, data, tmp_path / "run", progress=False)
     tr.setup_stage("global")
@@ -214,40 +216,25 @@ def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
     with torch.no_grad():
         f0, _ = generate(tr.generator, cfg, c0, None)
         f1, _ = generate(tr.generator, cfg, c1, f0)  # temporal: frame t+1 sees frame t
-    want = 0.5 * ((f0 - y0).abs().mean() + (f1 - y1).abs().mean()).item()
-    assert terms["G_l1"] == pytest.approx(want, rel=1e-5)
-    assert terms["G"] == pytest.approx(2.0 * want, rel=1e-5)  # the only term, weighted
-    before = terms["G_l1"]
+    want = expected(f0, y0, f1, y1)
+    assert terms[name] == pytest.approx(want, rel=1e-5)
+    assert terms["G"] == pytest.approx(weight * want, rel=1e-5)  # the only term, weighted
+    before = terms[name]
     for _ in range(3):
         tr.train_step(batch)
-    assert tr.loss_terms(batch)["G_l1"] < before
+    assert tr.loss_terms(batch)[name] < before
+
+
+def test_l1_term_is_the_mean_absolute_error_of_the_frames(tiny_data, tmp_path):
+    _image_term(tiny_data, tmp_path, "G_l1", 2.0,
+                lambda f0, y0, f1, y1: 0.5 * ((f0 - y0).abs().mean() + (f1 - y1).abs().mean()).item())
 
 
 def test_ssim_term_is_one_minus_the_frames_ssim_and_training_lowers_it(tiny_data, tmp_path):
-    from dancenow.synth.config import ExemplarConfig, LossWeights
-    from dancenow.synth.generate import generate
     from dancenow.synth.losses import SSIMLoss
 
-    base = tiny_config()
-    cfg = dataclasses.replace(base, loss=LossWeights(gan=0.0, feat=0.0, l1=0.0, ssim=3.0, vgg=0.0),
-                              train=dataclasses.replace(base.train, amp="off"),
-                              exemplar=ExemplarConfig(residual=False))
-    data = SynthData(tiny_data)
-    tr = Trainer(cfg, data, tmp_path / "run", progress=False)
-    tr.setup_stage("global")
-    batch = tr.batch(np.array([2, 9]))
-    terms = tr.loss_terms(batch)
-    c0, c1, y0, y1 = tr._inputs(batch)
-    with torch.no_grad():
-        f0, _ = generate(tr.generator, cfg, c0, None)
-        f1, _ = generate(tr.generator, cfg, c1, f0)
-    want = 0.5 * (SSIMLoss()(f0, y0) + SSIMLoss()(f1, y1)).item()
-    assert terms["G_ssim"] == pytest.approx(want, rel=1e-5)
-    assert terms["G"] == pytest.approx(3.0 * want, rel=1e-5)  # the only term, weighted
-    before = terms["G_ssim"]
-    for _ in range(3):
-        tr.train_step(batch)
-    assert tr.loss_terms(batch)["G_ssim"] < before
+    _image_term(tiny_data, tmp_path, "G_ssim", 3.0,
+                lambda f0, y0, f1, y1: 0.5 * (SSIMLoss()(f0, y0) + SSIMLoss()(f1, y1)).item())
 
 
 def test_alpha_term_is_the_mean_absolute_error_of_the_person_masks(tiny_data, tmp_path):

@@ -349,13 +349,14 @@ def forecast_lengths(a: ClipArrays, frames: int) -> np.ndarray:
     + ... + w^(k-1) of it k frames ahead, at most 1 / (1 - w) = 5x in all, then held). w is the
     LENGTH_CARRY candidate whose predictions of the context's own lengths, 1 to LENGTH_BACKTEST
     frames ahead of each of its frames, were nearest, unless holding the last lengths did better
-    (lengths that only jitter). Motion-capture bones are rigid (no change: nothing moves). Skin markers drift smoothly (the Motion-MDRNN improvisers change 0.0006 body
-    heights a frame): the true next directions laid on the last lengths are 0.0011 from the
-    truth, on lengths carried on 0.0003. Carried on (fading from the first frame, w + ... + w^k),
-    the left-out improvisers' first forecast frame went from 0.0013 to 0.00055 (constant
-    velocity 0.00045), 0.5 s ahead from 29.2 to 32.0% below standing still; the full change on
-    the next frame then took them to 0.00049 and 32.5% (left-out folk 0.0089 -> 0.0086, level
-    0.5 s and 1 s ahead). The network never sets a length: a forecast's body is as exact as its
+    (lengths that only jitter). Motion-capture bones are rigid (no change: nothing moves). Skin
+    markers drift smoothly (the Motion-MDRNN improvisers change 0.0006 body heights a frame):
+    the true next directions laid on the last lengths are 0.0011 from the truth, on lengths
+    carried on 0.0003. Carried on, fading from the first frame (w + ... + w^k), the left-out
+    improvisers' first forecast frame went from 0.0013 to 0.00055 (constant velocity 0.00045),
+    0.5 s ahead from 29.2 to 32.0% below standing still; the full change on the next frame then
+    took them to 0.00049 and 32.5% (left-out folk 0.0089 -> 0.0087, level 0.5 s and 1 s ahead).
+    The network never sets a length: a forecast's body is as exact as its
     context. In 2D (lengths are the longest seen; foreshortening is in the directions) they are
     held."""
     L = np.broadcast_to(a.lengths.astype(np.float64), (frames, a.lengths.shape[0]))
@@ -371,6 +372,7 @@ def forecast_lengths(a: ClipArrays, frames: int) -> np.ndarray:
     grid = np.asarray(LENGTH_CARRY)
     T = len(lens)
     K = min(LENGTH_BACKTEST, T - 2)
+
     def carries(n: int) -> np.ndarray:  # (G + 1, n): 0 (held), then 1 + w + ... + w^(k-1) per w
         return np.concatenate([np.zeros((1, n)), np.cumsum(grid[:, None] ** np.arange(n)[None], 1)])
 
