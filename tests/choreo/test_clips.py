@@ -7,7 +7,7 @@ import numpy as np
 
 from dancenow.choreo import clips as C
 from dancenow.choreo import readers as R
-from dancenow.choreo.skeleton import MODEL_JOINTS, bone_lengths, joints_from_bones
+from dancenow.choreo.skeleton import MODEL_JOINTS, bone_lengths, bone_vectors, joints_from_bones, project
 from dancenow.keypoints import Joint
 
 from .helpers import FPS, synthetic_dance
@@ -104,6 +104,33 @@ def test_a_forecast_carries_drifting_bone_lengths_on_and_holds_rigid_or_jitterin
     jitter = L0 * (1 + 0.01 * np.random.default_rng(2).standard_normal((T, 14)))
     j = _window(_marker_body(jitter))
     np.testing.assert_allclose(C.forecast_lengths(j, ahead), np.broadcast_to(j.lengths, (ahead, 14)), atol=1e-6)
+
+
+def test_a_forecast_on_drifting_bones_starts_where_constant_velocity_in_joints_goes():
+    """Skin markers move as points: a bone between two of them changes its length and its
+    direction together. Constant velocity in directions, laid on lengths carried on, misses
+    where such a bone goes next; `forecast_pose` turns the first frame so each bone points where
+    constant velocity in joints sends it, fading the turn after it, and leaves rigid bones alone."""
+    T = 40
+    rng = np.random.default_rng(3)
+    start = _marker_body(np.broadcast_to(np.linspace(0.1, 0.3, 14), (1, 14)).copy())[0]
+    vel = rng.normal(0, 0.002, start.shape)
+    vel[MODEL_JOINTS.index(Joint.R_HIP)] = -vel[MODEL_JOINTS.index(Joint.L_HIP)]  # the root stays the hip midpoint
+    pose = start + np.arange(T + 1)[:, None, None] * vel  # every marker moves in a straight line
+    a = _window(pose[:T])
+    cv_dirs = project(2.0 * a.u[-1] - a.u[-2])[None].repeat(3, 0)  # (3, Bn, 3)
+    got = C.forecast_pose(a, cv_dirs, damping=0.8)
+    true_dirs = project(bone_vectors(pose[T:])[0])
+    assert np.abs(project(bone_vectors(got[:1])[0]) - true_dirs).max() < 1e-5
+    plain = joints_from_bones(cv_dirs * C.forecast_lengths(a, 3)[..., None])
+    assert np.abs(got[0] - pose[T]).mean() < 0.6 * np.abs(plain[0] - pose[T]).mean()
+    # the turn fades by the damping a frame after the first
+    first = np.abs(C.forecast_turn(a)).max()
+    assert first > 1e-4
+    np.testing.assert_allclose(np.abs(project(bone_vectors(got[1:2])[0]) - cv_dirs[1]).max(), 0.8 * first, rtol=0.05)
+    # rigid bones: nothing to turn
+    rigid = _window(_marker_body(np.broadcast_to(np.linspace(0.1, 0.3, 14), (T, 14)).copy()))
+    assert np.abs(C.forecast_turn(rigid)).max() < 1e-6
 
 
 def test_a_2d_forecast_holds_the_context_lengths():

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window, forecast_lengths
+from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window, forecast_lengths, forecast_pose
 from dancenow.choreo.config import ANY_STYLE
 from dancenow.choreo.generate import apply_hedge, forecast, hedge_weights, is_style_free, parse_style
 from dancenow.choreo.mdn import mixture_log_prob
@@ -203,7 +203,9 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
             uk, sk = torch.from_numpy(u[k]), torch.from_numpy(step[k])
             w = hedge_weights(model, uk, sk, torch.from_numpy(obs[k]), styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
             pu[k], ps[k] = apply_hedge(model, uk, sk, pu[k], ps[k], w)  # as generate.hedged_forecast
-        preds = {"model": (joints_from_bones(pu.numpy() * ahead), np.cumsum(ps.numpy(), 1))}
+        damping = model.config.damping
+        body = np.stack([forecast_pose(a, d, damping) for a, d in zip(ctx, pu.numpy())])
+        preds = {"model": (body, np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * ahead), np.cumsum(ds, 1))
         pose = np.stack([c.pose[s:s + context + H] for c, s in part]).astype(np.float64)

@@ -22,11 +22,10 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from dancenow.choreo.clips import clip_window, clips_from_motion, forecast_lengths, pose_to_body25, stature
+from dancenow.choreo.clips import clip_window, clips_from_motion, forecast_pose, pose_to_body25, stature
 from dancenow.choreo.generate import forecast, hedged_forecast, is_style_free, parse_style, rollout
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.readers import Motion, derive_neck_midhip
-from dancenow.choreo.skeleton import joints_from_bones
 from dancenow.errors import DancenowError
 from dancenow.keypoints import NUM_BODY, NUM_JOINTS, Joint
 
@@ -124,7 +123,7 @@ class LiveForecaster:
             u, step, _ = hedged_forecast(self.model, *args, self.style, torch.from_numpy(a.lengths)[None], self.horizon)
         else:
             u, step = forecast(self.model, *args, self.style, self.horizon)
-        pose = joints_from_bones(u[0].numpy() * forecast_lengths(a, self.horizon)[..., None])
+        pose = forecast_pose(a, u[0].numpy(), self.model.config.damping)
         root = clip.root[-1] + np.cumsum(step[0].numpy(), 0)  # body heights, from the clip origin
         body25 = pose_to_body25(pose, root) * clip.scale + clip.origin
         out = np.zeros((self.horizon, NUM_JOINTS, 3), np.float32)
