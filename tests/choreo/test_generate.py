@@ -346,8 +346,9 @@ def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_
     """Each trust level's weight on the forecast starts at 1 (the first frame is the forecast's
     own) and decays to the level by the model's damping a frame; trust 0 then settles from the
     first anchor on the last pose, from the second on a pose drifting from it toward the
-    context's mean pose with time constant ANCHOR_FRAMES. The velocity candidate comes last.
-    Without a centre, only the first anchor."""
+    context's mean pose with time constant ANCHOR_FRAMES. Then the spin (in 2D, or without a
+    turn, the forecast's first frame held); the velocity candidate comes last. Without a
+    centre, only the first anchor."""
     from dancenow.choreo import generate as gen
     from dancenow.choreo.skeleton import project
 
@@ -360,7 +361,7 @@ def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_
     vel = 0.01 * torch.ones(B, NUM_BONES, 2)
     n = len(gen.TRUST_GRID)
     cu, cs = gen.hedge_candidates(model, u_last, vel, step, pu, ps, centre=centre)
-    assert cu.shape[1] == cs.shape[1] == gen.hedge_size() == 2 * n + 1
+    assert cu.shape[1] == cs.shape[1] == gen.hedge_size() == 2 * n + 2
     k = torch.arange(T, dtype=torch.float32)[None, :, None, None]
     fade = model.config.damping ** k  # trust 0's weight on the forecast
     still = u_last[:, None].expand(-1, T, -1, -1)
@@ -371,7 +372,38 @@ def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_
     torch.testing.assert_close(cu[:, one, 0], pu[:, 0])  # the first frame is the forecast's own
     torch.testing.assert_close(cu[:, n + one, 0], pu[:, 0])
     torch.testing.assert_close(cu[:, -1, 2], u_last + 3 * vel)  # the velocity carried on
-    assert gen.hedge_candidates(model, u_last, vel, step, pu, ps)[0].shape[1] == n + 1
-    w = torch.zeros(B, 2 * n + 1)
+    torch.testing.assert_close(cu[:, -2], pu[:, :1].expand(-1, T, -1, -1))  # no turn in 2D
+    assert gen.hedge_candidates(model, u_last, vel, step, pu, ps)[0].shape[1] == n + 2
+    w = torch.zeros(B, 2 * n + 2)
     w[0, n + gen.TRUST_GRID.index(0.5)], w[1, gen.TRUST_GRID.index(0.2)], w[1, -1] = 1.0, 0.5, 0.5
     torch.testing.assert_close(gen.model_trust(w), torch.tensor([0.5, 0.1]))
+
+
+def test_the_spin_candidate_turns_the_forecast_on_about_the_vertical_at_the_context_s_last_rate():
+    """A body turning about the vertical (y) at a steady rate: `turn_rate` reads the rate from
+    its pelvis and shoulder bones, and the spin candidate starts at the forecast's first frame
+    and turns it on by that rate, fading by SPIN_DAMPING a frame."""
+    from dancenow.choreo import generate as gen
+    from dancenow.choreo.skeleton import project, yaw_rotation
+
+    rng = np.random.default_rng(4)
+    base = project(rng.normal(size=(NUM_BONES, 3))).astype(np.float32)
+    rate = 0.07
+    u = np.stack([base @ yaw_rotation(-rate * t).T for t in range(6)])  # heading grows by `rate` a frame
+    ut = torch.from_numpy(u)[None]
+    torch.testing.assert_close(gen.turn_rate(ut), torch.tensor([rate]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(gen.turn_rate(ut.flip(1)), torch.tensor([-rate]), atol=1e-5, rtol=0)
+    assert float(gen.turn_rate(ut[..., :2])[0]) == 0.0  # no vertical axis in 2D
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=8, layers=1, mixtures=1, style_dim=2, styles=["any"]))
+    T = 8
+    pu = ut[:, -1:].expand(-1, T, -1, -1).clone()
+    cu, cs = gen.hedge_candidates(model, ut[:, -1], ut[:, -1] - ut[:, -2], torch.zeros(1, 3), pu, torch.zeros(1, T, 3),
+                                  turn=gen.turn_rate(ut))
+    spin = cu[0, -2]
+    torch.testing.assert_close(spin[0], pu[0, 0])
+    d = gen.SPIN_DAMPING
+    for k in (1, 4):
+        angle = rate * sum(d ** j for j in range(1, k + 1))
+        want = torch.from_numpy(u[-1] @ yaw_rotation(-angle).T)
+        torch.testing.assert_close(spin[k], want, atol=1e-5, rtol=0)
+    assert float(cs[0, -2].abs().max()) == 0.0  # spinning on the spot
