@@ -19,7 +19,8 @@ Then it measures, on the CPU:
                temperature and torso spread (generate.calibrate_sampling) with the default
                style guidance and, as the baseline, at the fixed DEFAULT_TEMPERATURE with the
                mixture's own spread, unguided: bone-length drift, speed, spread and posture
-               against the data's, frozen seconds;
+               against the data's, frozen seconds (bones against the seed dancer's own); and
+               one calibrated 60 s dance of every style, seeded from a second of its own data;
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
@@ -92,6 +93,22 @@ def train_model(args, seed: int, leave_out: str | None) -> Path:
     print(f"trained {name}: {ckpt} (this call {(time.process_time() - cpu0) / 60:.1f} CPU min, "
           f"{(time.perf_counter() - wall0) / 60:.1f} wall min)", flush=True)
     return ckpt
+
+
+def style_health(ch: Choreographer, info: dict, data: dict[str, list], styles: list[str], seconds: float = 60.0) -> dict:
+    """Per style, the health of one `seconds` dance seeded from the first second of that style's
+    longest training clip, at the model's calibration: the issue's figures are salsa's; the
+    other styles are reported beside them so a change that breaks them shows."""
+    out = {}
+    for style in styles:
+        clips = [c for c in data.get(style, []) if not is_salsa_test(c.name)]
+        if not clips:
+            continue
+        seed = max(clips, key=len).slice(0, int(FPS))
+        d = ch(seed, seconds=seconds, style=style, random_seed=0)
+        h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"][style], d.lengths)
+        out[style] = {**h.__dict__, "ok": h.ok, "lively": h.lively, "summary": h.summary(), "temperature": d.temperature}
+    return out
 
 
 def generated_style(ch: Choreographer, clf: StyleClassifier, styles: list[str], seconds: float,
@@ -184,11 +201,12 @@ def main() -> None:
             for k in range(2):
                 d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso,
                        guidance=w)
-                h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"])
+                h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"], d.lengths)
                 health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
                                "summary": h.summary(), "temperature": temp, "torso_spread": torso, "guidance": w,
                                "kind": kind})
         r["health"] = health
+        r["health_styles"] = style_health(ch, info, data, model.config.styles)
         r["generated_style"] = generated_style(ch, clf, model.config.styles, 30.0, None)
         r["generated_style_plain"] = generated_style(ch_plain, clf, model.config.styles, 30.0, None)
         gen = [ch(None, seconds=30, style="salsa", random_seed=200 + k) for k in range(3)]
@@ -273,6 +291,11 @@ def print_table(res: dict) -> str:
             say(f"    {h.get('kind', 'fixed'):10s} T={h.get('temperature', res['temperature']):.2f} "
                 f"torso x{h.get('torso_spread', 1.0):.2f}: {h['summary']}; "
                 f"{h['frames_per_s']:.0f} frames/s")
+    if all("health_styles" in runs[s] for s in seeds):
+        say("  every style: one 60 s dance each, seeded from a second of its own data, calibrated")
+        for s in seeds:
+            for style, h in runs[s]["health_styles"].items():
+                say(f"    model seed {s} {style:7s} T={h['temperature']:.2f}: {h['summary']}")
     acc = res["classifier_heldout_accuracy"]
     say("\n== style: classifier of 2-s windows, held-out accuracy "
         + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))

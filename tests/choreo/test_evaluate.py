@@ -7,6 +7,7 @@ import pytest
 
 from dancenow.choreo.clips import Clip
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast, pose_statistics
+from dancenow.choreo.skeleton import bone_lengths
 
 from .helpers import BASE, FPS, synthetic_body
 
@@ -46,3 +47,8 @@ def test_health_of_real_motion_is_healthy_and_a_frozen_one_is_not():
     shrunk = pose.copy()
     shrunk[:, 3] = shrunk[:, 2] + 0.5 * (shrunk[:, 3] - shrunk[:, 2])  # the right forearm at half length
     assert not dance_health(shrunk, FPS, ref).bones_ok
+    # a seeded dance is judged against its own dancer's bones, not the style's median dancer
+    other = pose_statistics([1.3 * pose], FPS)  # a style whose dancers are 1.3x as tall
+    assert not dance_health(pose, FPS, other).bones_ok
+    assert dance_health(pose, FPS, other, dancer=np.nanmedian(bone_lengths(pose), 0)).bones_ok
+    assert not dance_health(shrunk, FPS, other, dancer=np.nanmedian(bone_lengths(pose), 0)).bones_ok

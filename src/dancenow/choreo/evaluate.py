@@ -331,8 +331,12 @@ class HealthReport:
                 f"{'healthy' if self.ok else 'UNHEALTHY'}, {'lively' if self.lively else 'NOT lively'}")
 
 
-def dance_health(pose: np.ndarray, fps: float, reference: dict) -> HealthReport:
-    """Health of a generated (T, P, D) body-centred dance against `pose_statistics` output."""
+def dance_health(pose: np.ndarray, fps: float, reference: dict, dancer: np.ndarray | None = None) -> HealthReport:
+    """Health of a generated (T, P, D) body-centred dance against `pose_statistics` output.
+    dancer: the bone lengths (B,) of the dancer it was seeded from (`GeneratedDance.lengths`),
+    which a seeded dance keeps: its bones are judged against them, not against the style's median
+    dancer (a folk dancer's shoulders are 0.7x the folk data's median, and that is no fault of
+    the generation)."""
     pose = np.asarray(pose, np.float64)
     stats = pose_statistics([pose], fps)
     ref_speed = float(np.mean(reference["speed"]))
@@ -349,7 +353,7 @@ def dance_health(pose: np.ndarray, fps: float, reference: dict) -> HealthReport:
         seconds=len(pose) / fps,
         dims=pose.shape[-1],
         length_drift=drift,
-        bone_ratio=tuple(float(g / r) for g, r in zip(stats["bones"], reference["bones"])),
+        bone_ratio=tuple(float(g / r) for g, r in zip(stats["bones"], reference["bones"] if dancer is None else dancer)),
         speed_ratio=float(np.mean(stats["speed"]) / ref_speed),
         spread_ratio=float(np.mean(stats["std"]) / np.mean(reference["std"])),
         frozen_fraction=frozen,
@@ -405,7 +409,7 @@ def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str
         dance = ch(seed, seconds=health_seconds, temperature=health_temperature,
                    style=style or _known(model, seed.style), random_seed=random_seed)
         ref = info["reference"].get(style or seed.style) or info["reference"][ANY_STYLE]
-        health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref)
+        health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref, dance.lengths)
         fps_gen = dance.frames_per_second
         health_temperature = dance.temperature
     return ChoreoReport(report, health, health_temperature, fps_gen)

@@ -141,7 +141,8 @@ def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, 
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="Model folder or checkpoint.")
 @click.option("--style", default=None, help="Style the held-out POSES are in (default: any).")
 @click.option("--context", type=POSITIVE, default=1.0, show_default=True, help="Seconds of motion the forecasts start from.")
-@click.option("--stride", type=POSITIVE, default=1 / 3, show_default=True, help="Seconds between forecast windows.")
+@click.option("--stride", type=POSITIVE, default=1 / 3, show_default="1/3",
+              help="Seconds between forecast windows.")
 @click.option("--health-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Length of the generated dance checked for long-run health (0: skip).")
 @click.option("--openpose-fps", type=POSITIVE, default=None, help="Frame rate of OpenPose JSON folders.")
