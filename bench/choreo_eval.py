@@ -16,8 +16,8 @@ Then it measures, on the CPU:
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
   health       60 s generations from a held-out second of salsa at the model's calibrated
-               temperature and torso spread (generate.calibrate_sampling) with the default
-               style guidance and, as the baseline, at the fixed DEFAULT_TEMPERATURE with the
+               temperature, torso spread and style guidance (generate.calibrate_guidance) and,
+               as the baseline, at the fixed DEFAULT_TEMPERATURE with the
                mixture's own spread, unguided: bone-length drift, speed, spread and posture
                against the data's, frozen seconds (bones against the seed dancer's own); and
                one calibrated 60 s dance of every style, seeded from a second of its own data;
@@ -49,8 +49,9 @@ from dancenow.choreo.checkpoint import load_model
 from dancenow.choreo.clips import load_clips
 from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM, DEFAULT_TEMPERATURE, preset
 from dancenow.choreo.evaluate import dance_health, evaluate_forecast
-from dancenow.choreo.generate import (Choreographer, calibrate_sampling, model_guidance, model_guide_from,
-                                     model_temperature, model_torso_spread, parse_style, write_dance)
+from dancenow.choreo.generate import (Choreographer, calibrate_guidance, calibrate_sampling, model_guidance,
+                                      model_guide_from, model_temperature, model_torso_spread, parse_style,
+                                      write_dance)
 from dancenow.choreo.style import StyleClassifier, novelty, training_seconds
 from dancenow.choreo.train import train
 
@@ -107,7 +108,8 @@ def style_health(ch: Choreographer, info: dict, data: dict[str, list], styles: l
         seed = max(clips, key=len).slice(0, int(FPS))
         d = ch(seed, seconds=seconds, style=style, random_seed=0)
         h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"][style], d.lengths)
-        out[style] = {**h.__dict__, "ok": h.ok, "lively": h.lively, "summary": h.summary(), "temperature": d.temperature}
+        out[style] = {**h.__dict__, "ok": h.ok, "lively": h.lively, "summary": h.summary(), "temperature": d.temperature,
+                      "guidance": d.guidance}
     return out
 
 
@@ -178,13 +180,13 @@ def main() -> None:
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll,
                       "single": evaluate_forecast(model, info, salsa_test, style="salsa", mirror=False).body["model"]}
-        if (not isinstance(info.get("torso_spread"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
+        if (not isinstance(info.get("guidance"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
                 or model_guide_from(info) != DEFAULT_GUIDE_FROM):
-            # calibrated for other guidance (or before calibration): calibrate as training now does
-            info["guidance"], info["guide_from"] = DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM
-            info["temperature"], info["torso_spread"] = calibrate_sampling(model, info, guidance=DEFAULT_GUIDANCE,
-                                                                          guide_from=DEFAULT_GUIDE_FROM)
-        r["guidance"] = DEFAULT_GUIDANCE
+            # calibrated for other guidance (or before per-style guidance): calibrate as training now does
+            info["guide_from"] = DEFAULT_GUIDE_FROM
+            info["temperature"], info["torso_spread"], info["guidance"] = calibrate_guidance(
+                model, info, DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM)
+        r["guidance"] = info["guidance"]
         r["calibrated_temperature"] = info["temperature"]
         r["calibrated_torso_spread"] = info["torso_spread"]
         ch = Choreographer(model, info)
@@ -197,7 +199,8 @@ def main() -> None:
         f_salsa = model_torso_spread(model, info, parse_style(model, "salsa"))
         health = []
         # the baseline: the mixture as trained, at a fixed temperature, without guidance
-        for temp, torso, w, kind in ((t_salsa, f_salsa, DEFAULT_GUIDANCE, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, 1.0, "fixed")):
+        g_salsa = model_guidance(info, model, parse_style(model, "salsa"))
+        for temp, torso, w, kind in ((t_salsa, f_salsa, g_salsa, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, 1.0, "fixed")):
             for k in range(2):
                 d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso,
                        guidance=w)
@@ -279,14 +282,16 @@ def print_table(res: dict) -> str:
                     f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])[key][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
                     f"/{100 * (1 - get(runs[s])[key][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
-        f"temperature and torso spread with style guidance {res.get('guidance', 1.0):g} from "
+        f"temperature and torso spread with style guidance (per style, from {res.get('guidance', 1.0):g} down) from "
         f"{res.get('guide_from', 'any')}, and at the fixed "
         f"{res['temperature']:g} with the mixture's own spread, unguided (the baseline)")
     for s in seeds:
         cal = runs[s].get("calibrated_temperature", {})
         tor = runs[s].get("calibrated_torso_spread", {})
-        say(f"  model seed {s}: calibrated temperature / torso spread " + ", ".join(
-            f"{k} {v:.2f}/{tor.get(k, 1.0):.2f}" for k, v in cal.items()))
+        gd = runs[s].get("guidance")
+        gd = gd if isinstance(gd, dict) else {k: gd or 1.0 for k in cal}
+        say(f"  model seed {s}: calibrated temperature / torso spread / guidance " + ", ".join(
+            f"{k} {v:.2f}/{tor.get(k, 1.0):.2f}/{gd.get(k, 1.0):g}" for k, v in cal.items()))
         for h in runs[s]["health"]:
             say(f"    {h.get('kind', 'fixed'):10s} T={h.get('temperature', res['temperature']):.2f} "
                 f"torso x{h.get('torso_spread', 1.0):.2f}: {h['summary']}; "
@@ -295,12 +300,12 @@ def print_table(res: dict) -> str:
         say("  every style: one 60 s dance each, seeded from a second of its own data, calibrated")
         for s in seeds:
             for style, h in runs[s]["health_styles"].items():
-                say(f"    model seed {s} {style:7s} T={h['temperature']:.2f}: {h['summary']}")
+                say(f"    model seed {s} {style:7s} T={h['temperature']:.2f} guidance {h.get('guidance', 1.0):g}: {h['summary']}")
     acc = res["classifier_heldout_accuracy"]
     say("\n== style: classifier of 2-s windows, held-out accuracy "
         + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
     for s in seeds:
-        for key, how in (("generated_style", f"guidance {res.get('guidance', 1.0):g} from {res.get('guide_from', 'any')}"),
+        for key, how in (("generated_style", f"guidance per style from {res.get('guidance', 1.0):g} down, from {res.get('guide_from', 'any')}"),
                          ("generated_style_plain", "unguided (baseline)")):
             gs = runs[s].get(key)
             if gs is None:

@@ -407,3 +407,55 @@ def test_the_spin_candidate_turns_the_forecast_on_about_the_vertical_at_the_cont
         want = torch.from_numpy(u[-1] @ yaw_rotation(-angle).T)
         torch.testing.assert_close(spin[k], want, atol=1e-5, rtol=0)
     assert float(cs[0, -2].abs().max()) == 0.0  # spinning on the spot
+
+
+def test_guidance_is_calibrated_per_style_down_to_a_level_whose_long_dances_stay_upright(two_style_model, monkeypatch):
+    """`calibrate_guidance` keeps the asked guidance for a style whose long dances hold their
+    posture and steps a style whose dances lean past POSTURE_LIMIT down the levels, with its
+    temperature recalibrated there; a blend's guidance is the geometric mean of its styles', and
+    a dance with none given is generated at its style's."""
+    from dancenow.choreo import generate as gen
+
+    model, info = two_style_model
+    leaning = {("up", 3.0): 4.0, ("up", 1.0): 1.1, ("down", 3.0): 1.2}
+    asked = []
+
+    def posture(model, info, style, temperature, torso, guidance, guide_from, **kw):
+        asked.append((style, guidance))
+        return leaning[(style, guidance)]
+
+    monkeypatch.setattr(gen, "long_dance_posture", posture)
+    temps, torso, guid = gen.calibrate_guidance(model, info, 3.0, "others", seconds=6.0, seeds=2)
+    assert guid == {"any": 3.0, "down": 3.0, "up": 1.0}
+    assert ("up", 1.0) in asked and ("down", 1.0) not in asked and all(s != "any" for s, _ in asked)
+    assert temps["up"] == gen.calibrate_sampling(model, info, seconds=6.0, seeds=2, guidance=1.0, guide_from="others",
+                                                 styles=["up"])[0]["up"]
+    info = {**info, "temperature": temps, "torso_spread": torso, "guidance": guid, "guide_from": "others"}
+    blend = gen.model_guidance(info, model, gen.parse_style(model, "up=0.5,down=0.5"))
+    assert blend == pytest.approx(np.sqrt(3.0))
+    assert gen.model_guidance(info) == 3.0  # without a style: the strongest
+    assert Choreographer(model, info)(None, seconds=1, style="up").guidance == 1.0
+    assert Choreographer(model, info)(None, seconds=1, style="down").guidance == pytest.approx(3.0)
+
+
+def test_a_long_dance_s_posture_is_measured_against_the_style_s_data():
+    """`long_dance_posture`: the random-walking torso of a fixed network ("as the prior, give or
+    take 0.03 a frame") twists and leans far past data that hold it still, and within the limit
+    of data that swing it widely."""
+    from dancenow.choreo.generate import POSTURE_LIMIT, long_dance_posture
+    from dancenow.choreo.skeleton import BONE_NAMES
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    with torch.no_grad():
+        model.head.proj.weight.zero_()
+        model.head.proj.bias.copy_(_head_bias(model, 0.03))
+    up = {"pelvis": (1, 0, 0), "shoulders": (1, 0, 0), "spine": (0, -1, 0), "head": (0, -1, 0)}
+    direction = np.array([up.get(n, (0, 0, 1) if "foot" in n else (0, 1, 0)) for n in BONE_NAMES], np.float32)
+    defaults = {"direction": direction, "lengths": np.full(NUM_BONES, 0.12, np.float32)}
+    found = {}
+    for name, angles in (("still", 1.0), ("loose", 120.0)):
+        info = {"fps": FPS, "dims": 3, "defaults": defaults,
+                "reference": {"a": {"speed": [0.1] * 15, "twist90": angles, "tilt90": angles}}}
+        found[name] = long_dance_posture(model, info, "a", 1.0, 1.0, 1.0, "any", seconds=8.0, seeds=2)
+    assert found["still"] > 10 * POSTURE_LIMIT and found["loose"] < POSTURE_LIMIT, found

@@ -616,8 +616,8 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             if not math.isfinite(loss.item()):
                 raise DancenowError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
             if step == cfg.steps:
-                info["guidance"], info["guide_from"] = DEFAULT_GUIDANCE, DEFAULT_GUIDE_FROM
-                info["temperature"], info["torso_spread"] = _calibrate(model, info, dev)
+                info["guide_from"] = DEFAULT_GUIDE_FROM
+                info["temperature"], info["torso_spread"], info["guidance"] = _calibrate(model, info, dev)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 last = save()
             elif stop.requested:
@@ -630,22 +630,22 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     return last
 
 
-def _calibrate(model: ChoreoModel, info: dict, dev) -> tuple[dict[str, float], dict[str, float]]:
-    """The finished model's per-style sampling temperatures and torso spreads
-    (generate.calibrate_sampling), measured on the CPU."""
+def _calibrate(model: ChoreoModel, info: dict, dev) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """The finished model's per-style sampling temperatures, torso spreads and style guidance
+    (generate.calibrate_guidance, from DEFAULT_GUIDANCE down), measured on the CPU."""
     import copy
 
-    from dancenow.choreo.generate import calibrate_sampling
+    from dancenow.choreo.generate import calibrate_guidance
 
     m = model if str(dev) == "cpu" else copy.deepcopy(model).cpu()
     was = m.training
     try:
-        temps, torso = calibrate_sampling(m, info, guidance=info["guidance"], guide_from=info["guide_from"])
+        temps, torso, guidance = calibrate_guidance(m, info, DEFAULT_GUIDANCE, info["guide_from"])
     finally:
         m.train(was)
-    log.info("calibrated sampling (temperature, torso spread): %s",
-             ", ".join(f"{k} {v:.2f}/{torso[k]:.2f}" for k, v in temps.items()))
-    return temps, torso
+    log.info("calibrated sampling (temperature, torso spread, guidance): %s",
+             ", ".join(f"{k} {v:.2f}/{torso[k]:.2f}/{guidance[k]:g}" for k, v in temps.items()))
+    return temps, torso, guidance
 
 
 def json_roundtrip(d: dict) -> dict:

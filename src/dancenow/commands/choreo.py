@@ -76,7 +76,7 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
               help="Style guidance: how far past the dance of the other styles (the style-free one for models "
                    "trained before 2026-12-05) toward the asked style the model is pushed (1 = plain conditioning, "
                    "0 = the other styles'). Default: the one its temperature was calibrated at "
-                   f"({DEFAULT_GUIDANCE:g} for models trained now).")
+                   f"(for models trained now {DEFAULT_GUIDANCE:g}, or 1 for a style whose long dances lean at it).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
 @click.option("--size", type=SIZE, default="512x512", show_default=True, help="Frame size WIDTHxHEIGHT of the output poses.")
 @click.option("--no-prime-frames", is_flag=True, help="Leave the --prime motion out of the output.")
