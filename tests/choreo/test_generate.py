@@ -134,17 +134,8 @@ def test_torso_spread_calibration_follows_the_data_posture():
     torso still get the tightest spread on the grid, data that twist and lean further than the
     untouched walk keep the mixture's own, data in between get the spread in between."""
     from dancenow.choreo.generate import TORSO_GRID, calibrate_sampling, torso_spread_vector
-    from dancenow.choreo.skeleton import BONE_NAMES
 
-    torch.manual_seed(0)
-    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
-    with torch.no_grad():
-        model.head.proj.weight.zero_()
-        model.head.proj.bias.copy_(_head_bias(model, 0.03))
-    # y points down: hip and shoulder lines along +x, spine and head up, limbs down, feet forward
-    up = {"pelvis": (1, 0, 0), "shoulders": (1, 0, 0), "spine": (0, -1, 0), "head": (0, -1, 0)}
-    direction = np.array([up.get(n, (0, 0, 1) if "foot" in n else (0, 1, 0)) for n in BONE_NAMES], np.float32)
-    defaults = {"direction": direction, "lengths": np.full(NUM_BONES, 0.12, np.float32)}
+    model, defaults = _random_walk_model()
     found = {}
     # measured on this network at the lowest temperature (a speed of ~0 pins it there): twist /
     # tilt 90th percentiles 45/60 degrees at spread 1, 11/18 at 0.25, 3/4 at 0.06 (other draws:
@@ -157,6 +148,22 @@ def test_torso_spread_calibration_follows_the_data_posture():
     assert min(TORSO_GRID) < found["middle"] < 1.0, found
     v = torso_spread_vector(model, 0.25)
     assert v.shape == (model.out_features,) and v[:12].eq(0.25).all() and v[12:].eq(1.0).all()
+
+
+def _random_walk_model():
+    """A 3D network that says "as the prior, give or take 0.03 per frame" (it random-walks an
+    upright body), and the defaults of an upright body: (model, defaults)."""
+    from dancenow.choreo.skeleton import BONE_NAMES
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
+    with torch.no_grad():
+        model.head.proj.weight.zero_()
+        model.head.proj.bias.copy_(_head_bias(model, 0.03))
+    # y points down: hip and shoulder lines along +x, spine and head up, limbs down, feet forward
+    up = {"pelvis": (1, 0, 0), "shoulders": (1, 0, 0), "spine": (0, -1, 0), "head": (0, -1, 0)}
+    direction = np.array([up.get(n, (0, 0, 1) if "foot" in n else (0, 1, 0)) for n in BONE_NAMES], np.float32)
+    return model, {"direction": direction, "lengths": np.full(NUM_BONES, 0.12, np.float32)}
 
 
 def _head_bias(model, sigma):
@@ -443,16 +450,8 @@ def test_a_long_dance_s_posture_is_measured_against_the_style_s_data():
     take 0.03 a frame") twists and leans far past data that hold it still, and within the limit
     of data that swing it widely."""
     from dancenow.choreo.generate import POSTURE_LIMIT, long_dance_posture
-    from dancenow.choreo.skeleton import BONE_NAMES
 
-    torch.manual_seed(0)
-    model = ChoreoModel(ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"])).eval()
-    with torch.no_grad():
-        model.head.proj.weight.zero_()
-        model.head.proj.bias.copy_(_head_bias(model, 0.03))
-    up = {"pelvis": (1, 0, 0), "shoulders": (1, 0, 0), "spine": (0, -1, 0), "head": (0, -1, 0)}
-    direction = np.array([up.get(n, (0, 0, 1) if "foot" in n else (0, 1, 0)) for n in BONE_NAMES], np.float32)
-    defaults = {"direction": direction, "lengths": np.full(NUM_BONES, 0.12, np.float32)}
+    model, defaults = _random_walk_model()
     found = {}
     for name, angles in (("still", 1.0), ("loose", 120.0)):
         info = {"fps": FPS, "dims": 3, "defaults": defaults,

@@ -200,9 +200,7 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
             posture = 0.0
             if "twist90" in ref and len(torso_grid) > 1:
                 at = int(np.argmin(np.abs(log_t - np.log(t))))  # the grid temperature nearest the crossing
-                twist, tilt = posture_angles(by_setting[i, at].reshape(-1, *pose.shape[-2:]))
-                posture = abs(np.log(max(np.percentile(twist, 90) / max(ref["twist90"], 1e-6),
-                                         np.percentile(tilt, 90) / max(ref["tilt90"], 1e-6), 1e-9)))
+                posture = abs(np.log(max(posture_ratio(by_setting[i, at].reshape(-1, *pose.shape[-2:]), ref), 1e-9)))
             if best is None or posture < best[0]:
                 best = (posture, t, f)
         temps_out[style], torso_out[style] = best[1], best[2]
@@ -239,11 +237,14 @@ def long_dance_posture(model: ChoreoModel, info: dict, style: str, temperature: 
                       temperature, torch.Generator().manual_seed(7), spread=torso_spread_vector(model, torso_spread),
                       guidance=guidance, guide_from=guide_from)
     pose = joints_from_bones(u.numpy()[:, int(round(CALIBRATION_SKIP_S * fps)):] * seed.lengths[:, None])
-    ratios = []
-    for p in pose:
-        twist, tilt = posture_angles(p)
-        ratios.append(max(np.percentile(twist, 90) / max(ref["twist90"], 1e-6), np.percentile(tilt, 90) / max(ref["tilt90"], 1e-6)))
-    return float(np.mean(ratios))
+    return float(np.mean([posture_ratio(p, ref) for p in pose]))
+
+
+def posture_ratio(pose: np.ndarray, ref: dict) -> float:
+    """How far a 3D stretch of poses (T, P, 3) twists (hips against shoulders) or leans (the
+    spine), the larger of its 90th percentiles against the style's data's (`ref`)."""
+    twist, tilt = posture_angles(pose)
+    return max(np.percentile(twist, 90) / max(ref["twist90"], 1e-6), np.percentile(tilt, 90) / max(ref["tilt90"], 1e-6))
 
 
 def calibrate_guidance(model: ChoreoModel, info: dict, guidance: float, guide_from: str,
