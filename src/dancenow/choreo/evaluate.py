@@ -373,11 +373,14 @@ class ChoreoReport:
     health: HealthReport | None
     health_temperature: float | None
     generation_frames_per_s: float | None
+    health_guidance: float | None = None  # the style guidance it was generated with
 
     def text(self) -> str:
         lines = [self.forecast.table()]
         if self.health is not None:
-            lines.append(f"generated dance (temperature {self.health_temperature:g}): {self.health.summary()}")
+            how = f"temperature {self.health_temperature:g}" + (
+                f", style guidance {self.health_guidance:g}" if self.health_guidance is not None else "")
+            lines.append(f"generated dance ({how}): {self.health.summary()}")
         if self.generation_frames_per_s:
             lines.append(f"generation speed: {self.generation_frames_per_s:.0f} frames/s "
                          f"({self.generation_frames_per_s / self.forecast.fps:.0f}x real time, batch of 1, CPU)")
@@ -385,7 +388,7 @@ class ChoreoReport:
 
     def to_dict(self) -> dict:
         d = {"forecast": asdict(self.forecast), "health_temperature": self.health_temperature,
-             "generation_frames_per_s": self.generation_frames_per_s}
+             "health_guidance": self.health_guidance, "generation_frames_per_s": self.generation_frames_per_s}
         if self.health is not None:
             d["health"] = asdict(self.health) | {"bones": dict(zip(BONE_NAMES, self.health.bone_ratio)),
                                                  "ok": self.health.ok, "lively": self.health.lively}
@@ -401,7 +404,7 @@ def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str
     from dancenow.choreo.generate import Choreographer
 
     report = evaluate_forecast(model, info, clips, context_s=context_s, stride_s=stride_s, style=style, samples=samples)
-    health, fps_gen = None, None
+    health, fps_gen, guidance = None, None, None
     if health_seconds > 0:
         seed = max(clips, key=len)
         seed = seed.slice(0, max(2, int(round(context_s * float(info["fps"])))))
@@ -411,8 +414,8 @@ def evaluate_clips(model: ChoreoModel, info: dict, clips: list[Clip], style: str
         ref = info["reference"].get(style or seed.style) or info["reference"][ANY_STYLE]
         health = dance_health(dance.pose[dance.seed_frames:], dance.fps, ref, dance.lengths)
         fps_gen = dance.frames_per_second
-        health_temperature = dance.temperature
-    return ChoreoReport(report, health, health_temperature, fps_gen)
+        health_temperature, guidance = dance.temperature, dance.guidance
+    return ChoreoReport(report, health, health_temperature, fps_gen, guidance)
 
 
 def evaluate_model_on_files(model_dir, paths: list[str], style: str | None = None, context_s: float = 1.0,
