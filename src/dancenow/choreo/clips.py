@@ -403,12 +403,12 @@ def forecast_turn(a: ClipArrays) -> np.ndarray:
     return np.where(ok[:, None], turn, 0.0).astype(np.float32)
 
 
-def forecast_pose(a: ClipArrays, u: np.ndarray, damping: float) -> np.ndarray:
+def forecast_pose(a: ClipArrays, u: np.ndarray, damping: float, lengths: np.ndarray | None = None) -> np.ndarray:
     """(T, P, D) body-centred joints of forecast directions u (T, B, D) after context `a`: laid
-    on `forecast_lengths`, the first frame turned by `forecast_turn` and the turn fading by
-    `damping` a frame after it (as the model's own continuation fades), so a forecast's next
-    frame moves each bone as constant velocity in joints would where the model follows the
-    dancer's velocity. The network's directions ignore how a bone's length change couples to its
+    on `forecast_lengths` (or `lengths` (T, B), where the caller has them already), the first
+    frame turned by `forecast_turn` and the turn fading by `damping` a frame after it (as the
+    model's own continuation fades), so a forecast's next frame moves each bone as constant
+    velocity in joints would where the model follows the dancer's velocity. The network's directions ignore how a bone's length change couples to its
     turn; on skin-marker skeletons, whose markers move as points, that was the last gap of the
     first frame to constant velocity (left-out Motion-MDRNN improvisers, seed 0: 0.000488 ->
     0.000455 body heights, constant velocity 0.000452; seed 1 0.000457; rigid motion-capture
@@ -417,7 +417,8 @@ def forecast_pose(a: ClipArrays, u: np.ndarray, damping: float) -> np.ndarray:
     if turn.any():
         fade = damping ** np.arange(len(u))
         u = project(u.astype(np.float64) + fade[:, None, None] * turn[None])
-    return joints_from_bones(u * forecast_lengths(a, len(u))[..., None]).astype(np.float32)
+    L = forecast_lengths(a, len(u)) if lengths is None else lengths
+    return joints_from_bones(u * L[..., None]).astype(np.float32)
 
 
 def clip_window(clip: Clip, start: int, stop: int, defaults: dict) -> ClipArrays:

@@ -35,7 +35,8 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window, forecast_lengths, forecast_pose
 from dancenow.choreo.config import ANY_STYLE
-from dancenow.choreo.generate import apply_hedge, forecast, hedge_weights, is_style_free, parse_style
+from dancenow.choreo.generate import (POSTURE_LIMIT, apply_hedge, forecast, hedge_weights, is_style_free,
+                                      parse_style)
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
@@ -204,7 +205,7 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
             w = hedge_weights(model, uk, sk, torch.from_numpy(obs[k]), styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
             pu[k], ps[k] = apply_hedge(model, uk, sk, pu[k], ps[k], w)  # as generate.hedged_forecast
         damping = model.config.damping
-        body = np.stack([forecast_pose(a, d, damping) for a, d in zip(ctx, pu.numpy())])
+        body = np.stack([forecast_pose(a, d, damping, L[..., 0]) for a, d, L in zip(ctx, pu.numpy(), ahead)])
         preds = {"model": (body, np.cumsum(ps.numpy(), 1))}
         du, ds = damped_velocity(model, u, step, H)
         preds["damped velocity"] = (joints_from_bones(du * ahead), np.cumsum(ds, 1))
@@ -319,7 +320,8 @@ class HealthReport:
 
     @property
     def ok(self) -> bool:
-        return self.bones_ok and not self.exploded and self.frozen_fraction < 0.25 and self.posture_ratio <= 1.5
+        return (self.bones_ok and not self.exploded and self.frozen_fraction < 0.25
+                and self.posture_ratio <= POSTURE_LIMIT)
 
     def summary(self) -> str:
         r = np.array(self.bone_ratio)

@@ -25,7 +25,7 @@ from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_
 from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
 from dancenow.choreo.mdn import sample
 from dancenow.choreo.model import ChoreoModel
-from dancenow.choreo.skeleton import (BONE_NAMES, TORSO_BONES, facing_yaw, joints_from_bones, mirror_bones,
+from dancenow.choreo.skeleton import (TORSO_BONES, facing_yaw, heading_angle, joints_from_bones, mirror_bones,
                                       posture_angles, project, yaw_rotation)
 from dancenow.errors import DancenowError
 from dancenow.guard import MAX_SECONDS  # a generated dance is at most as long as any clip a command writes
@@ -215,7 +215,7 @@ def calibrate_sampling(model: ChoreoModel, info: dict, grid: tuple[float, ...] =
 # 131 6.15 / 2.60x; unguided, the improvisers 0.9-1.2x. Levels 2 and 1.5 did not help (2-3x).
 GUIDANCE_LEVELS = (3.0, 1.0)
 HEALTH_SECONDS = 60.0  # how long a dance the health check watches (the lean grows after 20 s)
-POSTURE_LIMIT = 1.5  # as `evaluate.HealthReport.ok`
+POSTURE_LIMIT = 1.5  # the most a healthy dance twists or leans, x its data's (`evaluate.HealthReport.ok`)
 
 
 @torch.no_grad()
@@ -482,10 +482,10 @@ def turn_rate(u: torch.Tensor) -> torch.Tensor:
     bones point up or down)."""
     if u.shape[-1] != 3 or u.shape[1] < 2:
         return torch.zeros(u.shape[0], dtype=u.dtype, device=u.device)
-    side = u[:, -2:, [BONE_NAMES.index("pelvis"), BONE_NAMES.index("shoulders")]].sum(2)  # (B, 2, 3)
-    flat = side[..., [0, 2]]  # seen from above: x, z
-    ok = (torch.linalg.vector_norm(flat, dim=-1) > 0.2).all(1)
-    a = torch.atan2(flat[..., 1], flat[..., 0])
+    last = u[:, -2:]
+    across = last[..., 0, :] + last[..., 2, :]  # the line `heading_angle` reads
+    ok = (torch.linalg.vector_norm(across[..., [0, 2]], dim=-1) > 0.2).all(1)
+    a = heading_angle(last)  # (B, 2)
     turn = torch.remainder(a[:, 1] - a[:, 0] + torch.pi, 2 * torch.pi) - torch.pi
     return torch.where(ok, turn, torch.zeros_like(turn))
 

@@ -191,21 +191,29 @@ def yaw_rotation(angle: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], np.float32)
 
 
+def heading_angle(u):
+    """(...,) which way each 3D body (directions (..., Bn, 3)) faces, as the angle about the
+    vertical of its pelvis + shoulder line seen from above (atan2(z, x)). numpy or torch."""
+    across = u[..., 0, :] + u[..., 2, :]  # pelvis and shoulders both point to the body's left
+    if isinstance(u, np.ndarray):
+        return np.arctan2(across[..., 2], across[..., 0])
+    import torch
+
+    return torch.atan2(across[..., 2], across[..., 0])
+
+
 def heading_frames(u):
     """Rotations (..., 3, 3) about the vertical that turn each 3D body (directions (..., Bn, 3))
     to face the camera: its pelvis + shoulder line along +x (`R @ v` expresses a vector v in the
     body's heading frame). numpy or torch. The model reads and predicts every frame in the
     heading frame of the frame it predicts from, so which way a dancer faces is not something it
     has to learn, and a twist between hips and shoulders is something it sees."""
+    ang = heading_angle(u)
     if isinstance(u, np.ndarray):
-        across = u[..., 0, :] + u[..., 2, :]
-        ang = np.arctan2(across[..., 2], across[..., 0])
         c, s, o, z = np.cos(ang), np.sin(ang), np.ones_like(ang), np.zeros_like(ang)
         return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
     import torch
 
-    across = u[..., 0, :] + u[..., 2, :]
-    ang = torch.atan2(across[..., 2], across[..., 0])
     c, s, o, z = torch.cos(ang), torch.sin(ang), torch.ones_like(ang), torch.zeros_like(ang)
     return torch.stack([torch.stack([c, z, s], -1), torch.stack([z, o, z], -1), torch.stack([-s, z, c], -1)], -2)
 
