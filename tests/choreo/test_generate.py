@@ -367,8 +367,10 @@ def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_
     ps, step = torch.zeros(B, T, 2), torch.zeros(B, 2)
     vel = 0.01 * torch.ones(B, NUM_BONES, 2)
     n = len(gen.TRUST_GRID)
-    cu, cs = gen.hedge_candidates(model, u_last, vel, step, pu, ps, centre=centre)
-    assert cu.shape[1] == cs.shape[1] == gen.hedge_size() == 2 * n + 2
+    su = project(torch.from_numpy(rng.normal(size=(B, T, NUM_BONES, 2)).astype(np.float32)))
+    ss = torch.full((B, T, 2), 0.01)
+    cu, cs = gen.hedge_candidates(model, u_last, vel, step, pu, ps, centre=centre, slow=(su, ss))
+    assert cu.shape[1] == cs.shape[1] == gen.hedge_size() == 4 * n + 2
     k = torch.arange(T, dtype=torch.float32)[None, :, None, None]
     fade = model.config.damping ** k  # trust 0's weight on the forecast
     still = u_last[:, None].expand(-1, T, -1, -1)
@@ -378,12 +380,55 @@ def test_hedge_candidates_weigh_each_trust_level_from_standing_still_and_from_a_
     one = gen.TRUST_GRID.index(1.0)
     torch.testing.assert_close(cu[:, one, 0], pu[:, 0])  # the first frame is the forecast's own
     torch.testing.assert_close(cu[:, n + one, 0], pu[:, 0])
+    torch.testing.assert_close(cu[:, 2 * n], still + fade * (su - still))  # the slowed forecast's trust 0
+    torch.testing.assert_close(cu[:, 3 * n + one], su)
+    torch.testing.assert_close(cs[:, 2 * n + one], ss)
     torch.testing.assert_close(cu[:, -1, 2], u_last + 3 * vel)  # the velocity carried on
     torch.testing.assert_close(cu[:, -2], pu[:, :1].expand(-1, T, -1, -1))  # no turn in 2D
     assert gen.hedge_candidates(model, u_last, vel, step, pu, ps)[0].shape[1] == n + 2
-    w = torch.zeros(B, 2 * n + 2)
+    w = torch.zeros(B, 4 * n + 2)
     w[0, n + gen.TRUST_GRID.index(0.5)], w[1, gen.TRUST_GRID.index(0.2)], w[1, -1] = 1.0, 0.5, 0.5
     torch.testing.assert_close(gen.model_trust(w), torch.tensor([0.5, 0.1]))
+    w[0], w[0, 3 * n + gen.TRUST_GRID.index(0.8)] = 0.0, 1.0  # all on the slowed forecast at 0.8
+    torch.testing.assert_close(gen.model_trust(w), torch.tensor([0.8, 0.1]))
+
+
+def test_a_slowed_forecast_is_the_forecast_of_the_context_played_slower_played_back_at_speed(monkeypatch):
+    """`slowed_forecast` resamples the context at `speed` x (its last frame kept), asks
+    `forecast` for enough slowed frames and reads them back at 1 / speed x. With a forecast that
+    carries the last change on exactly (a stand-in), a steady turn is forecast exactly (the
+    slowed turn, played back at speed, is the turn), and a steady root step too. Its first frame
+    is moved onto the given one, the move fading by the prior's damping."""
+    from dancenow.choreo import generate as gen
+    from dancenow.choreo.skeleton import project
+
+    model = ChoreoModel(ChoreoConfig(dims=2, hidden=8, layers=1, mixtures=1, style_dim=2, styles=["any"]))
+    seen = {}
+
+    def carry_on(model, u, step, observed, style, frames):  # constant velocity, in angle
+        seen["Tc"], seen["frames"] = u.shape[1], frames
+        a = torch.atan2(u[..., 1], u[..., 0])
+        da = a[:, -1] - a[:, -2]
+        k = torch.arange(1, frames + 1, dtype=u.dtype)[None, :, None]
+        ang = a[:, -1:] + k * da[:, None]
+        return torch.stack([torch.cos(ang), torch.sin(ang)], -1), step[:, -1:].expand(-1, frames, -1)
+
+    monkeypatch.setattr(gen, "forecast", carry_on)
+    Tc, T, rate = 30, 15, 0.05
+    t = torch.arange(Tc + T, dtype=torch.float32)
+    ang = 0.3 * torch.arange(NUM_BONES)[None] + rate * t[:, None]
+    bones = torch.stack([torch.cos(ang), torch.sin(ang)], -1)[None]
+    u, truth = bones[:, :Tc], bones[:, Tc:]
+    step, obs = torch.full((1, Tc, 2), 0.02), torch.ones(1, Tc, NUM_BONES + 1)
+    su, ss = gen.slowed_forecast(model, u, step, obs, torch.tensor([0]), T, 0.4, truth[:, 0])
+    assert seen == {"Tc": 73, "frames": 39}  # 29 frames / 0.4 + 1; 15 frames / 0.4 + 1
+    torch.testing.assert_close(su, truth, atol=1e-4, rtol=0)
+    torch.testing.assert_close(ss, torch.full((1, T, 2), 0.02), atol=1e-6, rtol=0)
+    moved = project(truth[:, 0] + 0.1)
+    su, _ = gen.slowed_forecast(model, u, step, obs, torch.tensor([0]), T, 0.4, moved)
+    torch.testing.assert_close(su[:, 0], moved, atol=1e-5, rtol=0)
+    assert float((su[:, 1] - truth[:, 1]).norm(dim=-1).max()) > 0.01  # the move fades, it does not vanish at once
+    torch.testing.assert_close(su[:, -1], truth[:, -1], atol=0.03, rtol=0)
 
 
 def test_the_spin_candidate_turns_the_forecast_on_about_the_vertical_at_the_context_s_last_rate():

@@ -202,8 +202,9 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
         if samples <= 0 and mirror and hedged.any():
             k = hedged.nonzero()[:, 0]
             uk, sk = torch.from_numpy(u[k]), torch.from_numpy(step[k])
-            w = hedge_weights(model, uk, sk, torch.from_numpy(obs[k]), styles[k], torch.from_numpy(lengths[k, 0, :, 0]), H)
-            pu[k], ps[k] = apply_hedge(model, uk, sk, pu[k], ps[k], w)  # as generate.hedged_forecast
+            ob, sty = torch.from_numpy(obs[k]), styles[k]
+            w = hedge_weights(model, uk, sk, ob, sty, torch.from_numpy(lengths[k, 0, :, 0]), H)
+            pu[k], ps[k] = apply_hedge(model, uk, sk, ob, sty, pu[k], ps[k], w)  # as generate.hedged_forecast
         damping = model.config.damping
         body = np.stack([forecast_pose(a, d, damping, L[..., 0]) for a, d, L in zip(ctx, pu.numpy(), ahead)])
         preds = {"model": (body, np.cumsum(ps.numpy(), 1))}

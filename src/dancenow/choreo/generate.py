@@ -464,6 +464,17 @@ ANCHOR_FRAMES: float | None = 10.0
 # trust levels, the improvisers lost 0.6 points. 0.8: salsa +3.0%, 0.95: +3.4% (seed 1).
 # None: no spin candidate.
 SPIN_DAMPING: float | None = 0.9
+# A style the model never saw may be faster than every style it knows: salsa's steps reverse
+# twice as sharply (acceleration / speed 0.51 a frame; folk 0.37, Bandai 0.38, CMU 131 0.41).
+# The slow candidates are the trust levels again, of the model's forecast of the context played
+# at SLOW_SPEED x its speed (resampled), played back at 1 / SLOW_SPEED x (`slowed_forecast`):
+# a model that knows slower dances forecasts salsa slowed down nearer the truth than salsa at
+# speed. Left out, 0.5 s / 1 s below standing still: salsa +3.3 / +7.7 -> +5.1 / +8.6% (seed
+# 1), +4.1 / +8.3 -> +5.9 / +9.2% (seed 0); the other styles lose 0.3-1.1 points at 0.5 s
+# (their backtests sometimes pick the slowed forecast by luck) and stay far above 5%. 0.4 was
+# picked on left-out salsa, seed 1 (0.3: +4.2, 0.33: +5.1, 0.5: +4.8, 0.6: +4.4%); seed 0 was
+# not looked at before. None: no slow candidates.
+SLOW_SPEED: float | None = 0.4
 
 
 def _trust_ramp(trust: torch.Tensor, frames: int, damping: float) -> torch.Tensor:
@@ -497,6 +508,38 @@ def _turned(u: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     return torch.stack([x * c - z * s, y, x * s + z * c], -1)
 
 
+def _resample_time(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) read at fractional frames t (n,), linearly between neighbours (clamped)."""
+    t = t.clamp(0, x.shape[1] - 1)
+    i0 = t.floor().long().clamp(max=max(x.shape[1] - 2, 0))
+    f = (t - i0.to(t.dtype)).to(x.dtype).view((1, -1) + (1,) * (x.dim() - 2))
+    i1 = (i0 + 1).clamp(max=x.shape[1] - 1)
+    return x[:, i0] * (1 - f) + x[:, i1] * f
+
+
+def slowed_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
+                    style: torch.Tensor, frames: int, speed: float, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's forecast of the context u (B, Tc, Bn, D), root_step, observed played at
+    `speed` x its own (< 1: slowed; resampled so its last frame stays the last), played back at
+    1 / speed x: directions (B, frames, Bn, D), root steps (B, frames, D). Its first frame is
+    moved onto `first` (B, Bn, D), the forecast's own first frame (which is fitted to the
+    dancer's velocity: `continue_from_context`), the move fading by the prior's damping a frame,
+    so a hedge over both starts where the plain forecast does."""
+    Tc = u.shape[1]
+    n = int(np.floor((Tc - 1) / speed + 1e-9)) + 1
+    t = (Tc - 1) - speed * torch.arange(n - 1, -1, -1, dtype=torch.float64, device=u.device)
+    su, ss = project(_resample_time(u, t)), _resample_time(root_step, t) * speed
+    so = (_resample_time(observed.to(u.dtype), t) > 0.999).to(observed.dtype)  # both neighbours seen
+    pu, ps = forecast(model, su, ss, so, style, int(np.ceil(frames / speed - 1e-9)) + 1)
+    back = torch.arange(1, frames + 1, dtype=torch.float64, device=u.device) / speed  # frames ahead, slowed
+    out = _resample_time(torch.cat([u[:, -1:], pu], 1), back)
+    fade = model.config.damping ** torch.arange(frames, dtype=u.dtype, device=u.device)
+    out = project(out + fade[None, :, None, None] * (first - out[:, 0])[:, None])
+    root = torch.cat([torch.zeros_like(ps[:, :1]), torch.cumsum(ps, 1)], 1)
+    root = _resample_time(root, torch.cat([torch.zeros(1, dtype=back.dtype, device=u.device), back]))
+    return out, torch.diff(root, dim=1)
+
+
 def _backtest_frames(frames: int, context: int) -> int:
     """How many frames a hedge's backtest forecasts: the context's last half, at most `frames`."""
     return min(frames, context // 2)
@@ -504,14 +547,15 @@ def _backtest_frames(frames: int, context: int) -> int:
 
 def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor, step_last: torch.Tensor,
                      pu: torch.Tensor, ps: torch.Tensor, hold: int | None = None,
-                     centre: torch.Tensor | None = None,
-                     turn: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     centre: torch.Tensor | None = None, turn: torch.Tensor | None = None,
+                     slow: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The forecasts a hedge weighs, from the last frame `u_last` (B, Bn, D), its change `vel`
     and root step `step_last` (B, D), and the model's forecast pu (B, T, Bn, D), ps (B, T, D):
     directions (B, C, T, Bn, D), not yet projected, and root steps (B, C, T, D). The candidates:
     the trust levels from standing still; with `centre` (B, Bn, D), the context's mean pose, and
     ANCHOR_FRAMES set, the trust levels again from a pose drifting from the last toward it; with
-    SPIN_DAMPING set, the forecast's first frame spinning on, in place, at the rate `turn` (B,)
+    `slow` ((B, T, Bn, D), (B, T, D): `slowed_forecast`), every trust level of every anchor again
+    for that forecast; with SPIN_DAMPING set, the forecast's first frame spinning on, in place, at the rate `turn` (B,)
     (`turn_rate`; None or 2D: held); last, the velocity carried on (and held after `hold`
     frames)."""
     T = pu.shape[1]
@@ -523,6 +567,8 @@ def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor
         drift = (1.0 - torch.exp(-k / ANCHOR_FRAMES))[None, :, None, None]
         anchors.append(u_last[:, None] + drift * (centre - u_last)[:, None])
     trusted = [a[:, None] + w * (pu - a)[:, None] for a in anchors]
+    if slow is not None:
+        trusted += [a[:, None] + w * (slow[0] - a)[:, None] for a in anchors]
     go = (k <= (T if hold is None else hold)).to(pu.dtype)  # (T,): still moving
     moving = u_last[:, None] + torch.cumsum(go, 0)[None, :, None, None] * vel[:, None]
     spins = []
@@ -533,7 +579,10 @@ def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor
             first = _turned(first, angle)
         spins = [first[:, None]]
     cu = torch.cat(trusted + spins + [moving[:, None]], 1)
-    cs = torch.cat([w[..., 0] * ps[:, None]] * len(anchors) + [torch.zeros_like(ps)[:, None]] * len(spins)
+    steps = [w[..., 0] * ps[:, None]] * len(anchors)
+    if slow is not None:
+        steps += [w[..., 0] * slow[1][:, None]] * len(anchors)
+    cs = torch.cat(steps + [torch.zeros_like(ps)[:, None]] * len(spins)
                    + [(go[None, :, None] * step_last[:, None])[:, None]], 1)
     return cu, cs
 
@@ -565,10 +614,11 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     L = lengths[:, None, None, :, None].to(u.dtype)
     ratios = []
     for hk in sorted({max(2, round(2 * h / 3)), h, min(Tc - 2, round(4 * h / 3))}):
-        bu, bs = forecast(model, u[:, :Tc - hk], root_step[:, :Tc - hk], observed[:, :Tc - hk], style, hk)
+        seen = (u[:, :Tc - hk], root_step[:, :Tc - hk], observed[:, :Tc - hk], style)
+        bu, bs = forecast(model, *seen, hk)
         i = Tc - hk - 1
         cu, _ = hedge_candidates(model, u[:, i], u[:, i] - u[:, i - 1], root_step[:, i], bu, bs,
-                                 centre=context_centre(u[:, :Tc - hk]), turn=turn_rate(u[:, :Tc - hk]))
+                                 centre=context_centre(seen[0]), turn=turn_rate(seen[0]), slow=_slow(model, seen, hk, bu))
         errs = torch.linalg.vector_norm(joints_from_bones((project(cu) - u[:, None, Tc - hk:]) * L), dim=-1).mean((2, 3))
         ratios.append(errs / errs.min(1, keepdim=True).values.clamp_min(1e-9))
     errs = torch.stack(ratios).mean(0)
@@ -577,30 +627,40 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     return torch.softmax(-(errs - best) / (TRUST_SOFTNESS * best).clamp_min(1e-9), 1)
 
 
-def apply_hedge(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, pu: torch.Tensor, ps: torch.Tensor,
+def _slow(model: ChoreoModel, context: tuple, frames: int, pu: torch.Tensor):
+    """The slow candidates' forecast (`slowed_forecast`) of context (u, root_step, observed,
+    style), or None where SLOW_SPEED is None."""
+    if SLOW_SPEED is None:
+        return None
+    return slowed_forecast(model, *context, frames, SLOW_SPEED, pu[:, 0])
+
+
+def apply_hedge(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
+                style: torch.Tensor, pu: torch.Tensor, ps: torch.Tensor,
                 weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's forecast pu (B, T, Bn, D), ps (B, T, D) of context u (B, Tc, Bn, D),
-    root_step (B, Tc, D), hedged: the `hedge_candidates` mixed by `weights` (B, C)."""
+    root_step (B, Tc, D), observed, style, hedged: the `hedge_candidates` mixed by `weights` (B, C)."""
     hold = _backtest_frames(pu.shape[1], u.shape[1])
     cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold,
-                              centre=context_centre(u), turn=turn_rate(u))
+                              centre=context_centre(u), turn=turn_rate(u),
+                              slow=_slow(model, (u, root_step, observed, style), pu.shape[1], pu))
     return project((weights[:, :, None, None, None] * cu).sum(1)), (weights[:, :, None, None] * cs).sum(1)
 
 
 def hedge_size() -> int:
-    """How many `hedge_candidates` a hedge weighs: the trust levels once per anchor, the spin,
-    the velocity."""
+    """How many `hedge_candidates` a hedge weighs: the trust levels once per anchor (twice with
+    the slow candidates), the spin, the velocity."""
     return _trust_size() + (SPIN_DAMPING is not None) + 1
 
 
 def _trust_size() -> int:
     """How many of the `hedge_candidates` are trust levels (they come first)."""
-    return len(TRUST_GRID) * (1 if ANCHOR_FRAMES is None else 2)
+    return len(TRUST_GRID) * (1 if ANCHOR_FRAMES is None else 2) * (1 if SLOW_SPEED is None else 2)
 
 
 def model_trust(weights: torch.Tensor) -> torch.Tensor:
     """(B,) the trust a hedge put in the model (its weights over the trust levels of every
-    anchor, times their levels)."""
+    anchor, of the plain and the slowed forecast, times their levels)."""
     grid = torch.tensor(TRUST_GRID, dtype=weights.dtype, device=weights.device)
     levels = weights[:, :_trust_size()].unflatten(1, (-1, len(TRUST_GRID)))  # (B, anchors, levels)
     return (levels * grid).sum((1, 2))
@@ -624,13 +684,14 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     Bandai -> +10.3 / +7.5, folk +24.0 / +13.5 -> +24.0 / +14.1, and cost the improvisers 0.7 /
     0.3 points; three backtests instead of one (`hedge_weights`) took salsa to +4.2 / +8.9 and
     every other left-out style above both. Its cost, 1 s ahead at batch 1 on one thread: 148-205
-    ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine). On a style it was trained
+    ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine); the slow candidates
+    (SLOW_SPEED) took it from 94-96 to 316-323 ms (another day, plain 35-37 ms). On a style it was trained
     on, the plain forecast is better (held-out salsa +30.7 / +25.8 -> +29.0 / +25.0 with the
     trust levels, +29.5 / +25.3 with both anchors), so known styles are not hedged
     (`evaluate_forecast`, the live view)."""
     pu, ps = forecast(model, u, root_step, observed, style, frames)
     weights = hedge_weights(model, u, root_step, observed, style, lengths, frames)
-    return *apply_hedge(model, u, root_step, pu, ps, weights), weights
+    return *apply_hedge(model, u, root_step, observed, style, pu, ps, weights), weights
 
 
 def is_style_free(model: ChoreoModel, style: torch.Tensor) -> torch.Tensor:
