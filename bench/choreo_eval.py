@@ -3,6 +3,7 @@
     python bench/choreo_eval.py                        # seeds 0 and 1, every style left out in turn
     python bench/choreo_eval.py --seeds 0 --leave-out folk,jpop --runs runs/choreo-eval
     python bench/choreo_eval.py --seeds 0,1 --left-out-seeds 0 --table runs/choreo_table.txt
+    python bench/choreo_eval.py --forecast-only       # the forecasting rows alone, in minutes once trained
 
 For every seed it trains (or resumes, in --runs) with the default settings (preset "default")
 on the shared dance data (../shared/data/dance):
@@ -147,6 +148,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="training device; everything is measured on the CPU")
     ap.add_argument("--videos", default=None, help="folder for a 30 s generated salsa video per seed")
     ap.add_argument("--json", default=None, help="write every figure as JSON here")
+    ap.add_argument("--forecast-only", action="store_true", help="measure forecasting only (no generation, style or "
+                    "novelty): for a change that only touches forecasts")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -165,6 +168,7 @@ def main() -> None:
     data = load_data(Path(args.data), int(info0["dims"]))
     salsa_test = [c for c in data["salsa"] if is_salsa_test(c.name)]
 
+    results["forecast_only"] = args.forecast_only
     # the style classifier and the novelty reference (real data only)
     clf_train, clf_held = classifier_split(data)
     clf = StyleClassifier.fit(clf_train, FPS)
@@ -180,6 +184,11 @@ def main() -> None:
         rep = evaluate_forecast(model, info, salsa_test, style="salsa")
         r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll,
                       "single": evaluate_forecast(model, info, salsa_test, style="salsa", mirror=False).body["model"]}
+        r["left_out"] = left_out_forecasts(models, seed, left if seed in lo_seeds else [], data)
+        if args.forecast_only:
+            results["runs"][seed] = r
+            print(f"seed {seed} measured (forecasts only)", flush=True)
+            continue
         if (not isinstance(info.get("guidance"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
                 or model_guide_from(info) != DEFAULT_GUIDE_FROM):
             # calibrated for other guidance (or before per-style guidance): calibrate as training now does
@@ -221,13 +230,6 @@ def main() -> None:
             d = ch(salsa_test[0].slice(300, 330), seconds=30, style="salsa", random_seed=seed)
             write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.mp4")
             write_dance(d, Path(args.videos) / f"choreo_salsa_seed{seed}.npz")
-        r["left_out"] = {}
-        for lo in (left if seed in lo_seeds else []):
-            m, inf = load_model(models[(seed, lo)])
-            lrep = evaluate_forecast(m, inf, data[lo], style="any")
-            r["left_out"][lo] = {"body": lrep.body, "front": lrep.front, "windows": lrep.windows,
-                                 "single": evaluate_forecast(m, inf, data[lo], style="any", mirror=False).body["model"],
-                                 "unhedged": evaluate_forecast(m, inf, data[lo], style="any", hedge=False).body["model"]}
         results["runs"][seed] = r
         print(f"seed {seed} measured", flush=True)
 
@@ -237,6 +239,19 @@ def main() -> None:
         Path(args.table).write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+
+
+def left_out_forecasts(models: dict, seed: int, styles: list[str], data: dict) -> dict:
+    """Forecasts of each left-out style (style "any") by the seed's model that never saw it: hedged,
+    and beside it unhedged and one unmirrored rollout."""
+    out = {}
+    for lo in styles:
+        m, inf = load_model(models[(seed, lo)])
+        lrep = evaluate_forecast(m, inf, data[lo], style="any")
+        out[lo] = {"body": lrep.body, "front": lrep.front, "windows": lrep.windows,
+                   "single": evaluate_forecast(m, inf, data[lo], style="any", mirror=False).body["model"],
+                   "unhedged": evaluate_forecast(m, inf, data[lo], style="any", hedge=False).body["model"]}
+    return out
 
 
 def _gain(tab: dict, h: int) -> float:
@@ -281,6 +296,8 @@ def print_table(res: dict) -> str:
                     f"{'':21s}" if get(runs[s]) is None else
                     f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])[key][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
                     f"/{100 * (1 - get(runs[s])[key][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
+    if res.get("forecast_only"):
+        return _end_table(res, out, "forecasts only")
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
         f"temperature and torso spread with style guidance (per style, from {res.get('guidance', 1.0):g} down) from "
         f"{res.get('guide_from', 'any')}, and at the fixed "
@@ -326,9 +343,14 @@ def print_table(res: dict) -> str:
         g = runs[s]["novelty_generated_salsa"]
         say(f"  model seed {s}: generated salsa {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}; "
             f"near-copies (closer than 95% of real held-out seconds) {runs[s]['near_copies'] * 100:.0f}%")
+    return _end_table(res, out)
+
+
+def _end_table(res: dict, out: list[str], what: str = "") -> str:
+    seeds = res["seeds"]
     lo_seeds = res.get("left_out_seeds", seeds)
-    say(f"\nseeds {', '.join(map(str, seeds))} (model 'all'); left-out styles {', '.join(res['left_out']) or 'none'} "
-        f"for seed(s) {', '.join(map(str, lo_seeds))}; default preset; one torch thread")
+    out.append(f"\nseeds {', '.join(map(str, seeds))} (model 'all'); left-out styles {', '.join(res['left_out']) or 'none'} "
+               f"for seed(s) {', '.join(map(str, lo_seeds))}; default preset; one torch thread" + (f"; {what}" if what else ""))
     text = "\n".join(out) + "\n"
     print("\n" + text, end="")
     return text
