@@ -470,7 +470,7 @@ SPIN_DAMPING: float | None = 0.9
 # at SLOW_SPEED x its speed (resampled), played back at 1 / SLOW_SPEED x (`slowed_forecast`):
 # a model that knows slower dances forecasts salsa slowed down nearer the truth than salsa at
 # speed. Left out, 0.5 s / 1 s below standing still: salsa +3.3 / +7.7 -> +5.1 / +8.6% (seed
-# 1), +4.1 / +8.3 -> +5.9 / +9.2% (seed 0); the other styles lose 0.3-1.1 points at 0.5 s
+# 1), +4.1 / +8.3 -> +5.9 / +9.2% (seed 0); the other styles lose 0.3-1.3 points at 0.5 s
 # (their backtests sometimes pick the slowed forecast by luck) and stay far above 5%. 0.4 was
 # picked on left-out salsa, seed 1 (0.3: +4.2, 0.33: +5.1, 0.5: +4.8, 0.6: +4.4%); seed 0 was
 # not looked at before. None: no slow candidates.
