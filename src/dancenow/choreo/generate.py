@@ -555,9 +555,9 @@ def hedge_candidates(model: ChoreoModel, u_last: torch.Tensor, vel: torch.Tensor
     the trust levels from standing still; with `centre` (B, Bn, D), the context's mean pose, and
     ANCHOR_FRAMES set, the trust levels again from a pose drifting from the last toward it; with
     `slow` ((B, T, Bn, D), (B, T, D): `slowed_forecast`), every trust level of every anchor again
-    for that forecast; with SPIN_DAMPING set, the forecast's first frame spinning on, in place, at the rate `turn` (B,)
-    (`turn_rate`; None or 2D: held); last, the velocity carried on (and held after `hold`
-    frames)."""
+    for that forecast; with SPIN_DAMPING set, the forecast's first frame spinning on, in place,
+    at the rate `turn` (B,) (`turn_rate`; None or 2D: held); last, the velocity carried on (and
+    held after `hold` frames)."""
     T = pu.shape[1]
     grid = torch.tensor(TRUST_GRID, dtype=pu.dtype, device=pu.device)
     w = _trust_ramp(grid, T, model.config.damping)[None, :, :, None, None]  # (1, levels, T, 1, 1)
