@@ -30,37 +30,8 @@ from dancenow.choreo.checkpoint import load_model, save_checkpoint
 from dancenow.choreo.clips import clip_arrays
 from dancenow.choreo.config import ChoreoTrainConfig
 from dancenow.choreo.mdn import mixture_nll
-from dancenow.choreo.skeleton import joints_from_bones
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rollout_loss(model, win: dict, context: int, root_weight: float) -> torch.Tensor:
-    """`train.rollout_loss` with the root track's share weighted `root_weight`."""
-    t = T._on(model, win)
-    u, step, obs, lengths, style = t["u"], t["root_step"], t["observed"], t["lengths"], t["style"]
-    Bn = u.shape[2]
-    params, state = model.run(model.encode_inputs(u[:, :context], step[:, :context], obs[:, :context]), style)
-    last = params[:, -1]
-    prev, cur, cur_step = u[:, context - 2], u[:, context - 1], step[:, context - 1]
-    root, true_root = torch.zeros_like(step[:, 0]), torch.zeros_like(step[:, 0])
-    ones, style_vec = torch.ones_like(obs[:, 0]), model.style_vector(style)
-    has_prev = torch.ones(u.shape[0], dtype=torch.bool)
-    L = lengths[..., None]
-    total, count = 0.0, 0.0
-    for k in range(context, u.shape[1]):
-        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step), model.frame(cur))
-        root, true_root = root + nstep, true_root + step[:, k]
-        err = torch.linalg.vector_norm(joints_from_bones(nxt * L) - joints_from_bones(u[:, k] * L), dim=-1)
-        ok = obs[:, k, :Bn].amin(-1, keepdim=True)
-        err_root = torch.linalg.vector_norm(root - true_root, dim=-1)
-        total = total + (err * ok).sum() + root_weight * err_root.sum()
-        count = count + ok.sum() * err.shape[1] + root_weight * err_root.numel()
-        if k + 1 < u.shape[1]:
-            x = model.encode_inputs(nxt[:, None], nstep[:, None], ones[:, None], cur, has_prev)[:, 0]
-            last, state = model.step(x, style_vec, state)
-        prev, cur, cur_step = cur, nxt, nstep
-    return total / max(float(count), 1.0)
 
 
 def main() -> None:
@@ -100,7 +71,7 @@ def main() -> None:
         loss = mixture_nll(params, y, mask)
         win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
         if win is not None:
-            loss = loss + cfg.rollout_weight * rollout_loss(model, win, cfg.rollout_context, args.root_weight)
+            loss = loss + cfg.rollout_weight * T.rollout_loss(model, win, cfg.rollout_context, args.root_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

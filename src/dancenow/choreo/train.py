@@ -397,11 +397,12 @@ def batch_tensors(model: ChoreoModel, chunk: dict[str, np.ndarray], drift_return
     return x, y, mask, t["style"]
 
 
-def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -> torch.Tensor:
+def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int, root_weight: float = 1.0) -> torch.Tensor:
     """Mean distance (body heights) between the model's free-running point rollout and the truth
     over the frames after `context`: joints (body-centred, the window's bone lengths) plus the
     root track. Gradients reach the mixture (the chosen component's mean, or every mean and
-    weight for config.point "mean") through every fed-back step."""
+    weight for config.point "mean") through every fed-back step. root_weight: the root track's
+    share against the joints' (bench/choreo_finetune.py measures 0.1)."""
     t = _on(model, win)
     u, step, obs, lengths, style = t["u"], t["root_step"], t["observed"], t["lengths"], t["style"]
     Bn = NUM_BONES
@@ -422,8 +423,8 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int) -
         err = torch.linalg.vector_norm(joints_from_bones(nxt * L) - joints_from_bones(u[:, k] * L), dim=-1)  # (n, P)
         ok = obs[:, k, :Bn].amin(-1, keepdim=True)  # (n, 1): a frame with any bone unobserved is skipped
         err_root = torch.linalg.vector_norm(root - true_root, dim=-1)
-        total = total + (err * ok).sum() + err_root.sum()
-        count = count + ok.sum() * err.shape[1] + err_root.numel()
+        total = total + (err * ok).sum() + root_weight * err_root.sum()
+        count = count + ok.sum() * err.shape[1] + root_weight * err_root.numel()
         if k + 1 < u.shape[1]:
             x = model.encode_inputs(nxt[:, None], nstep[:, None], ones[:, None], cur, has_prev)[:, 0]
             last, state = model.step(x, style_vec, state)
