@@ -1,6 +1,6 @@
 """Side views of one style's 60 s generated dances, at guidance 3 for every style (as before
 per-style guidance) and as `generate.calibrate_guidance` calibrates it now: a picture of the
-lean that grows past the temperature calibration's 20 s (README, choreography health).
+lean that grows past the temperature calibration's 20 s (docs/choreo_measurements.md, health).
 
     python bench/choreo_lean.py MODEL_DIR docs/choreo_lean_improv.png --style improv
 """

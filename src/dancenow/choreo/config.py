@@ -161,7 +161,7 @@ class ChoreoTrainConfig:
     # 32 windows, not 16: held-out salsa 0.5 s +29.0/+29.5% below zero-velocity against +26.2/+25.5
     # (default preset, seeds 0/1), for 20 CPU-min of training instead of 14. 64 windows and 3000
     # steps (58 CPU-min): +32.6% (seed 0, mirror-averaged; 32: +30.7), but generated salsa was
-    # recognised as salsa in 47% of windows (32: 84%), so it was not kept (README)
+    # recognised as salsa in 47% of windows (32: 84%), so it was not kept (docs/choreo_measurements.md)
     rollout_batch: int = 32
     seed: int = 0
     # bookkeeping
