@@ -173,6 +173,40 @@ def test_overlapped_stages_keep_order_and_raise_errors():
     it.close()
 
 
+def test_a_worker_computes_beside_its_caller_one_item_at_a_time_and_raises_its_errors():
+    import threading
+
+    from dancenow.overlap import Worker
+
+    gate = threading.Event()
+
+    def slow_double(x):
+        gate.wait(5.0)
+        if x == "boom":
+            raise ValueError("bad item")
+        return 2 * x
+
+    with Worker(slow_double) as w:
+        assert w.idle and w.take() is Worker.NOTHING
+        w.submit(21)
+        assert not w.idle and w.take() is Worker.NOTHING  # the caller does not wait for it
+        with pytest.raises(RuntimeError, match="busy"):
+            w.submit(1)
+        gate.set()
+        for _ in range(500):
+            if w.idle:
+                break
+            threading.Event().wait(0.01)
+        assert w.take() == 42 and w.take() is Worker.NOTHING  # a result is taken once
+        w.submit("boom")
+        for _ in range(500):
+            if w.idle:
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(ValueError, match="bad item"):
+            w.take()
+
+
 def test_snap_moves_what_the_model_draws_toward_the_targets_own_poses(tiny_model, source):
     """The drawn pose (the label) is pulled toward the model's bank poses; the reported
     keypoints stay the mapped pose (what retrieval and scoring compare); snap 0 draws the mapped

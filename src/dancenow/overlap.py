@@ -112,3 +112,82 @@ def run_stages(items: Iterable, stages: Sequence[Callable], overlap: bool = True
                threads: Sequence[int | None] | None = None) -> Iterator:
     """`overlapped` or `serial`, by `overlap` (serial ignores `threads`: one thread does all)."""
     return overlapped(items, stages, depth, threads) if overlap else serial(items, stages)
+
+
+class Worker:
+    """One function run in a thread of its own, one item at a time, for a caller that must not
+    wait: a live display hands it the newest input when it is idle, and shows its newest result
+    when one is done, keeping its own frame rate however long the work takes.
+
+        w = Worker(forecast)
+        if w.idle:
+            w.submit(context)
+        done = w.take()  # the result, or Worker.NOTHING while none is new
+
+    An exception in the function is raised in the caller by the next `take`. threads: torch's
+    intra-op threads in the worker (see `overlapped`; None: the caller's count when it started)."""
+
+    NOTHING = _END
+
+    def __init__(self, fn: Callable, threads: int | None = None):
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        self._fn, self._threads = fn, threads
+        self._item, self._result = _END, _END
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing is being computed (a result may still wait to be taken)."""
+        with self._lock:
+            return not self._busy
+
+    def submit(self, item) -> None:
+        with self._lock:
+            if self._busy:
+                raise RuntimeError("the worker is busy: submit only when it is idle")
+            self._busy, self._item = True, item
+        self._wake.set()
+
+    def take(self):
+        """The newest result not taken yet, or NOTHING; raises the function's exception."""
+        with self._lock:
+            result, self._result = self._result, _END
+        if isinstance(result, _Failed):
+            raise result.exc
+        return result
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread (after the item in hand, if any)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        _set_torch_threads(self._threads)
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                item = self._item
+            try:
+                out = self._fn(item)
+            except BaseException as e:  # handed to the caller, which raises it
+                out = _Failed(e)
+            with self._lock:
+                self._result, self._busy = out, False

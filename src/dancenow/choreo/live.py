@@ -5,9 +5,9 @@ model's frame rate by time; on each model tick `LiveForecaster.push` takes the l
 seconds of observed poses (the context the model is evaluated with), normalises them (body
 height from a rolling window of the stream), rolls the model `horizon_s` seconds ahead and
 returns the predicted keypoints in the stream's pixels. `run_live` shows every camera frame
-with the newest forecast, moved on by the time since it was made, so the display keeps the
-camera's frame rate; `live_session` is `dancenow choreo live` (input and output through
-`dancenow.stream`).
+with the newest forecast, moved on by the time since it was made, and forecasts in a thread of
+its own, so the display keeps the camera's frame rate however long a forecast takes;
+`live_session` is `dancenow choreo live` (input and output through `dancenow.stream`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ class LiveConfig:
     style: style spec (see generate.parse_style; None = "any"); temperature: 0 = most likely
     (mode rollout; style-free, it is hedged: generate.hedged_forecast), > 0 = a sampled
     continuation; scale_window_s: the body height is the 90th
-    percentile over this many seconds of the stream; every: forecast every n-th model frame (a
-    slow machine keeps up with the stream; in between the last forecast stays on screen)."""
+    percentile over this many seconds of the stream; every: forecast every n-th model frame, in
+    step with the display (in between the last forecast stays on screen); None: forecast in a
+    thread beside the display, from the newest context each time the last forecast is done, so
+    the display keeps the stream's rate however long a forecast takes (`run_live`)."""
 
     context_s: float = 1.0
     horizon_s: float = 1.0
@@ -47,7 +49,7 @@ class LiveConfig:
     temperature: float = 0.0
     random_seed: int = 0
     scale_window_s: float = 10.0
-    every: int = 1
+    every: int | None = None
 
     def validate(self) -> "LiveConfig":
         for name, v, hi in (("context", self.context_s, 30.0), ("horizon", self.horizon_s, 30.0),
@@ -56,7 +58,7 @@ class LiveConfig:
                 raise DancenowError(f"{name} must be > 0 and at most {hi:g} seconds, got {v:g}")
         if not (np.isfinite(self.temperature) and 0 <= self.temperature <= 10):
             raise DancenowError(f"temperature must be in [0, 10], got {self.temperature:g}")
-        if not 1 <= self.every <= 1000:
+        if self.every is not None and not 1 <= self.every <= 1000:
             raise DancenowError(f"every must be in [1, 1000], got {self.every}")
         return self
 
@@ -93,6 +95,13 @@ class LiveForecaster:
     def push(self, keypoints: np.ndarray) -> Forecast | None:
         """Add one observed frame; the forecast from it, or None while there is too little to go
         on (fewer than 2 frames, or no hips in the current frame) or between `every` ticks."""
+        if not self.observe(keypoints) or (self.count - 1) % (self.config.every or 1):
+            return None
+        return self.predict(self.snapshot())
+
+    def observe(self, keypoints: np.ndarray) -> bool:
+        """Add one observed frame (137, 3); whether a forecast can start from it (at least 2
+        frames, and hips in this one)."""
         kp = np.asarray(keypoints, np.float64)
         if kp.shape != (NUM_JOINTS, 3):
             raise DancenowError(f"keypoints must be ({NUM_JOINTS}, 3), got {kp.shape}")
@@ -103,13 +112,19 @@ class LiveForecaster:
         except DancenowError:
             pass  # no head + legs in this frame: keep the previous estimate
         self.count += 1
-        if len(self.buffer) < 2 or not self.heights or not np.isfinite(body[[Joint.R_HIP, Joint.L_HIP]]).all():
-            return None
-        if (self.count - 1) % self.config.every:
-            return None
+        return len(self.buffer) >= 2 and bool(self.heights) and bool(np.isfinite(body[[Joint.R_HIP, Joint.L_HIP]]).all())
+
+    def snapshot(self) -> tuple[np.ndarray, float]:
+        """The context a forecast starts from: the observed body keypoints (T, 25, 2) and the
+        body height in pixels. A copy, so another thread may forecast from it while frames
+        arrive (`predict`)."""
+        return np.stack(self.buffer), float(np.percentile(np.array(self.heights), 90))
+
+    def predict(self, context: tuple[np.ndarray, float]) -> Forecast | None:
+        """The forecast from a `snapshot` (None when it has no usable stretch)."""
         t0 = time.perf_counter()
-        scale = float(np.percentile(np.array(self.heights), 90))
-        motion = Motion(np.stack(self.buffer), self.fps, "live", "any")
+        body, scale = context
+        motion = Motion(body.copy(), self.fps, "live", "any")
         derive_neck_midhip(motion.joints)
         clips = clips_from_motion(motion, self.fps, 2, scale=scale)
         if not clips:
@@ -174,12 +189,22 @@ def compose(frame: np.ndarray | None, observed: np.ndarray, forecast_kp: np.ndar
 
 def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], size: tuple[int, int], fps: float,
              output, frames: Iterable[np.ndarray] | None = None, config: LiveConfig = LiveConfig(),
-             max_frames: int | None = None, progress: bool = True, total: int | None = None) -> LiveStats:
+             max_frames: int | None = None, progress: bool = True, total: int | None = None,
+             pace: bool = False) -> LiveStats:
     """Forecast a stream (keypoints per input frame at `fps`, pixels of a `size` frame, with the
     matching video `frames` or None) and write every frame, observed beside predicted, to
     `output` (a `dancenow.stream.LiveOutput`, entered). The model sees the stream sampled at
-    its own rate by time; the display keeps the input's."""
+    its own rate by time; the display keeps the input's.
+
+    config.every None: forecasts run in a thread of their own (`overlap.Worker`), each from the
+    newest context once the last is done, and every frame shows the newest finished forecast
+    from where the dancer is now on, so a forecast slower than a frame (a hedged one, 0.3 s on
+    one core) costs how often it refreshes, not the display's rate. An integer: a forecast every
+    that many model frames, in this thread (the display waits for it; deterministic).
+    pace: play the input no faster than `fps` (a video standing in for a camera)."""
     from tqdm import tqdm
+
+    from dancenow.overlap import Worker
 
     fc = LiveForecaster(model, info, config)
     stats = LiveStats(frame_budget_s=1.0 / fc.fps, fps=fps)
@@ -187,28 +212,41 @@ def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], si
     frame_iter = iter(frames) if frames is not None else None
     shown = None  # (forecast, input time it was made at)
     next_tick = 0.0
+    worker = Worker(lambda job: (fc.predict(job[0]), job[1])) if config.every is None else None
     t0 = time.perf_counter()
-    for i, kp in enumerate(tqdm(keypoints, unit="frame", desc="live", disable=not progress, total=max_frames or total)):
-        frame = next(frame_iter, None) if frame_iter is not None else None
-        now = i / fps
-        if now + 1e-9 >= next_tick:  # a model frame: the forecaster sees the stream at its rate
-            next_tick += 1.0 / fc.fps
-            f = fc.push(kp)
-            if f is not None:
-                lat.append(f.latency_s)
-                shown = (f, now)
-        kp_ahead, latency = None, 0.0
-        if shown is not None:
-            # the newest forecast, moved on by the time since it was made
-            f, made = shown
-            age = int(round((now - made) * fc.fps))
-            if age < len(f.keypoints):
-                kp_ahead, latency = f.keypoints[age:], f.latency_s
-        img = compose(frame, np.asarray(kp), kp_ahead, size, fc.horizon / fc.fps, latency)
-        output.write(img)
-        stats.frames += 1
-        if output.closed or (max_frames is not None and stats.frames >= max_frames):
-            break
+    try:
+        for i, kp in enumerate(tqdm(keypoints, unit="frame", desc="live", disable=not progress, total=max_frames or total)):
+            if pace and (wait := t0 + i / fps - time.perf_counter()) > 0:
+                time.sleep(wait)
+            frame = next(frame_iter, None) if frame_iter is not None else None
+            now = i / fps
+            if now + 1e-9 >= next_tick:  # a model frame: the forecaster sees the stream at its rate
+                next_tick += 1.0 / fc.fps
+                if worker is None:
+                    f = fc.push(kp)
+                    if f is not None:
+                        lat.append(f.latency_s)
+                        shown = (f, now)
+                elif fc.observe(kp) and worker.idle:
+                    worker.submit((fc.snapshot(), now))
+            if worker is not None and (done := worker.take()) is not Worker.NOTHING and done[0] is not None:
+                lat.append(done[0].latency_s)
+                shown = done
+            kp_ahead, latency = None, 0.0
+            if shown is not None:
+                # the newest forecast, moved on by the time since it was made
+                f, made = shown
+                age = int(round((now - made) * fc.fps))
+                if age < len(f.keypoints):
+                    kp_ahead, latency = f.keypoints[age:], f.latency_s
+            img = compose(frame, np.asarray(kp), kp_ahead, size, fc.horizon / fc.fps, latency)
+            output.write(img)
+            stats.frames += 1
+            if output.closed or (max_frames is not None and stats.frames >= max_frames):
+                break
+    finally:
+        if worker is not None:
+            worker.close()
     stats.forecasts = len(lat)
     stats.shown_per_s = stats.frames / max(time.perf_counter() - t0, 1e-9)
     if lat:
@@ -249,7 +287,7 @@ def live_session(model_dir: str | os.PathLike, source: str | os.PathLike | None 
         keypoints = iter_keypoints(for_pose, stream.fps, PoseConfig(face=False, hands=False))
     with LiveOutput(stream.fps, show=show, record=record, title="dancenow choreo live") as out:
         return run_live(model, info, keypoints, stream.size, stream.fps, out, frames, config,
-                        max_frames=max_frames, progress=progress, total=stream.total)
+                        max_frames=max_frames, progress=progress, total=stream.total, pace=source is not None)
 
 
 def resample_keypoints(seq, fps: float) -> np.ndarray:

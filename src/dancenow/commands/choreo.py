@@ -112,7 +112,9 @@ def choreo_generate(model_dir, prime_path, prime_seconds, seconds, temperature, 
 @click.option("--context", type=POSITIVE, default=1.0, show_default=True, help="Seconds of observed motion used.")
 @click.option("--style", default=None, help='Style or blend to predict in (default: any).')
 @click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="0 = most likely continuation.")
-@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="Forecast every N-th model frame (to keep up on a slow machine).")
+@click.option("--every", type=click.IntRange(min=1), default=None,
+              help="Forecast every N-th model frame, in step with the display (default: beside the display, "
+                   "as often as the machine can).")
 @click.option("--record", type=click.Path(), default=None, help="Save what is shown to this .mp4.")
 @click.option("--no-window", is_flag=True, help="Do not open a window (implied without a display).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
