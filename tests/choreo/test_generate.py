@@ -503,3 +503,38 @@ def test_a_long_dance_s_posture_is_measured_against_the_style_s_data():
                 "reference": {"a": {"speed": [0.1] * 15, "twist90": angles, "tilt90": angles}}}
         found[name] = long_dance_posture(model, info, "a", 1.0, 1.0, 1.0, "any", seconds=8.0, seeds=2)
     assert found["still"] > 10 * POSTURE_LIMIT and found["loose"] < POSTURE_LIMIT, found
+
+
+def test_forecasts_rolled_out_together_are_each_contexts_own_forecast():
+    """`forecasts` steps several contexts' rollouts as one batch (a hedge's eight forecasts in
+    one): each comes out as `forecast` makes it alone, whatever the other contexts' lengths,
+    batch sizes and horizons; and the hedged forecast, which asks for all of its forecasts at
+    once, is the hedge of the forecasts made one by one."""
+    from dancenow.choreo import generate as gen
+    from dancenow.choreo.skeleton import project
+
+    torch.manual_seed(0)
+    model = ChoreoModel(ChoreoConfig(dims=2, hidden=16, layers=2, mixtures=3, style_dim=2, styles=["any", "a"])).eval()
+
+    def context(batch, length):
+        walk = torch.cumsum(0.05 * torch.randn(batch, length, NUM_BONES, 2), 1) + torch.randn(batch, 1, NUM_BONES, 2)
+        return project(walk), 0.01 * torch.randn(batch, length, 2), torch.ones(batch, length, NUM_BONES + 1)
+
+    requests = [(*context(1, 30), torch.tensor([0]), 7), (*context(2, 12), torch.tensor([1, 0]), 15),
+                (*context(1, 3), torch.tensor([1]), 4)]
+    together = gen.forecasts(model, requests)
+    for req, (pu, ps) in zip(requests, together):
+        alone_u, alone_s = gen.forecast(model, *req)
+        assert pu.shape == alone_u.shape and ps.shape == alone_s.shape
+        torch.testing.assert_close(pu, alone_u, atol=1e-5, rtol=0)
+        torch.testing.assert_close(ps, alone_s, atol=1e-6, rtol=0)
+    u, step, obs = context(2, 30)
+    style, lengths, H = torch.tensor([0, 0]), torch.full((2, NUM_BONES), 0.2), 30
+    with torch.no_grad():
+        hu, hs, w = gen.hedged_forecast(model, u, step, obs, style, lengths, H)
+        pu, ps = gen.forecast(model, u, step, obs, style, H)
+        w1 = gen.hedge_weights(model, u, step, obs, style, lengths, H)
+        hu1, hs1 = gen.apply_hedge(model, u, step, obs, style, pu, ps, w1)
+    torch.testing.assert_close(w, w1, atol=1e-4, rtol=0)
+    torch.testing.assert_close(hu, hu1, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hs, hs1, atol=1e-6, rtol=0)

@@ -35,8 +35,8 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_arrays, clip_window, forecast_lengths, forecast_pose
 from dancenow.choreo.config import ANY_STYLE
-from dancenow.choreo.generate import (POSTURE_LIMIT, apply_hedge, forecast, hedge_weights, is_style_free,
-                                      parse_style)
+from dancenow.choreo.generate import (POSTURE_LIMIT, apply_hedge, forecast, hedge_forecasts, hedge_weights,
+                                      is_style_free, parse_style)
 from dancenow.choreo.mdn import mixture_log_prob
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import BONE_NAMES, bone_lengths, bone_vectors, joints_from_bones, posture_angles, project
@@ -203,8 +203,9 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
             k = hedged.nonzero()[:, 0]
             uk, sk = torch.from_numpy(u[k]), torch.from_numpy(step[k])
             ob, sty = torch.from_numpy(obs[k]), styles[k]
-            w = hedge_weights(model, uk, sk, ob, sty, torch.from_numpy(lengths[k, 0, :, 0]), H)
-            pu[k], ps[k] = apply_hedge(model, uk, sk, ob, sty, pu[k], ps[k], w)  # as generate.hedged_forecast
+            _, backtests, slow = hedge_forecasts(model, uk, sk, ob, sty, H, plain=(pu[k], ps[k]))
+            w = hedge_weights(model, uk, sk, ob, sty, torch.from_numpy(lengths[k, 0, :, 0]), H, backtests)
+            pu[k], ps[k] = apply_hedge(model, uk, sk, ob, sty, pu[k], ps[k], w, slow)  # as generate.hedged_forecast
         damping = model.config.damping
         body = np.stack([forecast_pose(a, d, damping, L[..., 0]) for a, d, L in zip(ctx, pu.numpy(), ahead)])
         preds = {"model": (body, np.cumsum(ps.numpy(), 1))}

@@ -23,7 +23,7 @@ import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_pose_sequence
 from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
-from dancenow.choreo.mdn import sample
+from dancenow.choreo.mdn import MixtureParams, sample
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import (TORSO_BONES, facing_yaw, heading_angle, joints_from_bones, mirror_bones,
                                       posture_angles, project, yaw_rotation)
@@ -415,24 +415,74 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
     0.0016 -> 0.0013; Bandai 0.0067 -> 0.0059, CMU 131 0.0059 -> 0.0055, seed 1). 0.5 s and 1 s
     ahead no figure moved by more than 0.1 point. It reuses the rollout's pass over the context;
     its cost, 1 s ahead at batch 1, one thread: 37 -> 38 ms (hedged 97 -> 99 ms)."""
-    B = u.shape[0]
-    cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
-    continuity = continuity and u.shape[1] >= 4  # shorter: nothing to fit the weight on
-    # the context's mixtures, shared by the rollout and the first-frame weight
-    start = model.run(model.encode_inputs(cu, cs, co), cst) if continuity else None
-    if samples <= 0:
-        pu, ps, _ = rollout(model, cu, cs, co, cst, frames, 0.0, start=start)
-    else:
+    if samples > 0:
+        B = u.shape[0]
+        cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
         n = cu.shape[0]
         rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
         pu, ps, _ = rollout(model, rep(cu), rep(cs), rep(co), rep(cst), frames, 1.0, generator)
         pu, ps = project(pu.unflatten(0, (n, samples)).mean(1)), ps.unflatten(0, (n, samples)).mean(1)
-    if mirror:
-        back_u, back_s, _ = mirror_bones(pu[B:], ps[B:], observed[:, :1].expand(-1, frames, -1))
-        pu, ps = project(0.5 * (pu[:B] + back_u)), 0.5 * (ps[:B] + back_s)
-    if continuity:
-        pu = continue_from_context(model, u, pu, _context_weight(model, u, observed, cu, cs, start[0], FIRST_FRAME_WINDOW))
-    return pu, ps
+        if mirror:
+            back_u, back_s, _ = mirror_bones(pu[B:], ps[B:], observed[:, :1].expand(-1, frames, -1))
+            pu, ps = project(0.5 * (pu[:B] + back_u)), 0.5 * (ps[:B] + back_s)
+        if continuity and u.shape[1] >= 4:
+            pu = continue_from_context(model, u, pu, first_frame_weight(model, u, root_step, observed, style, mirror=mirror))
+        return pu, ps
+    return forecasts(model, [(u, root_step, observed, style, frames)], mirror, continuity)[0]
+
+
+@torch.no_grad()
+def forecasts(model: ChoreoModel, requests: list[tuple], mirror: bool = True,
+              continuity: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`forecast` (point rollouts) of several contexts at once: requests are (u, root_step,
+    observed, style, frames), each its own batch and context length. Each context runs through
+    the network on its own; their rollouts then step together, one batch, for as many frames as
+    the longest asks. A rollout steps one frame at a time, and a step costs about the same for
+    a batch of 2 or of 16, so a hedge's eight forecasts (`hedged_forecast`) cost about one
+    long one. Returns (directions, root steps) per request."""
+    runs = []
+    for u, root_step, observed, style, frames in requests:
+        cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
+        params, state = model.run(model.encode_inputs(cu, cs, co), cst)
+        runs.append((cu, cs, co, cst, params, state))
+    cat = lambda i, f: torch.cat([f(r[i]) for r in runs])  # noqa: E731
+    state = tuple(torch.cat([r[5][j] for r in runs], 1) for j in range(2))
+    last = runs[0][4][:, -1] if len(runs) == 1 else MixtureParams(
+        *(torch.cat([getattr(r[4], f)[:, -1] for r in runs]) for f in ("logits", "mu", "log_sigma")))
+    prev = cat(0, lambda cu: cu[:, -2] if cu.shape[1] > 1 else cu[:, -1])  # a one-frame seed: standing still
+    pu, ps = _point_steps(model, last, state, cat(0, lambda cu: cu[:, -1]), prev, cat(1, lambda cs: cs[:, -1]),
+                          torch.ones_like(cat(2, lambda co: co[:, -1])), model.style_vector(cat(3, lambda st: st)),
+                          max(r[4] for r in requests))
+    out, at = [], 0
+    for (u, root_step, observed, style, frames), (cu, cs, co, cst, params, _) in zip(requests, runs):
+        n, B = cu.shape[0], u.shape[0]
+        fu, fs = pu[at:at + n, :frames], ps[at:at + n, :frames]
+        at += n
+        if mirror:
+            back_u, back_s, _ = mirror_bones(fu[B:], fs[B:], observed[:, :1].expand(-1, frames, -1))
+            fu, fs = project(0.5 * (fu[:B] + back_u)), 0.5 * (fs[:B] + back_s)
+        if continuity and u.shape[1] >= 4:  # shorter: nothing to fit the weight on
+            fu = continue_from_context(model, u, fu, _context_weight(model, u, observed, cu, cs, params, FIRST_FRAME_WINDOW))
+        out.append((fu, fs))
+    return out
+
+
+def _point_steps(model: ChoreoModel, last, state, cur: torch.Tensor, prev: torch.Tensor, cur_step: torch.Tensor,
+                 ones: torch.Tensor, style_vec: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The point rollout's frames after a context (`rollout` at temperature 0, unguided): `last`
+    the mixture for the next frame, `state` the LSTM's, cur / prev the last two frames' bone
+    directions (B, Bn, D), cur_step the last root step, ones (B, Bn + 1) every bone observed."""
+    has_prev = torch.ones(cur.shape[0], dtype=torch.bool, device=cur.device)
+    out_u, out_step = [], []
+    for k in range(frames):
+        nxt, nstep = model.decode(model.point(last), *model.prior(cur, cur - prev, cur_step), model.frame(cur))
+        out_u.append(nxt)
+        out_step.append(nstep)
+        if k + 1 < frames:
+            x = model.encode_inputs(nxt[:, None], nstep[:, None], ones[:, None], cur, has_prev)[:, 0]
+            last, state = model.step(x, style_vec, state)
+        prev, cur, cur_step = cur, nxt, nstep
+    return torch.stack(out_u, 1), torch.stack(out_step, 1)
 
 
 # A hedged forecast (`hedged_forecast`) weighs, by a backtest on the context, the model's forecast
@@ -525,12 +575,29 @@ def slowed_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     moved onto `first` (B, Bn, D), the forecast's own first frame (which is fitted to the
     dancer's velocity: `continue_from_context`), the move fading by the prior's damping a frame,
     so a hedge over both starts where the plain forecast does."""
+    pu, ps = forecast(model, *_slowed_context(u, root_step, observed, speed), style, _slowed_frames(frames, speed))
+    return _played_back(model, u, pu, ps, frames, speed, first)
+
+
+def _slowed_context(u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor, speed: float):
+    """The context played at `speed` x (`slowed_forecast`): u, root_step, observed resampled."""
     Tc = u.shape[1]
     n = int(np.floor((Tc - 1) / speed + 1e-9)) + 1
     t = (Tc - 1) - speed * torch.arange(n - 1, -1, -1, dtype=torch.float64, device=u.device)
     su, ss = project(_resample_time(u, t)), _resample_time(root_step, t) * speed
     so = (_resample_time(observed.to(u.dtype), t) > 0.999).to(observed.dtype)  # both neighbours seen
-    pu, ps = forecast(model, su, ss, so, style, int(np.ceil(frames / speed - 1e-9)) + 1)
+    return su, ss, so
+
+
+def _slowed_frames(frames: int, speed: float) -> int:
+    """How many slowed frames cover `frames` played back at 1 / speed x."""
+    return int(np.ceil(frames / speed - 1e-9)) + 1
+
+
+def _played_back(model: ChoreoModel, u: torch.Tensor, pu: torch.Tensor, ps: torch.Tensor, frames: int, speed: float,
+                 first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A slowed forecast pu, ps of context u read back at 1 / speed x, its first frame moved onto
+    `first` (`slowed_forecast`)."""
     back = torch.arange(1, frames + 1, dtype=torch.float64, device=u.device) / speed  # frames ahead, slowed
     out = _resample_time(torch.cat([u[:, -1:], pu], 1), back)
     fade = model.config.damping ** torch.arange(frames, dtype=u.dtype, device=u.device)
@@ -593,7 +660,7 @@ def context_centre(u: torch.Tensor) -> torch.Tensor:
 
 
 def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
-                  style: torch.Tensor, lengths: torch.Tensor, frames: int) -> torch.Tensor:
+                  style: torch.Tensor, lengths: torch.Tensor, frames: int, backtests: list | None = None) -> torch.Tensor:
     """How far to trust the model's forecast of each of B motions, and their own velocity, from
     backtests on their own context: forecast its last h = min(frames, Tc // 2) frames from the
     frames before them, and likewise its last 2h/3 and 4h/3 frames, and score each of the
@@ -604,7 +671,8 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     +17.3 / +10.1 -> +18.6 / +11.2, improvisers +28.2 / +13.0 -> +29.0 / +13.4, Bandai and
     folk +0.1-0.5 points. Returns (B, C) weights summing to 1: exp(-(a candidate's error - the
     best's) / (TRUST_SOFTNESS x the best's)), normalised. A context too short to backtest (< 8
-    frames) puts all weight on the forecast (trust 1)."""
+    frames) puts all weight on the forecast (trust 1). backtests: the backtests' forecasts
+    (`hedge_forecasts`), when the caller has them."""
     B, Tc = u.shape[:2]
     h = _backtest_frames(frames, Tc)
     if h < 4:
@@ -612,13 +680,14 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
         w[:, TRUST_GRID.index(1.0)] = 1.0
         return w
     L = lengths[:, None, None, :, None].to(u.dtype)
+    if backtests is None:
+        backtests = hedge_forecasts(model, u, root_step, observed, style, frames, plain=False)[1]
     ratios = []
-    for hk in sorted({max(2, round(2 * h / 3)), h, min(Tc - 2, round(4 * h / 3))}):
-        seen = (u[:, :Tc - hk], root_step[:, :Tc - hk], observed[:, :Tc - hk], style)
-        bu, bs = forecast(model, *seen, hk)
+    for hk, bu, bs, slow in backtests:
+        seen = u[:, :Tc - hk]
         i = Tc - hk - 1
         cu, _ = hedge_candidates(model, u[:, i], u[:, i] - u[:, i - 1], root_step[:, i], bu, bs,
-                                 centre=context_centre(seen[0]), turn=turn_rate(seen[0]), slow=_slow(model, seen, hk, bu))
+                                 centre=context_centre(seen), turn=turn_rate(seen), slow=slow)
         errs = torch.linalg.vector_norm(joints_from_bones((project(cu) - u[:, None, Tc - hk:]) * L), dim=-1).mean((2, 3))
         ratios.append(errs / errs.min(1, keepdim=True).values.clamp_min(1e-9))
     errs = torch.stack(ratios).mean(0)
@@ -627,23 +696,60 @@ def hedge_weights(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, 
     return torch.softmax(-(errs - best) / (TRUST_SOFTNESS * best).clamp_min(1e-9), 1)
 
 
-def _slow(model: ChoreoModel, context: tuple, frames: int, pu: torch.Tensor):
-    """The slow candidates' forecast (`slowed_forecast`) of context (u, root_step, observed,
-    style), or None where SLOW_SPEED is None."""
-    if SLOW_SPEED is None:
-        return None
-    return slowed_forecast(model, *context, frames, SLOW_SPEED, pu[:, 0])
+def _backtest_lengths(frames: int, context: int) -> list[int]:
+    """How many frames each of a hedge's three backtests forecasts (`hedge_weights`); none for a
+    context too short to backtest."""
+    h = _backtest_frames(frames, context)
+    if h < 4:
+        return []
+    return sorted({max(2, round(2 * h / 3)), h, min(context - 2, round(4 * h / 3))})
+
+
+def hedge_forecasts(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
+                     style: torch.Tensor, frames: int, plain: "tuple | bool" = True):
+    """Every forecast a hedge weighs, in one `forecasts` call: the plain forecast (`plain` True;
+    a (pu, ps) pair the caller has, or False: none), each backtest's forecast of the context's
+    last hk frames from those before, and (SLOW_SPEED set) each one's slowed forecast and the
+    whole context's. Returns ((pu, ps) or None, [(hk, bu, bs, slow or None)], the whole
+    context's slowed forecast or None). A hedged 1 s forecast at batch 1, one thread, default
+    preset: 302-315 ms as eight `forecast` calls, 197-206 ms in one (the plain forecast 34-35
+    ms; the rest is the eight contexts' passes through the network, each its own length)."""
+    Tc = u.shape[1]
+    tests = _backtest_lengths(frames, Tc)
+    seen = [(u[:, :Tc - hk], root_step[:, :Tc - hk], observed[:, :Tc - hk]) for hk in tests]
+    requests = [(u, root_step, observed, style, frames)] if plain is True else []
+    requests += [(*c, style, hk) for c, hk in zip(seen, tests)]
+    slow_needed = SLOW_SPEED is not None and plain is not False
+    if SLOW_SPEED is not None:
+        requests += [(*_slowed_context(*c, SLOW_SPEED), style, _slowed_frames(hk, SLOW_SPEED)) for c, hk in zip(seen, tests)]
+        if slow_needed:
+            requests.append((*_slowed_context(u, root_step, observed, SLOW_SPEED), style, _slowed_frames(frames, SLOW_SPEED)))
+    out = forecasts(model, requests)
+    if plain is True:
+        plain = out.pop(0)
+    backs = out[:len(tests)]
+    slows = out[len(tests):] if SLOW_SPEED is not None else [None] * (len(tests) + slow_needed)
+    backtests = []
+    for hk, c, (bu, bs), sl in zip(tests, seen, backs, slows):
+        slow = None if sl is None else _played_back(model, c[0], *sl, hk, SLOW_SPEED, bu[:, 0])
+        backtests.append((hk, bu, bs, slow))
+    whole = None
+    if slow_needed:
+        whole = _played_back(model, u, *slows[-1], frames, SLOW_SPEED, plain[0][:, 0])
+    return (plain or None), backtests, whole
 
 
 def apply_hedge(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
                 style: torch.Tensor, pu: torch.Tensor, ps: torch.Tensor,
-                weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                weights: torch.Tensor, slow: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's forecast pu (B, T, Bn, D), ps (B, T, D) of context u (B, Tc, Bn, D),
-    root_step (B, Tc, D), observed, style, hedged: the `hedge_candidates` mixed by `weights` (B, C)."""
+    root_step (B, Tc, D), observed, style, hedged: the `hedge_candidates` mixed by `weights` (B, C).
+    slow: the context's `slowed_forecast`, when the caller has it."""
     hold = _backtest_frames(pu.shape[1], u.shape[1])
+    if slow is None and SLOW_SPEED is not None:
+        slow = slowed_forecast(model, u, root_step, observed, style, pu.shape[1], SLOW_SPEED, pu[:, 0])
     cu, cs = hedge_candidates(model, u[:, -1], u[:, -1] - u[:, -2], root_step[:, -1], pu, ps, hold,
-                              centre=context_centre(u), turn=turn_rate(u),
-                              slow=_slow(model, (u, root_step, observed, style), pu.shape[1], pu))
+                              centre=context_centre(u), turn=turn_rate(u), slow=slow)
     return project((weights[:, :, None, None, None] * cu).sum(1)), (weights[:, :, None, None] * cs).sum(1)
 
 
@@ -685,13 +791,14 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     0.3 points; three backtests instead of one (`hedge_weights`) took salsa to +4.2 / +8.9 and
     every other left-out style above both. Its cost, 1 s ahead at batch 1 on one thread: 148-205
     ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine); the slow candidates
-    (SLOW_SPEED) took it from 94-96 to 316-323 ms (another day, plain 35-37 ms). On a style it was trained
+    (SLOW_SPEED) took it from 94-96 to 316-323 ms (another day, plain 35-37 ms); rolling its
+    forecasts out together (`hedge_forecasts`) back to 197-206 ms. On a style it was trained
     on, the plain forecast is better (held-out salsa +30.7 / +25.8 -> +29.0 / +25.0 with the
     trust levels, +29.5 / +25.3 with both anchors), so known styles are not hedged
     (`evaluate_forecast`, the live view)."""
-    pu, ps = forecast(model, u, root_step, observed, style, frames)
-    weights = hedge_weights(model, u, root_step, observed, style, lengths, frames)
-    return *apply_hedge(model, u, root_step, observed, style, pu, ps, weights), weights
+    (pu, ps), backtests, slow = hedge_forecasts(model, u, root_step, observed, style, frames)
+    weights = hedge_weights(model, u, root_step, observed, style, lengths, frames, backtests)
+    return *apply_hedge(model, u, root_step, observed, style, pu, ps, weights, slow), weights
 
 
 def is_style_free(model: ChoreoModel, style: torch.Tensor) -> torch.Tensor:
