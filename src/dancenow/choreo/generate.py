@@ -40,7 +40,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
             style: torch.Tensor, frames: int, temperature: float = 0.0,
             generator: torch.Generator | None = None, state=None,
             spread: torch.Tensor | None = None, guidance: float = 1.0,
-            guide_from: str = "any", start: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            guide_from: str = "any") -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     u (B, Tc, Bn, D) bone directions, root_step (B, Tc, D), observed (B, Tc, Bn + 1): the
@@ -58,9 +58,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     outputs move w times as far from the style-free dance toward the style's. The state is then
     a pair (style's, any's). guide_from "others": the network's second run reads, instead of
     "any", the blend of the known styles the asked one leaves out (`guidance_base`), so the
-    dance is pushed away from them, as a diffusion pipeline's negative prompt does.
-    start: (mixtures, LSTM state) that `model.run` already gave for this context (unguided
-    only), so the context is not run twice."""
+    dance is pushed away from them, as a diffusion pipeline's negative prompt does."""
     guided = guidance != 1.0
     style_vec = model.style_vector(style)
     x = model.encode_inputs(u, root_step, observed)
@@ -74,7 +72,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
         h_any, _, state_any = model.hidden(x, any_style, state_any)
         last = model.head(guide(h_any[:, -1], h[:, -1]), head_vec)  # mixture for the frame after the context
     else:
-        params, state = start if start is not None else model.run(x, style, state)
+        params, state = model.run(x, style, state)
         last = params[:, -1]  # mixture for the frame after the context
     cur, cur_step = u[:, -1], root_step[:, -1]
     prev = u[:, -2] if u.shape[1] > 1 else cur  # a one-frame seed: standing still
@@ -706,7 +704,7 @@ def _backtest_lengths(frames: int, context: int) -> list[int]:
 
 
 def hedge_forecasts(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observed: torch.Tensor,
-                     style: torch.Tensor, frames: int, plain: "tuple | bool" = True):
+                    style: torch.Tensor, frames: int, plain: "tuple | bool" = True):
     """Every forecast a hedge weighs, in one `forecasts` call: the plain forecast (`plain` True;
     a (pu, ps) pair the caller has, or False: none), each backtest's forecast of the context's
     last hk frames from those before, and (SLOW_SPEED set) each one's slowed forecast and the
