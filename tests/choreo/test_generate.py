@@ -523,6 +523,7 @@ def test_forecasts_rolled_out_together_are_each_contexts_own_forecast():
     requests = [(*context(1, 30), torch.tensor([0]), 7), (*context(2, 12), torch.tensor([1, 0]), 15),
                 (*context(1, 3), torch.tensor([1]), 4)]
     together = gen.forecasts(model, requests)
+    assert gen.forecasts(model, []) == []
     for req, (pu, ps) in zip(requests, together):
         alone_u, alone_s = gen.forecast(model, *req)
         assert pu.shape == alone_u.shape and ps.shape == alone_s.shape

@@ -438,6 +438,8 @@ def forecasts(model: ChoreoModel, requests: list[tuple], mirror: bool = True,
     the longest asks. A rollout steps one frame at a time, and a step costs about the same for
     a batch of 2 or of 16, so a hedge's eight forecasts (`hedged_forecast`) cost about one
     long one. Returns (directions, root steps) per request."""
+    if not requests:
+        return []
     runs = []
     for u, root_step, observed, style, frames in requests:
         cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
