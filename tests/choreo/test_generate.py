@@ -506,10 +506,11 @@ def test_a_long_dance_s_posture_is_measured_against_the_style_s_data():
 
 
 def test_forecasts_rolled_out_together_are_each_contexts_own_forecast():
-    """`forecasts` steps several contexts' rollouts as one batch (a hedge's eight forecasts in
-    one): each comes out as `forecast` makes it alone, whatever the other contexts' lengths,
-    batch sizes and horizons; and the hedged forecast, which asks for all of its forecasts at
-    once, is the hedge of the forecasts made one by one."""
+    """`forecasts` runs several contexts through the network in one call and steps their
+    rollouts as one batch (a hedge's eight forecasts in one): each comes out as `forecast` makes
+    it alone, whatever the other contexts' lengths, batch sizes and horizons; and the hedged
+    forecast, which asks for all of its forecasts at once, is the hedge of the forecasts made
+    one by one."""
     from dancenow.choreo import generate as gen
     from dancenow.choreo.skeleton import project
 
@@ -522,6 +523,12 @@ def test_forecasts_rolled_out_together_are_each_contexts_own_forecast():
 
     requests = [(*context(1, 30), torch.tensor([0]), 7), (*context(2, 12), torch.tensor([1, 0]), 15),
                 (*context(1, 3), torch.tensor([1]), 4)]
+    with torch.no_grad():  # the contexts' passes: one packed LSTM call, each as if alone
+        xs = [model.encode_inputs(u, s, o) for u, s, o, _, _ in requests]
+        for x, (u, s, o, st, _), (params, (h, c)) in zip(xs, requests, model.run_many(xs, [r[3] for r in requests])):
+            alone, (h1, c1) = model.run(x, st)
+            for a, b in ((params.mu, alone.mu), (params.logits, alone.logits), (h, h1), (c, c1)):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     together = gen.forecasts(model, requests)
     assert gen.forecasts(model, []) == []
     for req, (pu, ps) in zip(requests, together):

@@ -433,18 +433,16 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
 def forecasts(model: ChoreoModel, requests: list[tuple], mirror: bool = True,
               continuity: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`forecast` (point rollouts) of several contexts at once: requests are (u, root_step,
-    observed, style, frames), each its own batch and context length. Each context runs through
-    the network on its own; their rollouts then step together, one batch, for as many frames as
-    the longest asks. A rollout steps one frame at a time, and a step costs about the same for
+    observed, style, frames), each its own batch and context length. The contexts run through
+    the network in one call (`ChoreoModel.run_many`); their rollouts then step together, one
+    batch, for as many frames as the longest asks. A rollout steps one frame at a time, and a step costs about the same for
     a batch of 2 or of 16, so a hedge's eight forecasts (`hedged_forecast`) cost about one
     long one. Returns (directions, root steps) per request."""
     if not requests:
         return []
-    runs = []
-    for u, root_step, observed, style, frames in requests:
-        cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
-        params, state = model.run(model.encode_inputs(cu, cs, co), cst)
-        runs.append((cu, cs, co, cst, params, state))
+    contexts = [_with_mirror(u, root_step, observed, style, mirror) for u, root_step, observed, style, _ in requests]
+    passes = model.run_many([model.encode_inputs(cu, cs, co) for cu, cs, co, _ in contexts], [c[3] for c in contexts])
+    runs = [(*c, params, state) for c, (params, state) in zip(contexts, passes)]
     cat = lambda i, f: torch.cat([f(r[i]) for r in runs])  # noqa: E731
     state = tuple(torch.cat([r[5][j] for r in runs], 1) for j in range(2))
     last = runs[0][4][:, -1] if len(runs) == 1 else MixtureParams(
@@ -712,8 +710,8 @@ def hedge_forecasts(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     last hk frames from those before, and (SLOW_SPEED set) each one's slowed forecast and the
     whole context's. Returns ((pu, ps) or None, [(hk, bu, bs, slow or None)], the whole
     context's slowed forecast or None). A hedged 1 s forecast at batch 1, one thread, default
-    preset: 302-315 ms as eight `forecast` calls, 197-206 ms in one (the plain forecast 34-35
-    ms; the rest is the eight contexts' passes through the network, each its own length)."""
+    preset: 302-315 ms as eight `forecast` calls, 197-206 ms with their rollouts in one batch,
+    152-158 ms with their contexts' passes in one call too (the plain forecast 34-35 ms)."""
     Tc = u.shape[1]
     tests = _backtest_lengths(frames, Tc)
     seen = [(u[:, :Tc - hk], root_step[:, :Tc - hk], observed[:, :Tc - hk]) for hk in tests]
@@ -791,8 +789,8 @@ def hedged_forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor
     0.3 points; three backtests instead of one (`hedge_weights`) took salsa to +4.2 / +8.9 and
     every other left-out style above both. Its cost, 1 s ahead at batch 1 on one thread: 148-205
     ms, the plain forecast 39-66 ms (same run, a 145 GFLOP/s machine); the slow candidates
-    (SLOW_SPEED) took it from 94-96 to 316-323 ms (another day, plain 35-37 ms); rolling its
-    forecasts out together (`hedge_forecasts`) back to 197-206 ms. On a style it was trained
+    (SLOW_SPEED) took it from 94-96 to 316-323 ms (another day, plain 35-37 ms); running its
+    forecasts together (`hedge_forecasts`) back to 152-158 ms. On a style it was trained
     on, the plain forecast is better (held-out salsa +30.7 / +25.8 -> +29.0 / +25.0 with the
     trust levels, +29.5 / +25.3 with both anchors), so known styles are not hedged
     (`evaluate_forecast`, the live view)."""
