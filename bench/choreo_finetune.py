@@ -36,7 +36,6 @@ from dancenow.choreo.benchmark import training_split
 from dancenow.choreo.checkpoint import load_model, save_checkpoint
 from dancenow.choreo.clips import clip_arrays
 from dancenow.choreo.config import ChoreoTrainConfig
-from dancenow.choreo.mdn import mixture_nll
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,22 +68,8 @@ def main() -> None:
     h, c = torch.zeros(shape), torch.zeros(shape)
     model.train(args.dropout)  # eval mode: no dropout (the LSTM trains the same either way)
     for step in tqdm(range(args.steps), desc="fine-tune", unit="step", mininterval=10):
-        chunk, reset = stream.next()
-        keep = torch.from_numpy(~reset).to(h)[None, :, None]
-        h, c = h * keep, c * keep
-        x, y, mask, style = T.batch_tensors(model, chunk, cfg.drift_return)
-        for g in opt.param_groups:
-            g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
-        params, (h, c) = model.run(x, style, (h, c))
-        loss = mixture_nll(params, y, mask)
-        win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
-        if win is not None:
-            loss = loss + cfg.rollout_weight * T.rollout_loss(model, win, cfg.rollout_context, args.root_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        h, c = h.detach(), c.detach()
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        _, _, h, c = T.train_step(model, opt, stream, cfg, h, c, lr, args.root_weight)
     model.eval()
     print("saved", save_checkpoint(Path(args.out), model, info))
 

@@ -47,8 +47,7 @@ def main() -> None:
         for i, (name, config) in enumerate(rows):
             stats = live_session(args.model, source=args.clip, config=config, show=False,
                                  record=Path(tmp) / f"{i}.mp4", max_frames=args.frames, progress=False)
-            per_s = stats.forecasts / (stats.frames / stats.fps)
-            print(f"{name:<26} {stats.shown_per_s:8.1f} {stats.fps:8.2f} {per_s:11.1f} "
+            print(f"{name:<26} {stats.shown_per_s:8.1f} {stats.fps:8.2f} {stats.forecasts_per_s:11.1f} "
                   f"{stats.mean_latency_s * 1000:8.1f} {stats.max_latency_s * 1000:8.1f}", flush=True)
 
 

@@ -414,15 +414,13 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
     ahead no figure moved by more than 0.1 point. It reuses the rollout's pass over the context;
     its cost, 1 s ahead at batch 1, one thread: 37 -> 38 ms (hedged 97 -> 99 ms)."""
     if samples > 0:
-        B = u.shape[0]
         cu, cs, co, cst = _with_mirror(u, root_step, observed, style, mirror)
         n = cu.shape[0]
         rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731
         pu, ps, _ = rollout(model, rep(cu), rep(cs), rep(co), rep(cst), frames, 1.0, generator)
         pu, ps = project(pu.unflatten(0, (n, samples)).mean(1)), ps.unflatten(0, (n, samples)).mean(1)
         if mirror:
-            back_u, back_s, _ = mirror_bones(pu[B:], ps[B:], observed[:, :1].expand(-1, frames, -1))
-            pu, ps = project(0.5 * (pu[:B] + back_u)), 0.5 * (ps[:B] + back_s)
+            pu, ps = _mirrored_back(pu, ps, observed)
         if continuity and u.shape[1] >= 4:
             pu = continue_from_context(model, u, pu, first_frame_weight(model, u, root_step, observed, style, mirror=mirror))
         return pu, ps
@@ -445,24 +443,30 @@ def forecasts(model: ChoreoModel, requests: list[tuple], mirror: bool = True,
     runs = [(*c, params, state) for c, (params, state) in zip(contexts, passes)]
     cat = lambda i, f: torch.cat([f(r[i]) for r in runs])  # noqa: E731
     state = tuple(torch.cat([r[5][j] for r in runs], 1) for j in range(2))
-    last = runs[0][4][:, -1] if len(runs) == 1 else MixtureParams(
-        *(torch.cat([getattr(r[4], f)[:, -1] for r in runs]) for f in ("logits", "mu", "log_sigma")))
+    last = MixtureParams(*(cat(4, lambda p: getattr(p, f)[:, -1]) for f in ("logits", "mu", "log_sigma")))
     prev = cat(0, lambda cu: cu[:, -2] if cu.shape[1] > 1 else cu[:, -1])  # a one-frame seed: standing still
     pu, ps = _point_steps(model, last, state, cat(0, lambda cu: cu[:, -1]), prev, cat(1, lambda cs: cs[:, -1]),
                           torch.ones_like(cat(2, lambda co: co[:, -1])), model.style_vector(cat(3, lambda st: st)),
                           max(r[4] for r in requests))
     out, at = [], 0
     for (u, root_step, observed, style, frames), (cu, cs, co, cst, params, _) in zip(requests, runs):
-        n, B = cu.shape[0], u.shape[0]
+        n = cu.shape[0]
         fu, fs = pu[at:at + n, :frames], ps[at:at + n, :frames]
         at += n
         if mirror:
-            back_u, back_s, _ = mirror_bones(fu[B:], fs[B:], observed[:, :1].expand(-1, frames, -1))
-            fu, fs = project(0.5 * (fu[:B] + back_u)), 0.5 * (fs[:B] + back_s)
+            fu, fs = _mirrored_back(fu, fs, observed)
         if continuity and u.shape[1] >= 4:  # shorter: nothing to fit the weight on
             fu = continue_from_context(model, u, fu, _context_weight(model, u, observed, cu, cs, params, FIRST_FRAME_WINDOW))
         out.append((fu, fs))
     return out
+
+
+def _mirrored_back(pu: torch.Tensor, ps: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A forecast of B contexts stacked over their mirror images (`_with_mirror`; observed: the
+    B contexts' masks): the mirror images' half mirrored back and averaged with the first."""
+    B, frames = observed.shape[0], pu.shape[1]
+    back_u, back_s, _ = mirror_bones(pu[B:], ps[B:], observed[:, :1].expand(-1, frames, -1))
+    return project(0.5 * (pu[:B] + back_u)), 0.5 * (ps[:B] + back_s)
 
 
 def _point_steps(model: ChoreoModel, last, state, cur: torch.Tensor, prev: torch.Tensor, cur_step: torch.Tensor,

@@ -151,16 +151,20 @@ class LiveForecaster:
 @dataclass
 class LiveStats:
     """frames shown (at the input's rate `fps`), forecasts made, mean and worst forecast
-    latency (s), the real-time budget per model frame (1 / model fps), and the rate frames
-    were shown at (frames per second of wall time: at least `fps` keeps up with a camera)."""
+    latency (s), and the rate frames were shown at (frames per second of wall time: at least
+    `fps` keeps up with a camera)."""
 
     frames: int = 0
     forecasts: int = 0
     mean_latency_s: float = 0.0
     max_latency_s: float = 0.0
-    frame_budget_s: float = 0.0
     fps: float = 0.0
     shown_per_s: float = 0.0
+
+    @property
+    def forecasts_per_s(self) -> float:
+        """Forecasts made per second of the input."""
+        return self.forecasts * self.fps / max(self.frames, 1)
 
 
 def compose(frame: np.ndarray | None, observed: np.ndarray, forecast_kp: np.ndarray | None, size: tuple[int, int],
@@ -207,7 +211,7 @@ def run_live(model: ChoreoModel, info: dict, keypoints: Iterable[np.ndarray], si
     from dancenow.overlap import Worker
 
     fc = LiveForecaster(model, info, config)
-    stats = LiveStats(frame_budget_s=1.0 / fc.fps, fps=fps)
+    stats = LiveStats(fps=fps)
     lat = []
     frame_iter = iter(frames) if frames is not None else None
     shown = None  # (forecast, input time it was made at)

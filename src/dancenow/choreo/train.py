@@ -434,6 +434,31 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int, r
 
 # ----------------------------------------------------------------------------- training
 
+def train_step(model: ChoreoModel, opt: torch.optim.Optimizer, stream: "Stream", cfg: ChoreoTrainConfig,
+               h: torch.Tensor, c: torch.Tensor, lr: float, root_weight: float = 1.0):
+    """One optimisation step at learning rate `lr`: the stream's next chunk, teacher-forced from
+    the carried LSTM state (h, c) (rows starting a fresh stretch from zero), plus `cfg.rollout_weight`
+    x the free-running loss on the stream's windows (`rollout_loss`, `root_weight`). Returns the
+    loss, its likelihood part and the new state, detached."""
+    chunk, reset = stream.next()
+    keep = torch.from_numpy(~reset).to(h)[None, :, None]
+    h, c = h * keep, c * keep  # fresh stretches start from a zero state
+    x, y, mask, style = batch_tensors(model, chunk, cfg.drift_return)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    params, (h, c) = model.run(x, style, (h, c))
+    loss = nll = mixture_nll(params, y, mask)
+    if cfg.rollout_weight > 0:
+        win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
+        if win is not None:
+            loss = loss + cfg.rollout_weight * rollout_loss(model, win, cfg.rollout_context, root_weight)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss, nll, h.detach(), c.detach()
+
+
 def _lr(cfg: ChoreoTrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -593,23 +618,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
     bar = tqdm(total=cfg.steps, initial=step, desc="choreo train", unit="step", disable=not progress)
     with stop:
         while step < cfg.steps:
-            chunk, reset = stream.next()
-            keep = torch.from_numpy(~reset).to(h)[None, :, None]
-            h, c = h * keep, c * keep  # fresh stretches start from a zero state
-            x, y, mask, style = batch_tensors(model, chunk, cfg.drift_return)
-            for g in opt.param_groups:
-                g["lr"] = _lr(cfg, step)
-            params, (h, c) = model.run(x, style, (h, c))
-            loss = nll = mixture_nll(params, y, mask)
-            if cfg.rollout_weight > 0:
-                win = stream.windows(cfg.rollout_batch, cfg.rollout_context + cfg.rollout_frames)
-                if win is not None:
-                    loss = loss + cfg.rollout_weight * rollout_loss(model, win, cfg.rollout_context)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            h, c = h.detach(), c.detach()
+            loss, nll, h, c = train_step(model, opt, stream, cfg, h, c, _lr(cfg, step))
             step += 1
             bar.update(1)
             if step % 10 == 0:

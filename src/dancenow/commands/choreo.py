@@ -131,11 +131,9 @@ def choreo_live(model_dir, source, camera, poses_path, horizon, context, style, 
     config = LiveConfig(context_s=context, horizon_s=horizon, style=style, temperature=temperature, every=every)
     stats = live_session(model_dir, source, camera, poses_path, config, show=False if no_window else None,
                          record=record, max_frames=max_frames)
-    per_s = stats.forecasts * stats.fps / max(stats.frames, 1)
-    msg = (f"{stats.frames} frames at {stats.fps:g} fps, shown at {stats.shown_per_s:.0f} frames/s; {stats.forecasts} "
-           f"forecasts ({per_s:.1f} a second), mean {stats.mean_latency_s * 1000:.1f} ms, worst "
-           f"{stats.max_latency_s * 1000:.1f} ms")
-    click.echo(msg)
+    click.echo(f"{stats.frames} frames at {stats.fps:g} fps, shown at {stats.shown_per_s:.0f} frames/s; "
+               f"{stats.forecasts} forecasts ({stats.forecasts_per_s:.1f} a second), mean "
+               f"{stats.mean_latency_s * 1000:.1f} ms, worst {stats.max_latency_s * 1000:.1f} ms")
     if record:
         wrote(record)
 
