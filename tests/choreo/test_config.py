@@ -41,6 +41,9 @@ def test_a_json_config_overrides_the_preset_it_names(tmp_path):
     ({"model": {"dropout": -0.1}}, "model.dropout"),
     ({"model": {"dims": 1}}, "dims"),
     ({"bogus": 1}, "unknown setting"),
+    ({"forecaster_steps": 0}, "forecaster_steps and model.forecaster go together"),
+    ({"preset": "small", "forecaster_steps": 100}, "go together"),
+    ({"model": {"forecaster": 1.5}}, "model.forecaster"),
     ({"preset": "huge"}, "unknown preset"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, override, message):

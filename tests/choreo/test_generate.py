@@ -546,3 +546,37 @@ def test_forecasts_rolled_out_together_are_each_contexts_own_forecast():
     torch.testing.assert_close(w, w1, atol=1e-4, rtol=0)
     torch.testing.assert_close(hu, hu1, atol=1e-5, rtol=0)
     torch.testing.assert_close(hs, hs1, atol=1e-6, rtol=0)
+
+
+def test_a_known_style_is_forecast_with_the_forecaster_and_a_style_free_one_by_the_dancer_alone():
+    """ChoreoConfig.forecaster: a known style's forecast is the mix of the forecaster's and the
+    dancer's forecasts (directions back on the sphere); "any" is the dancer's alone; a model
+    without a forecaster forecasts as the dancer does."""
+    import dataclasses
+
+    from dancenow.choreo.generate import forecast
+    from dancenow.choreo.skeleton import project
+
+    cfg = ChoreoConfig(dims=3, hidden=16, layers=1, mixtures=2, style_dim=2, styles=["any", "a"], forecaster=0.7)
+    torch.manual_seed(0)
+    model = ChoreoModel(cfg).eval()
+    torch.manual_seed(0)
+    dancer = ChoreoModel(dataclasses.replace(cfg, forecaster=0.0)).eval()
+    # the forecaster is made from its own random numbers: the dancer is as a model without one
+    assert all(torch.equal(v, dancer.state_dict()[k]) for k, v in model.dancer_state().items())
+    assert len(model.dancer_parameters()) == len(list(dancer.parameters()))
+    assert not torch.equal(model.forecaster.lstm.weight_hh_l0, model.lstm.weight_hh_l0)
+    rng = np.random.default_rng(1)
+    u = torch.from_numpy(project(rng.normal(size=(3, 10, NUM_BONES, 3))).astype(np.float32))
+    step = torch.from_numpy(rng.normal(0, 0.01, (3, 10, 3)).astype(np.float32))
+    obs = torch.ones(3, 10, NUM_BONES + 1)
+    style = torch.tensor([1, 0, 1])
+    pu, ps = forecast(model, u, step, obs, style, 12)
+    du, ds = forecast(dancer, u, step, obs, style, 12)
+    fu, fs = forecast(model.forecaster, u, step, obs, style, 12)
+    np.testing.assert_allclose(pu[1].numpy(), du[1].numpy(), atol=1e-6)  # "any": the dancer's
+    np.testing.assert_allclose(ps[1].numpy(), ds[1].numpy(), atol=1e-7)
+    k = [0, 2]
+    np.testing.assert_allclose(pu[k].numpy(), project(0.7 * fu[k] + 0.3 * du[k]).numpy(), atol=1e-5)
+    np.testing.assert_allclose(ps[k].numpy(), (0.7 * fs[k] + 0.3 * ds[k]).numpy(), atol=1e-6)
+    assert (pu[k] - du[k]).abs().max() > 1e-3

@@ -221,3 +221,50 @@ def test_only_stretches_labelled_any_get_a_rest_posture_offset(styles_dir):
     a, _ = stream.next()
     b, _ = again.next()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_forecaster_trains_after_the_dancer_and_resumes_exactly(styles_dir, tmp_path, monkeypatch):
+    """forecaster_steps: after the dancer's steps (calibrated and saved as they would be without
+    a forecaster) a copy trains on; the dancer is untouched, and a run stopped within the
+    forecaster's steps, or right after the dancer's, ends bit-identical to an unstopped one."""
+    sources = style_sources(styles_dir)
+    with_f = dict(steps=4, forecaster_steps=4, model=dict(forecaster=0.7), checkpoint_every=3, keep=10,
+                  forecaster_rollout_batch=2)
+    last = T.train(sources, tmp_path / "a", _cfg(**with_f), threads=1, progress=False)
+    assert last.name == "step-0000008"
+    alone = T.train(sources, tmp_path / "d", _cfg(steps=4, checkpoint_every=3), threads=1, progress=False)
+    w, wd = _weights(last), _weights(alone)
+    assert all(torch.equal(w[k], v) for k, v in wd.items())  # the dancer is what it is without a forecaster
+    assert any(not torch.equal(w["forecaster." + k], v) for k, v in wd.items() if k.startswith("lstm."))
+    meta, dmeta = (json.loads((p / "model.json").read_text()) for p in (last, alone))
+    assert meta["temperature"] == dmeta["temperature"] and meta["guidance"] == dmeta["guidance"]
+    model, _ = K.load_model(last)
+    assert model.forecaster is not None and model.config.forecaster == 0.7
+    for early in ("step-0000003", "step-0000004"):  # before it trains, the forecaster is the dancer's copy
+        we = _weights(tmp_path / "a" / early)
+        assert all(torch.equal(we["forecaster." + k], v) for k, v in we.items() if not k.startswith("forecaster."))
+
+    for call, how, resumes_from in ((5, "sigint", "step-0000005"), (6, "kill", "step-0000004")):
+        out = tmp_path / f"b-{how}"
+        orig = _interrupt_at(monkeypatch, call, how)
+        with pytest.raises(KeyboardInterrupt):
+            T.train(sources, out, _cfg(**with_f), threads=1, progress=False)
+        assert K.list_checkpoints(out)[-1].name == resumes_from
+        monkeypatch.setattr(T.Stream, "next", orig)
+        resumed = T.train(sources, out, _cfg(**with_f), threads=1, progress=False)
+        wb = _weights(resumed)
+        assert all(torch.equal(w[k], wb[k]) for k in w), how
+        assert json.loads((resumed / "model.json").read_text())["temperature"] == meta["temperature"]
+
+
+def test_a_run_from_before_the_forecaster_settings_resumes(styles_dir, tmp_path):
+    """A checkpoint whose config predates the forecaster_* settings resumes: missing settings
+    read as their defaults (no forecaster)."""
+    sources = style_sources(styles_dir)
+    T.train(sources, tmp_path / "m", _cfg(steps=4, checkpoint_every=2), threads=1, progress=False)
+    ck = tmp_path / "m" / "step-0000004"
+    trainer = json.loads((ck / "trainer.json").read_text())
+    trainer["config"] = {k: v for k, v in trainer["config"].items() if not k.startswith("forecaster")}
+    trainer["config"]["model"].pop("forecaster")
+    (ck / "trainer.json").write_text(json.dumps(trainer))
+    assert T.train(sources, tmp_path / "m", _cfg(steps=6, checkpoint_every=2), threads=1, progress=False).name == "step-0000006"

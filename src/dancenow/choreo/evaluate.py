@@ -240,6 +240,8 @@ def evaluate_forecast(model: ChoreoModel, info: dict, clips: list[Clip], context
     nll = heldout_nll(model, arrays, style)
     method = f"{model.config.point} rollout" if samples <= 0 else f"mean of {samples} sampled rollouts"
     method += ", mirror-averaged" if mirror else ""
+    if model.forecaster is not None:
+        method += f", known styles {model.config.forecaster:g} from the forecaster"
     if samples <= 0 and mirror and hedge is not False:
         method += ", hedged" if hedge else ", style-free forecasts hedged"
     return ForecastReport(fps, context, horizons, table("body"), table("root"), len(wins),

@@ -34,6 +34,8 @@ Reading order: MDNHead, ChoreoModel.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn as nn
 
@@ -89,6 +91,21 @@ class ChoreoModel(nn.Module):
         for name, n in (("x", self.n_dir + D), ("v", self.n_dir), ("y", self.out_features)):
             self.register_buffer(f"{name}_mean", torch.zeros(n))
             self.register_buffer(f"{name}_std", torch.ones(n))
+        # the forecaster (config.forecaster > 0): a copy of this network that training fine-tunes
+        # for forecasting after the rest (train.py); made from its own random numbers, so a
+        # model with one trains its dancer exactly as a model without
+        self.forecaster: ChoreoModel | None = None
+        if c.forecaster > 0:
+            with torch.random.fork_rng(devices=[]):
+                self.forecaster = ChoreoModel(dataclasses.replace(c, forecaster=0.0))
+
+    def dancer_parameters(self) -> list[nn.Parameter]:
+        """The parameters that dance (everything but the forecaster's)."""
+        return [p for n, p in self.named_parameters() if not n.startswith("forecaster.")]
+
+    def dancer_state(self) -> dict[str, torch.Tensor]:
+        """The dancer's weights and statistics (a state dict without the forecaster's)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("forecaster.")}
 
     # --- styles
     def style_vector(self, style: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,10 @@ starts a fresh stretch from a zero state. Streaming teaches long-range rhythm; t
 starts teach the model to pick up a dance from a second of context, which is how it is used.
 Beside the likelihood, a free-running loss (`rollout_loss`) trains the deterministic forecast.
 
+With a forecaster (`forecaster_steps`, the default preset), the finished dancer is calibrated
+and saved, then a copy of it (`model.forecaster`) goes on training on a mix that favours
+forecasting (`start_forecaster`), in the same run and checkpoints; the dancer is not touched.
+
 Checkpoints (checkpoint.py) every `checkpoint_every` steps, at the end, and when Ctrl-C stops
 the run. `resume=True` continues from the newest intact checkpoint exactly: same weights,
 optimiser, RNG states, stream positions and carried states, so an interrupted run ends where an
@@ -43,7 +47,8 @@ log = logging.getLogger(__name__)
 
 DRIFT_RAMP = 10  # frames over which a chunk's torso drift appears
 # settings that may change between a run and its resumption
-_BOOKKEEPING = {"steps", "checkpoint_every", "keep", "preset"}
+_BOOKKEEPING = {"steps", "forecaster_steps", "checkpoint_every", "keep", "preset"}
+FORECASTER_SEED = 100  # the forecaster's stream and random numbers: seed + this
 
 
 # ----------------------------------------------------------------------------- data
@@ -402,7 +407,7 @@ def rollout_loss(model: ChoreoModel, win: dict[str, np.ndarray], context: int, r
     over the frames after `context`: joints (body-centred, the window's bone lengths) plus the
     root track. Gradients reach the mixture (the chosen component's mean, or every mean and
     weight for config.point "mean") through every fed-back step. root_weight: the root track's
-    share against the joints' (bench/choreo_finetune.py measures 0.1)."""
+    share against the joints' (the forecaster's training weights it 0.1)."""
     t = _on(model, win)
     u, step, obs, lengths, style = t["u"], t["root_step"], t["observed"], t["lengths"], t["style"]
     Bn = NUM_BONES
@@ -459,6 +464,36 @@ def train_step(model: ChoreoModel, opt: torch.optim.Optimizer, stream: "Stream",
     return loss, nll, h.detach(), c.detach()
 
 
+def forecaster_config(cfg: ChoreoTrainConfig) -> ChoreoTrainConfig:
+    """The settings the forecaster trains with: the dancer's, on the forecasting mix
+    (ChoreoTrainConfig.forecaster_*), its stream seeded apart."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, style_balance=cfg.forecaster_style_balance, speed_change=cfg.forecaster_speed_change,
+                               rollout_batch=cfg.forecaster_rollout_batch, seed=cfg.seed + FORECASTER_SEED)
+
+
+def start_forecaster(model: ChoreoModel, arrays: list[ClipArrays], style_ids: list[int], cfg: ChoreoTrainConfig,
+                     noise: np.ndarray) -> tuple[ChoreoTrainConfig, "Stream", torch.optim.Optimizer]:
+    """Begin training `model.forecaster` from the finished dancer: copies the dancer's weights
+    into it, seeds torch, and returns the forecaster's settings, stream and optimiser. It trains
+    with `train_step` at `forecaster_lr(cfg, k)`, `cfg.forecaster_root_weight`, from a zero
+    state, without dropout (held-out salsa was forecast 0.1 points better without; the LSTM
+    trains the same either way)."""
+    model.forecaster.load_state_dict(model.dancer_state())
+    fcfg = forecaster_config(cfg)
+    torch.manual_seed(fcfg.seed)
+    stream = Stream(arrays, style_ids, fcfg, np.random.default_rng(fcfg.seed), noise)
+    opt = torch.optim.AdamW(model.forecaster.parameters(), lr=cfg.forecaster_lr, weight_decay=cfg.weight_decay)
+    model.forecaster.train(False)
+    return fcfg, stream, opt
+
+
+def forecaster_lr(cfg: ChoreoTrainConfig, k: int) -> float:
+    """The forecaster's learning rate at its step k: from cfg.forecaster_lr to 0, cosine."""
+    return cfg.forecaster_lr * 0.5 * (1 + math.cos(math.pi * k / cfg.forecaster_steps))
+
+
 def _lr(cfg: ChoreoTrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -481,6 +516,15 @@ def _settings(cfg_dict: dict) -> dict:
         else:
             flat[k] = v
     return flat
+
+
+def _with_defaults(cfg_dict: dict) -> dict:
+    """A checkpoint's config with the settings added since it was written at their defaults
+    (which keep the old behaviour), so a run from before them still resumes."""
+    try:
+        return json_roundtrip(ChoreoTrainConfig.from_dict(cfg_dict).to_dict())
+    except DancenowError:
+        return cfg_dict
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> Path:
@@ -546,8 +590,11 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
         if k != "noise":
             getattr(model, k).copy_(torch.from_numpy(v.astype(np.float32)))
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    stream = Stream(arrays, [style_of[a.style] for a in arrays], cfg, np.random.default_rng(cfg.seed), stats["noise"])
+    opt = torch.optim.AdamW(model.dancer_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    style_ids = [style_of[a.style] for a in arrays]
+    stream = Stream(arrays, style_ids, cfg, np.random.default_rng(cfg.seed), stats["noise"])
+    fcfg = None  # the forecaster's settings once it trains (after the dancer's cfg.steps)
+    total = cfg.steps + cfg.forecaster_steps
     info = {
         "fps": cfg.fps, "dims": dims, "front": cfg.front, "joints": list(MODEL_JOINTS), "bones": list(BONE_NAMES),
         "defaults": defaults,
@@ -570,7 +617,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
         ck = checkpoint_path(out, int(trainer["step"]))
         if trainer["clips"] != _fingerprint(arrays):
             raise DancenowError(f"cannot resume from {ck}: the training data differ from that run's (use a new folder or --no-resume)")
-        old, new = _settings(trainer["config"]), _settings(json_roundtrip(cfg.to_dict()))
+        old, new = _settings(_with_defaults(trainer["config"])), _settings(json_roundtrip(cfg.to_dict()))
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             raise DancenowError(f"cannot resume from {ck}: settings differ from that run's ({', '.join(changed)}); "
@@ -579,11 +626,16 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             log.warning("resuming with %d steps instead of %s: the learning-rate schedule changes", cfg.steps,
                         trainer["config"].get("steps"))
         now_threads = torch.get_num_threads()
-        if trainer.get("threads") not in (None, now_threads):
+        if trainer.get("threads") not in (None, now_threads) and int(trainer["step"]) < total:
             log.warning("resuming with %d CPU threads where the checkpoint's run had %s: results will not be "
                         "bit-identical to an uninterrupted run", now_threads, trainer["threads"])
+        if int(trainer["step"]) >= cfg.steps and "temperature" in meta:  # the dancer is finished and calibrated
+            info.update({k: meta[k] for k in ("guide_from", "temperature", "torso_spread", "guidance") if k in meta})
         try:
             model.load_state_dict(model_t)
+            if int(trainer["step"]) > cfg.steps:  # within the forecaster's training
+                fcfg, stream, opt = start_forecaster(model, arrays, style_ids, cfg, stats["noise"])
+                model.load_state_dict(model_t)
             load_optimizer(opt, {k: v.to(dev) for k, v in trainer_t.items()}, trainer["optimizer"])
             stream.load_state_dict(trainer["stream"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -598,6 +650,8 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
 
     def save() -> Path:
         nonlocal previous
+        if model.forecaster is not None and step <= cfg.steps:  # not trained yet: it forecasts as the dancer does
+            model.forecaster.load_state_dict(model.dancer_state())
         opt_t, opt_meta = optimizer_tensors(opt)
         trainer = {"step": step, "stream": stream.state_dict(), "clips": _fingerprint(arrays), "config": cfg.to_dict(),
                    "optimizer": opt_meta, "threads": torch.get_num_threads(), "device": str(dev)}
@@ -614,11 +668,21 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
 
     stop = _CtrlC()
     model.train()
+    if fcfg is not None:
+        model.forecaster.train(False)
     last = None
-    bar = tqdm(total=cfg.steps, initial=step, desc="choreo train", unit="step", disable=not progress)
+    bar = tqdm(total=total, initial=step, desc="choreo train", unit="step", disable=not progress)
     with stop:
-        while step < cfg.steps:
-            loss, nll, h, c = train_step(model, opt, stream, cfg, h, c, _lr(cfg, step))
+        while step < total:
+            if step < cfg.steps:
+                loss, nll, h, c = train_step(model, opt, stream, cfg, h, c, _lr(cfg, step))
+            else:
+                if fcfg is None:  # the dancer is done: its forecaster starts from it
+                    fcfg, stream, opt = start_forecaster(model, arrays, style_ids, cfg, stats["noise"])
+                    h, c = torch.zeros_like(h), torch.zeros_like(c)
+                    bar.set_description("choreo forecaster")
+                loss, nll, h, c = train_step(model.forecaster, opt, stream, fcfg, h, c,
+                                             forecaster_lr(cfg, step - cfg.steps), cfg.forecaster_root_weight)
             step += 1
             bar.update(1)
             if step % 10 == 0:
@@ -628,7 +692,7 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
             if step == cfg.steps:
                 info["guide_from"] = DEFAULT_GUIDE_FROM
                 info["temperature"], info["torso_spread"], info["guidance"] = _calibrate(model, info, dev)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            if step % cfg.checkpoint_every == 0 or step in (cfg.steps, total):
                 last = save()
             elif stop.requested:
                 save()

@@ -26,11 +26,13 @@ def choreo() -> None:
               help="More training files of another style (glob pattern, quoted). Repeatable.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model folder (checkpoints go here).")
 @click.option("--preset", "preset_name", default="default", show_default=True, type=click.Choice(PRESETS),
-              help="Network size and schedule.")
+              help="Network size and schedule: default trains a dancer and then its forecaster (2000 + 3000 "
+                   "steps), small and quick a dancer alone.")
 @click.option("--config", "config_path", type=click.Path(), default=None,
               help="A JSON config; its settings override the preset it names (default: default).")
 @click.option("--exclude", multiple=True, help="Leave out a take by name (file stem), e.g. 60_01_scaled. Repeatable.")
-@click.option("--steps", type=int, default=None, help="Training steps (default: the preset's or config's).")
+@click.option("--steps", type=int, default=None, help="The dancer's training steps (default: the preset's or config's; the forecaster's "
+                   "come after them: forecaster_steps in --config).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: the preset's or config's, 0).")
 @click.option("--no-resume", is_flag=True,
               help="Start afresh even if the folder holds checkpoints (they go once the new run has one).")
