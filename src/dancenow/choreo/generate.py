@@ -434,9 +434,10 @@ def forecast(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, obser
         return pu, ps
 
     pu, ps = one(model, u, root_step, observed, style)
-    known = ~is_style_free(model, style) if model.forecaster is not None else torch.zeros(0, dtype=torch.bool)
-    if known.any():  # a known style: mixed with the forecaster's forecast (ChoreoConfig.forecaster)
-        k = known.nonzero()[:, 0]
+    if model.forecaster is None:
+        return pu, ps
+    k = (~is_style_free(model, style)).nonzero()[:, 0]  # known styles: mixed with the forecaster's forecast
+    if len(k):
         fu, fs = one(model.forecaster, u[k], root_step[k], observed[k], style[k])
         w = model.config.forecaster
         pu, ps = pu.clone(), ps.clone()

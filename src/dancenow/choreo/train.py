@@ -632,10 +632,9 @@ def _train_locked(cfg, dims, styles, style_of, clips, arrays, defaults, stats, o
         if int(trainer["step"]) >= cfg.steps and "temperature" in meta:  # the dancer is finished and calibrated
             info.update({k: meta[k] for k in ("guide_from", "temperature", "torso_spread", "guidance") if k in meta})
         try:
-            model.load_state_dict(model_t)
-            if int(trainer["step"]) > cfg.steps:  # within the forecaster's training
+            if int(trainer["step"]) > cfg.steps:  # within the forecaster's training: its stream and optimiser
                 fcfg, stream, opt = start_forecaster(model, arrays, style_ids, cfg, stats["noise"])
-                model.load_state_dict(model_t)
+            model.load_state_dict(model_t)
             load_optimizer(opt, {k: v.to(dev) for k, v in trainer_t.items()}, trainer["optimizer"])
             stream.load_state_dict(trainer["stream"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
