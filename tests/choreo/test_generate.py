@@ -580,3 +580,43 @@ def test_a_known_style_is_forecast_with_the_forecaster_and_a_style_free_one_by_t
     np.testing.assert_allclose(pu[k].numpy(), project(0.7 * fu[k] + 0.3 * du[k]).numpy(), atol=1e-5)
     np.testing.assert_allclose(ps[k].numpy(), (0.7 * fs[k] + 0.3 * ds[k]).numpy(), atol=1e-6)
     assert (pu[k] - du[k]).abs().max() > 1e-3
+
+
+def _walk_speed(dance, skip_s=10.0):
+    p = dance.pose[dance.seed_frames + int(skip_s * FPS):]
+    return float(np.linalg.norm(np.diff(p, axis=0), axis=-1).mean() * FPS)
+
+
+def test_a_held_tempo_brings_a_dance_that_settles_too_slow_or_too_fast_back_to_its_style_s_speed():
+    """`TempoHold`: the random-walking network ("as the prior, give or take 0.03 a frame") moves
+    at a speed set by its temperature. Asked to dance like data 0.7x as fast, or 1.4x as fast,
+    its held dance comes toward the edge of TEMPO_BAND nearest where it started (the hold
+    corrects only what lies outside the band), inside the 0.8-1.2x issue 18 asks, where the
+    open-loop one stays at 1.43x / 0.71x; at the data's own speed the held dance stays at it."""
+    model, defaults = _random_walk_model()
+    info = {"fps": FPS, "dims": 3, "defaults": defaults, "reference": {"a": {"speed": [1.0] * 15}}}
+    kw = dict(seconds=40, style="a", temperature=1.0, random_seed=3)
+    free = Choreographer(model, info)(None, hold_tempo=False, **kw)
+    base = _walk_speed(free)
+    assert free.tempo is None
+    for factor in (0.7, 1.4):
+        info["reference"]["a"]["speed"] = [base * factor] * 15
+        ch = Choreographer(model, info)
+        held, open_loop = ch(None, hold_tempo=True, **kw), ch(None, hold_tempo=False, **kw)
+        ratio, open_ratio = _walk_speed(held) / (base * factor), _walk_speed(open_loop) / (base * factor)
+        assert held.tempo == pytest.approx(base * factor)
+        assert 0.8 < ratio < 1.2, (factor, ratio)
+        assert abs(np.log(open_ratio)) > 0.3, (factor, open_ratio)
+    info["reference"]["a"]["speed"] = [base] * 15
+    same = Choreographer(model, info)(None, hold_tempo=True, **kw)
+    assert 0.9 < _walk_speed(same) / base < 1.1
+
+
+def test_a_dance_at_its_calibrated_temperature_holds_its_tempo_and_a_given_temperature_does_not(two_style_model):
+    """Generation holds the tempo by default only where the temperature is the calibrated one: a
+    temperature asked for is used as given (`GeneratedDance.tempo` says which)."""
+    model, info = two_style_model
+    ch = Choreographer(model, info)
+    assert ch(None, seconds=1, style="up").tempo == pytest.approx(float(np.mean(info["reference"]["up"]["speed"])))
+    assert ch(None, seconds=1, style="up", temperature=0.5).tempo is None
+    assert ch(None, seconds=1, style="up", temperature=0.0, hold_tempo=True).tempo is None  # the mode: nothing to hold

@@ -26,6 +26,9 @@ PRESETS = ("default", "small", "quick")
 # Sampling temperature of models trained before per-style calibration (generate.calibrate_sampling),
 # and the bench's fixed-temperature baseline.
 DEFAULT_TEMPERATURE = 0.8
+# The speeds, x the style's data's, within which a dance at its calibrated temperature is left
+# alone (generate.TempoHold corrects what lies outside).
+TEMPO_BAND = (0.9, 1.1)
 # Style guidance of generated dances (generate.rollout): how far past the dance of the other
 # styles (DEFAULT_GUIDE_FROM "others": the known styles the asked one leaves out, a negative
 # prompt) toward the asked style the network's outputs are pushed; 1 = plain conditioning

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dancenow.choreo.clips import Clip, ClipArrays, clip_window, load_clips, to_pose_sequence
-from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE
+from dancenow.choreo.config import ANY_STYLE, DEFAULT_TEMPERATURE, TEMPO_BAND
 from dancenow.choreo.mdn import MixtureParams, sample
 from dancenow.choreo.model import ChoreoModel
 from dancenow.choreo.skeleton import (TORSO_BONES, facing_yaw, heading_angle, joints_from_bones, mirror_bones,
@@ -33,6 +33,48 @@ from dancenow.keypoints import PoseSequence
 
 log = logging.getLogger(__name__)
 
+# A sampled dance's tempo is held near its style's (`TempoHold`), by a PI controller on the
+# temperature: it is scaled by exp(c - TEMPO_P e), e how far the log ratio of the dance's recent
+# speed (mean over TEMPO_WINDOW_S) to the data's lies outside TEMPO_BAND, c integrating -e at
+# TEMPO_GAIN per second, within 1/TEMPO_RANGE-TEMPO_RANGE x. Why: calibration sets the
+# temperature on dances from the standing pose, and a dance from another seed can settle at
+# another tempo: the default model (seed 0) danced folk from folk's own first second at 0.63,
+# 0.85 and 0.79x the data's speed over 60 s (three sampling seeds), every 10 s alike. The band
+# leaves alone a tempo real dances vary by (held to 1.0x exactly, folk leaned more: posture
+# 1.40 -> 1.53x); the proportional part stops the bursts an integral alone made (folk's 5 s
+# speed peaked at 1.70x, 44% of the time outside 0.8-1.2x; now 1.31x and 12%; open loop 1.18x
+# and 70%, four dances each; salsa 0-3% either way).
+TEMPO_WINDOW_S, TEMPO_GAIN, TEMPO_P, TEMPO_RANGE = 2.0, 0.15, 3.0, 2.5
+
+
+class TempoHold:
+    """Closed-loop tempo for `rollout`, as mirostat holds a text's surprise: `scale` (B,)
+    multiplies the sampling temperature; `observe` each new frame. target: (B,) the speed to
+    hold (mean joint speed, body heights per second, `pose_statistics`' "speed" averaged over
+    joints); lengths: (B, Bn) each dancer's bone lengths, which turn directions into joints."""
+
+    def __init__(self, target: torch.Tensor, lengths: torch.Tensor, fps: float):
+        self.target = torch.as_tensor(target, dtype=torch.float32) / fps  # per frame
+        self.lengths = torch.as_tensor(lengths, dtype=torch.float32)
+        self.alpha = 1.0 / (TEMPO_WINDOW_S * fps)
+        self.fps = float(fps)
+        self.speed = self.target.clone()  # starts on target: nothing to correct until frames come
+        self.integral = torch.zeros_like(self.target)
+        self.off = torch.zeros_like(self.target)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        limit = float(np.log(TEMPO_RANGE))
+        return (self.integral - TEMPO_P * self.off).clamp(-limit, limit).exp()
+
+    def observe(self, prev: torch.Tensor, cur: torch.Tensor) -> None:
+        """prev, cur: (B, Bn, D) consecutive frames' bone directions."""
+        step = joints_from_bones((cur - prev) * self.lengths[..., None]).norm(dim=-1).mean(-1)
+        self.speed += self.alpha * (step - self.speed)
+        lo, hi, limit = float(np.log(TEMPO_BAND[0])), float(np.log(TEMPO_BAND[1])), float(np.log(TEMPO_RANGE))
+        ratio = torch.log(self.speed.clamp_min(1e-9) / self.target)
+        self.off = ratio - ratio.clamp(lo, hi)  # 0 inside the band
+        self.integral = (self.integral - TEMPO_GAIN / self.fps * self.off).clamp(-limit, limit)
 
 
 @torch.no_grad()
@@ -40,7 +82,7 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
             style: torch.Tensor, frames: int, temperature: float = 0.0,
             generator: torch.Generator | None = None, state=None,
             spread: torch.Tensor | None = None, guidance: float = 1.0,
-            guide_from: str = "any") -> tuple[torch.Tensor, torch.Tensor, tuple]:
+            guide_from: str = "any", tempo: TempoHold | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Continue B motions by `frames` frames.
 
     u (B, Tc, Bn, D) bone directions, root_step (B, Tc, D), observed (B, Tc, Bn + 1): the
@@ -58,8 +100,12 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     outputs move w times as far from the style-free dance toward the style's. The state is then
     a pair (style's, any's). guide_from "others": the network's second run reads, instead of
     "any", the blend of the known styles the asked one leaves out (`guidance_base`), so the
-    dance is pushed away from them, as a diffusion pipeline's negative prompt does."""
+    dance is pushed away from them, as a diffusion pipeline's negative prompt does.
+
+    tempo: hold each sampled motion's speed (`TempoHold`; ignored at temperature 0)."""
     guided = guidance != 1.0
+    if _is_zero(temperature):
+        tempo = None
     style_vec = model.style_vector(style)
     x = model.encode_inputs(u, root_step, observed)
     if guided:
@@ -80,8 +126,13 @@ def rollout(model: ChoreoModel, u: torch.Tensor, root_step: torch.Tensor, observ
     has_prev = torch.ones(u.shape[0], dtype=torch.bool, device=u.device)
     out_u, out_step = [], []
     for k in range(frames):
-        y = model.point(last) if _is_zero(temperature) else sample(last, temperature, generator, spread)
+        if _is_zero(temperature):
+            y = model.point(last)
+        else:
+            y = sample(last, temperature if tempo is None else temperature * tempo.scale, generator, spread)
         nxt, nstep = model.decode(y, *model.prior(cur, cur - prev, cur_step), model.frame(cur))
+        if tempo is not None:
+            tempo.observe(cur, nxt)
         out_u.append(nxt)
         out_step.append(nstep)
         if k + 1 < frames:
@@ -222,7 +273,8 @@ def long_dance_posture(model: ChoreoModel, info: dict, style: str, temperature: 
                        seeds: int = CALIBRATION_SEEDS) -> float:
     """The mean posture ratio (the 90th percentiles of hip-shoulder twist and spine tilt against
     the style's data, the larger) of `seeds` dances of `seconds` from the standing pose, after
-    the first CALIBRATION_SKIP_S. 1 in 2D (posture is measured in 3D)."""
+    the first CALIBRATION_SKIP_S, their tempo held as generation holds it (`TempoHold`). 1 in
+    2D (posture is measured in 3D)."""
     ref = info["reference"][style]
     if model.config.dims != 3 or "twist90" not in ref:
         return 1.0
@@ -231,9 +283,10 @@ def long_dance_posture(model: ChoreoModel, info: dict, style: str, temperature: 
     style_w = torch.zeros(seeds, len(model.config.styles))
     style_w[:, model.config.styles.index(style)] = 1.0
     rep = lambda a: torch.from_numpy(a)[None].expand(seeds, *a.shape).contiguous()  # noqa: E731
+    tempo = TempoHold(torch.full((seeds,), float(np.mean(ref["speed"]))), rep(seed.lengths), fps)
     u, _, _ = rollout(model, rep(seed.u), rep(seed.root_step), rep(seed.observed), style_w, int(round(seconds * fps)),
                       temperature, torch.Generator().manual_seed(7), spread=torso_spread_vector(model, torso_spread),
-                      guidance=guidance, guide_from=guide_from)
+                      guidance=guidance, guide_from=guide_from, tempo=tempo)
     pose = joints_from_bones(u.numpy()[:, int(round(CALIBRATION_SKIP_S * fps)):] * seed.lengths[:, None])
     return float(np.mean([posture_ratio(p, ref) for p in pose]))
 
@@ -310,6 +363,17 @@ def model_torso_spread(model: ChoreoModel, info: dict, weights: torch.Tensor) ->
     """The calibrated torso spread of a style blend, as `model_temperature` (`info["torso_spread"]`);
     1 (the mixture's own) for a model trained before it was calibrated."""
     return _blend(model, info.get("torso_spread"), weights, 1.0)
+
+
+def model_tempo(model: ChoreoModel, info: dict, weights: torch.Tensor) -> float | None:
+    """The speed a style blend's dances hold (`TempoHold`): its styles' data speeds (mean joint
+    speed, body heights per second, `info["reference"]`), weighted; None where a style has none."""
+    refs = info.get("reference", {})
+    names = model.config.styles
+    parts = [(float(w), refs.get(names[i])) for i, w in enumerate(weights) if w > 0]
+    if not parts or any(r is None or "speed" not in r for _, r in parts):
+        return None
+    return float(sum(w * np.mean(r["speed"]) for w, r in parts) / sum(w for w, _ in parts))
 
 
 def _blend(model: ChoreoModel, cal, weights: torch.Tensor, fallback: float) -> float:
@@ -875,6 +939,7 @@ class GeneratedDance:
     temperature: float | None = None  # what it was sampled at
     torso_spread: float | None = None  # and with what torso spread (calibrate_sampling)
     guidance: float = 1.0  # and style guidance (rollout)
+    tempo: float | None = None  # the speed it held (TempoHold), None: open loop
 
     @property
     def frames_per_second(self) -> float:
@@ -937,10 +1002,13 @@ class Choreographer:
     def __call__(self, seed: ClipArrays | Clip | None = None, seconds: float = 30.0,
                  temperature: float | None = None,
                  style: str | dict[str, float] | None = None, random_seed: int = 0,
-                 torso_spread: float | None = None, guidance: float | None = None) -> GeneratedDance:
+                 torso_spread: float | None = None, guidance: float | None = None,
+                 hold_tempo: bool | None = None) -> GeneratedDance:
         """Continue `seed` (default: `still_seed()`) by `seconds` of dance. temperature,
         torso_spread and guidance None: the model's calibrated ones for the style
-        (`model_temperature`, `model_torso_spread`, `model_guidance`)."""
+        (`model_temperature`, `model_torso_spread`, `model_guidance`). hold_tempo: hold the
+        style's speed (`TempoHold`, from the temperature given); None: when the temperature is
+        the calibrated one."""
         check_seconds(seconds)
         if temperature is not None and not (np.isfinite(temperature) and 0 <= temperature <= 10):
             raise DancenowError(f"temperature must be in [0, 10], got {temperature}")
@@ -952,6 +1020,8 @@ class Choreographer:
         if seed.u.shape[1:] != self.defaults["direction"].shape:
             raise DancenowError(f"seed has {seed.u.shape[1:]} bones x dims; the model wants {self.defaults['direction'].shape}")
         weights = parse_style(self.model, style)
+        if hold_tempo is None:
+            hold_tempo = temperature is None
         if temperature is None:
             temperature = model_temperature(self.model, self.info, weights)
         if torso_spread is None:
@@ -962,11 +1032,13 @@ class Choreographer:
             guidance = 1.0  # style-free: guided from itself it is itself, at twice the cost
         g = torch.Generator().manual_seed(int(random_seed))
         frames = int(round(seconds * self.fps))
+        target = model_tempo(self.model, self.info, weights) if hold_tempo and not _is_zero(temperature) else None
+        tempo = None if target is None else TempoHold(torch.tensor([target]), torch.from_numpy(seed.lengths)[None], self.fps)
         t0 = time.perf_counter()
         u, step, _ = rollout(self.model, torch.from_numpy(seed.u)[None], torch.from_numpy(seed.root_step)[None],
                              torch.from_numpy(seed.observed)[None], weights[None], frames, temperature, g,
                              spread=torso_spread_vector(self.model, torso_spread), guidance=guidance,
-                             guide_from=model_guide_from(self.info))
+                             guide_from=model_guide_from(self.info), tempo=tempo)
         dt = time.perf_counter() - t0
         gen = joints_from_bones(u[0].numpy() * seed.lengths[:, None])
         all_pose = np.concatenate([seed.pose, gen], 0)
@@ -975,7 +1047,7 @@ class Choreographer:
         names = self.model.config.styles
         return GeneratedDance(all_pose, np.cumsum(steps, 0), self.fps, len(seed),
                               {names[i]: float(w) for i, w in enumerate(weights) if w > 0}, dt, seed.lengths.copy(),
-                              float(temperature), float(torso_spread), float(guidance))
+                              float(temperature), float(torso_spread), float(guidance), target)
 
 
 def check_seconds(seconds: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dancenow import guard
-from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PRESETS  # torch-free
+from dancenow.choreo.config import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PRESETS, TEMPO_BAND  # torch-free
 from dancenow.commands import POSITIVE, SIZE, command, openpose_options, wrote
 
 
@@ -71,8 +71,9 @@ def choreo_train(poses, style, add, output, preset_name, config_path, exclude, s
 @click.option("--temperature", type=click.FloatRange(min=0), default=None,
               help="Randomness: 0 = most likely moves (deterministic; slows down to stillness), 1 = the model's full "
                    f"spread. Default: the model's calibrated one for the style (moves as fast as its data, up to 4; "
-                   f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration). The torso's calibrated spread "
-                   "applies either way.")
+                   f"{DEFAULT_TEMPERATURE:g} for a model trained before calibration), adjusted as the dance goes to "
+                   f"hold its speed within {TEMPO_BAND[0]:g}-{TEMPO_BAND[1]:g}x the data's; one given is used as "
+                   "given. The torso's calibrated spread applies either way.")
 @click.option("--style", default=None, help='A style name or a blend "salsa=0.7,folk=0.3" (default: any).')
 @click.option("--guidance", type=click.FloatRange(min=0, max=10), default=None,
               help="Style guidance: how far past the dance of the other styles (the style-free one for models "
