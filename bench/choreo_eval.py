@@ -19,11 +19,13 @@ Then it measures, on the CPU:
                constant velocity, damped velocity (the model's prior alone) and mean-pose
                baselines: held-out salsa (style "salsa"), and each left-out style (style "any");
   health       60 s generations from a held-out second of salsa at the model's calibrated
-               temperature, torso spread and style guidance (generate.calibrate_guidance) and,
-               as the baseline, at the fixed DEFAULT_TEMPERATURE with the
-               mixture's own spread, unguided: bone-length drift, speed, spread and posture
-               against the data's, frozen seconds (bones against the seed dancer's own); and
-               one calibrated 60 s dance of every style, seeded from a second of its own data;
+               temperature, torso spread and style guidance (generate.calibrate_guidance),
+               tempo held (generate.TempoHold, generation's default), beside the same open loop
+               and, as the baseline, at the fixed DEFAULT_TEMPERATURE with the mixture's own
+               spread, unguided: bone-length drift, speed, spread and posture against the
+               data's, frozen seconds (bones against the seed dancer's own); and three
+               calibrated 60 s dances of every style, seeded from a second of its own data,
+               tempo held and open loop;
   style        a logistic-regression classifier of 2-s windows (style.py), trained on real takes
                (salsa's training takes and the first 70% of every other take), its accuracy on
                the held-out rest; then the share of windows of generated dances (30 s from a
@@ -86,10 +88,15 @@ def classifier_split(data: dict[str, list]) -> tuple[list, list]:
 
 def train_model(args, seed: int, leave_out: str | None) -> Path:
     name = f"all-seed{seed}" if leave_out is None else f"without-{leave_out}-seed{seed}"
+    # generation uses the dancer alone, and a default run's dancer is the same with or without
+    # the forecaster after it: --generation-only trains none when no full model is there
+    dancer_only = leave_out is not None or (args.generation_only and not (Path(args.runs) / name).exists())
+    if leave_out is None and dancer_only:
+        name = f"dancer-seed{seed}"
     sources, exclude = training_split(args.data, leave_out)
     cfg = preset("default")
     cfg.seed = seed
-    if leave_out is not None:  # it forecasts its left-out style as "any": the dancer alone, no forecaster needed
+    if dancer_only:  # a left-out model forecasts its left-out style as "any": the dancer alone, no forecaster needed
         cfg.forecaster_steps, cfg.model.forecaster = 0, 0.0
     if args.steps:
         cfg.steps = args.steps
@@ -101,20 +108,25 @@ def train_model(args, seed: int, leave_out: str | None) -> Path:
     return ckpt
 
 
-def style_health(ch: Choreographer, info: dict, data: dict[str, list], styles: list[str], seconds: float = 60.0) -> dict:
-    """Per style, the health of one `seconds` dance seeded from the first second of that style's
-    longest training clip, at the model's calibration: the issue's figures are salsa's; the
-    other styles are reported beside them so a change that breaks them shows."""
+def style_health(ch: Choreographer, info: dict, data: dict[str, list], styles: list[str], seconds: float = 60.0,
+                 dances: int = 3) -> dict:
+    """Per style, the health of `dances` dances of `seconds` (sampling seeds 0, 1, ...) seeded from
+    the first second of that style's longest training clip, at the model's calibration, their
+    tempo held (generation's default) and, as the baseline, open loop: the issue's figures are
+    salsa's; the other styles are reported beside them so a change that breaks them shows."""
     out = {}
     for style in styles:
         clips = [c for c in data.get(style, []) if not is_salsa_test(c.name)]
         if not clips:
             continue
         seed = max(clips, key=len).slice(0, int(FPS))
-        d = ch(seed, seconds=seconds, style=style, random_seed=0)
-        h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"][style], d.lengths)
-        out[style] = {**h.__dict__, "ok": h.ok, "lively": h.lively, "summary": h.summary(), "temperature": d.temperature,
-                      "guidance": d.guidance}
+        for held in (True, False):
+            rows = []
+            for k in range(dances):
+                d = ch(seed, seconds=seconds, style=style, random_seed=k, hold_tempo=held)
+                h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"][style], d.lengths)
+                rows.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "summary": h.summary()})
+            out.setdefault(style, {"temperature": d.temperature, "guidance": d.guidance})["held" if held else "open"] = rows
     return out
 
 
@@ -154,11 +166,20 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write every figure as JSON here")
     ap.add_argument("--forecast-only", action="store_true", help="measure forecasting only (no generation, style or "
                     "novelty): for a change that only touches forecasts")
+    ap.add_argument("--recalibrate", action="store_true", help="calibrate sampling as training does now (for models "
+                    "trained before a change to calibration)")
+    ap.add_argument("--generation-only", action="store_true", help="measure generation, style and novelty only (no "
+                    "forecasting, no left-out models; trains the dancer alone, 'dancer-seedN', where no 'all-seedN' "
+                    "is there): for a change that only touches generation")
     args = ap.parse_args()
+    if args.forecast_only and args.generation_only:
+        ap.error("--forecast-only and --generation-only exclude each other")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     left = list(SHARED_STYLES) if args.leave_out == "all" else [] if args.leave_out == "none" else args.leave_out.split(",")
+    if args.generation_only:
+        left = []
     data = None
     lo_seeds = seeds if args.left_out_seeds is None else [int(s) for s in args.left_out_seeds.split(",")]
     results: dict = {"seeds": seeds, "left_out": left, "left_out_seeds": lo_seeds, "temperature": DEFAULT_TEMPERATURE,
@@ -172,7 +193,7 @@ def main() -> None:
     data = load_data(Path(args.data), int(info0["dims"]))
     salsa_test = [c for c in data["salsa"] if is_salsa_test(c.name)]
 
-    results["forecast_only"] = args.forecast_only
+    results["forecast_only"], results["generation_only"] = args.forecast_only, args.generation_only
     # the style classifier and the novelty reference (real data only)
     clf_train, clf_held = classifier_split(data)
     clf = StyleClassifier.fit(clf_train, FPS)
@@ -185,15 +206,17 @@ def main() -> None:
     for seed in seeds:
         r: dict = {}
         model, info = load_model(models[(seed, None)])
-        rep = evaluate_forecast(model, info, salsa_test, style="salsa")
-        r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows, "nll": rep.nll,
-                      "single": evaluate_forecast(model, info, salsa_test, style="salsa", mirror=False).body["model"]}
-        r["left_out"] = left_out_forecasts(models, seed, left if seed in lo_seeds else [], data)
+        if not args.generation_only:
+            rep = evaluate_forecast(model, info, salsa_test, style="salsa")
+            r["salsa"] = {"body": rep.body, "front": rep.front, "with_root": rep.with_root, "windows": rep.windows,
+                          "nll": rep.nll,
+                          "single": evaluate_forecast(model, info, salsa_test, style="salsa", mirror=False).body["model"]}
+            r["left_out"] = left_out_forecasts(models, seed, left if seed in lo_seeds else [], data)
         if args.forecast_only:
             results["runs"][seed] = r
             print(f"seed {seed} measured (forecasts only)", flush=True)
             continue
-        if (not isinstance(info.get("guidance"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
+        if (args.recalibrate or not isinstance(info.get("guidance"), dict) or model_guidance(info) != DEFAULT_GUIDANCE
                 or model_guide_from(info) != DEFAULT_GUIDE_FROM):
             # calibrated for other guidance (or before per-style guidance): calibrate as training now does
             info["guide_from"] = DEFAULT_GUIDE_FROM
@@ -213,10 +236,12 @@ def main() -> None:
         health = []
         # the baseline: the mixture as trained, at a fixed temperature, without guidance
         g_salsa = model_guidance(info, model, parse_style(model, "salsa"))
-        for temp, torso, w, kind in ((t_salsa, f_salsa, g_salsa, "calibrated"), (DEFAULT_TEMPERATURE, 1.0, 1.0, "fixed")):
+        for temp, torso, w, kind, held in ((t_salsa, f_salsa, g_salsa, "calibrated", True),
+                                           (t_salsa, f_salsa, g_salsa, "open loop", False),
+                                           (DEFAULT_TEMPERATURE, 1.0, 1.0, "fixed", False)):
             for k in range(2):
                 d = ch(seed_clip, seconds=60, temperature=temp, style="salsa", random_seed=k, torso_spread=torso,
-                       guidance=w)
+                       guidance=w, hold_tempo=held)
                 h = dance_health(d.pose[d.seed_frames:], FPS, info["reference"]["salsa"], d.lengths)
                 health.append({**h.__dict__, "ok": h.ok, "lively": h.lively, "frames_per_s": d.frames_per_second,
                                "summary": h.summary(), "temperature": temp, "torso_spread": torso, "guidance": w,
@@ -262,12 +287,8 @@ def _gain(tab: dict, h: int) -> float:
     return 100 * (1 - tab["model"][h] / tab["zero-velocity"][h])
 
 
-def print_table(res: dict) -> str:
-    """Print the table; return it as text."""
-    out: list[str] = []
-    say = out.append
+def _forecast_rows(res: dict, runs: dict, say) -> None:
     seeds = res["seeds"]
-    runs = {int(k): v for k, v in res["runs"].items()}
     H = ("1 frame", "0.5 s", "1 s")
     say("== forecasting: mean per-joint error, body heights, body-centred 3D; % = below zero-velocity "
         "(front view in brackets); baselines from the same windows")
@@ -300,12 +321,25 @@ def print_table(res: dict) -> str:
                     f"{'':21s}" if get(runs[s]) is None else
                     f"{'0.5/1 s ' + format(100 * (1 - get(runs[s])[key][1] / get(runs[s])['body']['zero-velocity'][1]), '+.1f'):>14s}"
                     f"/{100 * (1 - get(runs[s])[key][2] / get(runs[s])['body']['zero-velocity'][2]):+.1f}%" for s in seeds))
+
+
+def print_table(res: dict) -> str:
+    """Print the table; return it as text."""
+    out: list[str] = []
+    say = out.append
+    seeds = res["seeds"]
+    runs = {int(k): v for k, v in res["runs"].items()}
+    if res.get("generation_only"):
+        say("== forecasting: not measured (--generation-only)")
+    else:
+        _forecast_rows(res, runs, say)
     if res.get("forecast_only"):
         return _end_table(res, out, "forecasts only")
     say("\n== health: 60 s salsa generations (two sampling seeds per model), at the model's calibrated "
         f"temperature and torso spread with style guidance (per style, from {res.get('guidance', 1.0):g} down) from "
-        f"{res.get('guide_from', 'any')}, and at the fixed "
-        f"{res['temperature']:g} with the mixture's own spread, unguided (the baseline)")
+        f"{res.get('guide_from', 'any')}, tempo held (generation's default); the same open loop (the tempo "
+        f"hold's baseline); and at the fixed {res['temperature']:g} with the mixture's own spread, unguided, "
+        "open loop (the baseline)")
     for s in seeds:
         cal = runs[s].get("calibrated_temperature", {})
         tor = runs[s].get("calibrated_torso_spread", {})
@@ -318,10 +352,21 @@ def print_table(res: dict) -> str:
                 f"torso x{h.get('torso_spread', 1.0):.2f}: {h['summary']}; "
                 f"{h['frames_per_s']:.0f} frames/s")
     if all("health_styles" in runs[s] for s in seeds):
-        say("  every style: one 60 s dance each, seeded from a second of its own data, calibrated")
+        say("  every style: 60 s dances seeded from a second of its own data, calibrated, tempo held "
+            "[open loop, the baseline]; means over the dances (speed, spread, posture x the data's)")
         for s in seeds:
             for style, h in runs[s]["health_styles"].items():
-                say(f"    model seed {s} {style:7s} T={h['temperature']:.2f} guidance {h.get('guidance', 1.0):g}: {h['summary']}")
+                if "held" not in h:  # a table from before the tempo hold: one dance
+                    say(f"    model seed {s} {style:7s} T={h['temperature']:.2f} guidance {h.get('guidance', 1.0):g}: {h['summary']}")
+                    continue
+                cells = []
+                for key in ("held", "open"):
+                    rows = h[key]
+                    m = {f: np.mean([r[f] for r in rows]) for f in ("speed_ratio", "spread_ratio", "posture_ratio")}
+                    cells.append(f"speed {m['speed_ratio']:.2f} spread {m['spread_ratio']:.2f} posture {m['posture_ratio']:.2f}, "
+                                 f"healthy {sum(r['ok'] for r in rows)}/{len(rows)}, lively {sum(r['lively'] for r in rows)}/{len(rows)}")
+                say(f"    model seed {s} {style:7s} T={h['temperature']:.2f} guidance {h.get('guidance', 1.0):g}: "
+                    f"{cells[0]} [{cells[1]}]")
     acc = res["classifier_heldout_accuracy"]
     say("\n== style: classifier of 2-s windows, held-out accuracy "
         + ", ".join(f"{k} {v * 100:.0f}%" for k, v in acc.items()))
@@ -347,7 +392,7 @@ def print_table(res: dict) -> str:
         g = runs[s]["novelty_generated_salsa"]
         say(f"  model seed {s}: generated salsa {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}; "
             f"near-copies (closer than 95% of real held-out seconds) {runs[s]['near_copies'] * 100:.0f}%")
-    return _end_table(res, out)
+    return _end_table(res, out, "generation only (the dancer; forecasts not measured)" if res.get("generation_only") else "")
 
 
 def _end_table(res: dict, out: list[str], what: str = "") -> str:
