@@ -68,11 +68,16 @@ def main() -> None:
         axes[r, 0].set_ylabel(f"{label}\nguidance {d.guidance:g}", fontsize=8)
     fig.suptitle(f"{args.style}: a 60 s generated dance seen from the side (red: hip centre to nose; "
                  f"posture: twist or lean against the data's, 10 s around)", fontsize=9)
+    save_figure(fig, args.out)
+
+
+def save_figure(fig, out: str) -> None:
+    """Lay out and write `fig` as a .png, under a temporary name first (nothing half-written)."""
     fig.tight_layout()
-    tmp = Path(args.out).with_suffix(".tmp.png")
+    tmp = Path(out).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=80)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    tmp.replace(out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

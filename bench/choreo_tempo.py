@@ -24,6 +24,7 @@ from dancenow.choreo.config import TEMPO_BAND  # noqa: E402
 from dancenow.choreo.generate import Choreographer  # noqa: E402
 
 from choreo_eval import load_data  # noqa: E402  (bench/, beside this file)
+from choreo_lean import save_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTH_S = 5.0  # the speed shown is the mean over this many seconds around each moment
@@ -74,11 +75,7 @@ def main() -> None:
                      f"{d.guidance:g}; seeded from its own data; {SMOOTH_S:g} s means", fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("seconds into the dance")
-    fig.tight_layout()
-    tmp = Path(args.out).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out)
 
 
 if __name__ == "__main__":
