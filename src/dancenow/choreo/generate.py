@@ -57,24 +57,25 @@ class TempoHold:
         self.target = torch.as_tensor(target, dtype=torch.float32) / fps  # per frame
         self.lengths = torch.as_tensor(lengths, dtype=torch.float32)
         self.alpha = 1.0 / (TEMPO_WINDOW_S * fps)
-        self.fps = float(fps)
+        self.gain = TEMPO_GAIN / fps
+        self.band = (float(np.log(TEMPO_BAND[0])), float(np.log(TEMPO_BAND[1])))
+        self.limit = float(np.log(TEMPO_RANGE))
         self.speed = self.target.clone()  # starts on target: nothing to correct until frames come
         self.integral = torch.zeros_like(self.target)
-        self.off = torch.zeros_like(self.target)
+        self.log_scale = torch.zeros_like(self.target)
 
     @property
     def scale(self) -> torch.Tensor:
-        limit = float(np.log(TEMPO_RANGE))
-        return (self.integral - TEMPO_P * self.off).clamp(-limit, limit).exp()
+        return self.log_scale.exp()
 
     def observe(self, prev: torch.Tensor, cur: torch.Tensor) -> None:
         """prev, cur: (B, Bn, D) consecutive frames' bone directions."""
         step = joints_from_bones((cur - prev) * self.lengths[..., None]).norm(dim=-1).mean(-1)
         self.speed += self.alpha * (step - self.speed)
-        lo, hi, limit = float(np.log(TEMPO_BAND[0])), float(np.log(TEMPO_BAND[1])), float(np.log(TEMPO_RANGE))
         ratio = torch.log(self.speed.clamp_min(1e-9) / self.target)
-        self.off = ratio - ratio.clamp(lo, hi)  # 0 inside the band
-        self.integral = (self.integral - TEMPO_GAIN / self.fps * self.off).clamp(-limit, limit)
+        off = ratio - ratio.clamp(*self.band)  # 0 inside the band
+        self.integral = (self.integral - self.gain * off).clamp(-self.limit, self.limit)
+        self.log_scale = (self.integral - TEMPO_P * off).clamp(-self.limit, self.limit)
 
 
 @torch.no_grad()
@@ -283,7 +284,7 @@ def long_dance_posture(model: ChoreoModel, info: dict, style: str, temperature: 
     style_w = torch.zeros(seeds, len(model.config.styles))
     style_w[:, model.config.styles.index(style)] = 1.0
     rep = lambda a: torch.from_numpy(a)[None].expand(seeds, *a.shape).contiguous()  # noqa: E731
-    tempo = TempoHold(torch.full((seeds,), float(np.mean(ref["speed"]))), rep(seed.lengths), fps)
+    tempo = TempoHold(torch.full((seeds,), model_tempo(model, info, style_w[0])), rep(seed.lengths), fps)
     u, _, _ = rollout(model, rep(seed.u), rep(seed.root_step), rep(seed.observed), style_w, int(round(seconds * fps)),
                       temperature, torch.Generator().manual_seed(7), spread=torso_spread_vector(model, torso_spread),
                       guidance=guidance, guide_from=guide_from, tempo=tempo)
